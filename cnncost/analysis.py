@@ -1,0 +1,188 @@
+"""Pass 4: per-layer costs, totals and peak live activation memory of a graph.
+
+Pure Python over the expanded :class:`~cnncost.expand.Graph`: each node's cost
+comes from its op's registered cost rule (per sample), multiplied here by the
+batch size; memory uses the bytes per element of the chosen dtype. The result
+is an :class:`Analysis` of plain dataclasses. Counting conventions are in
+docs/conventions.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .expand import Graph
+from .ops import OPS, numel
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer (or, collapsed, one group of layers) of an analysis."""
+
+    name: str
+    op: str
+    shape: tuple  # output shape per sample (without batch)
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    other_ops: int
+    act_bytes: int  # memory of the new tensor this layer allocates (0 for views)
+    weight_bytes: int
+    weights: int = 0  # conv/linear kernel elements (params without bias, norm, prelu)
+    keras_nontrainable: int = 0
+    layers: int = 1  # primitive layers in this row (more than 1 once collapsed)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-model numbers for one analysis (batch and dtype included)."""
+
+    params: int  # trainable parameters (PyTorch)
+    buffers: int  # non-trainable tensors PyTorch keeps (BN running stats + counters)
+    keras_params: int  # Keras "Total params": trainable + BN moving mean/variance
+    macs: int
+    flops: int  # 2 x MACs
+    other_ops: int
+    weight_bytes: int  # params x dtype bytes
+    activation_bytes: int  # every tensor of one forward pass, input included, views excluded
+    peak_activation_bytes: int  # most bytes alive at once during one forward pass
+    layers: int  # primitive layers (the input excluded)
+    weighted_layers: int  # conv and linear layers
+
+
+@dataclass
+class Analysis:
+    """The result of `cnncost.analyze`: rows per layer and totals, plain data."""
+
+    name: str
+    file: str
+    input_shape: tuple
+    output_shape: tuple
+    batch: int
+    dtype: str
+    vars: dict
+    rows: list
+    totals: Totals
+    description: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def collapse(self, depth: int) -> list[Row]:
+        """Rows grouped to the first `depth` components of their names, costs summed."""
+        if depth <= 0:
+            return list(self.rows)
+        groups: dict[str, list[Row]] = {}
+        for row in self.rows:
+            key = ".".join(row.name.split(".")[:depth])
+            groups.setdefault(key, []).append(row)
+        out = []
+        for key, rows in groups.items():
+            if len(rows) == 1 and rows[0].name == key:
+                out.append(rows[0])
+                continue
+            ops = {r.op for r in rows}
+            out.append(Row(
+                name=key, op=rows[0].op if len(ops) == 1 else "group",
+                shape=rows[-1].shape, layers=sum(r.layers for r in rows),
+                **{f: sum(getattr(r, f) for r in rows)
+                   for f in ("params", "buffers", "macs", "flops", "other_ops", "act_bytes",
+                             "weight_bytes", "weights", "keras_nontrainable")}))
+        return out
+
+    def to_dict(self, depth: int = 0) -> dict[str, Any]:
+        """JSON-ready dict: spec info, totals and rows (collapsed to `depth` if > 0)."""
+        return {
+            "name": self.name,
+            "file": self.file,
+            "description": self.description,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "vars": self.vars,
+            "totals": asdict(self.totals),
+            "layers": [{**asdict(r), "shape": list(r.shape)} for r in self.collapse(depth)],
+        }
+
+    def to_dataframe(self, depth: int = 0) -> Any:
+        """Rows as a pandas DataFrame (pandas is imported only here)."""
+        import pandas as pd
+
+        rows = [{**asdict(r), "shape": "x".join(map(str, r.shape))} for r in self.collapse(depth)]
+        return pd.DataFrame(rows)
+
+
+def peak_live_bytes(graph: Graph, per_element: int) -> int:
+    """Peak of live activation bytes over the forward pass in node order.
+
+    A tensor is alive from the node that creates it until the last node that reads
+    it (the model output until the end). Views (flatten, identity, dropout) share
+    their input's storage and extend its life instead of allocating.
+    """
+    nodes = graph.nodes
+    storage = list(range(len(nodes)))  # node -> node whose tensor it uses
+    for node in nodes:
+        if node.view and node.inputs:
+            storage[node.index] = storage[node.inputs[0]]
+    last_use = {i: i for i in range(len(nodes))}
+    for node in nodes:
+        for i in node.inputs:
+            s = storage[i]
+            last_use[s] = max(last_use[s], node.index)
+    last_use[storage[graph.output]] = len(nodes)
+    frees: dict[int, list[int]] = {}
+    for s, end in last_use.items():
+        if storage[s] == s:
+            frees.setdefault(end, []).append(s)
+    live = peak = 0
+    for node in nodes:
+        if storage[node.index] == node.index:
+            live += numel(node.shape)
+        peak = max(peak, live)
+        for s in frees.get(node.index, ()):
+            live -= numel(nodes[s].shape)
+    return peak * per_element
+
+
+def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "") -> Analysis:
+    """Costs of every node of `graph` for `batch` samples stored as `dtype`."""
+    bytes_per = DTYPE_BYTES[dtype]
+    rows = []
+    nodes = graph.nodes
+    for node in nodes:
+        if node.op == "input":
+            rows.append(Row(node.name, "input", node.shape, 0, 0, 0, 0, 0,
+                            numel(node.shape) * batch * bytes_per, 0, layers=0))
+            continue
+        opdef = OPS[node.op]
+        ins = [nodes[i].shape for i in node.inputs]
+        cost = opdef.cost(ins, node.shape, node.attrs)
+        act = 0 if node.view else numel(node.shape) * batch * bytes_per
+        rows.append(Row(
+            name=node.name, op=node.op, shape=node.shape, params=cost.params,
+            buffers=cost.buffers, macs=cost.macs * batch, flops=2 * cost.macs * batch,
+            other_ops=cost.other_ops * batch, act_bytes=act,
+            weight_bytes=cost.params * bytes_per, weights=cost.weights,
+            keras_nontrainable=cost.keras_nontrainable))
+    params = sum(r.params for r in rows)
+    macs = sum(r.macs for r in rows)
+    totals = Totals(
+        params=params,
+        buffers=sum(r.buffers for r in rows),
+        keras_params=params + sum(r.keras_nontrainable for r in rows),
+        macs=macs,
+        flops=2 * macs,
+        other_ops=sum(r.other_ops for r in rows),
+        weight_bytes=params * bytes_per,
+        activation_bytes=sum(r.act_bytes for r in rows),
+        peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per),
+        layers=len(rows) - 1,
+        weighted_layers=sum(1 for n in nodes[1:] if OPS[n.op].category in WEIGHTED),
+    )
+    return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
+                    output_shape=nodes[graph.output].shape, batch=batch, dtype=dtype,
+                    vars=graph.vars, rows=rows, totals=totals, description=description)

@@ -1,0 +1,190 @@
+"""The library API: load specs, resolve variables, run the passes, return plain data.
+
+`analyze(spec)` is the one call most users need: it accepts a path, the name of
+a bundled spec, a YAML mapping or a loaded :class:`~cnncost.spec.Spec`, runs
+load -> validate -> expand -> analyze, and returns an
+:class:`~cnncost.analysis.Analysis` or raises :class:`~cnncost.errors.SpecError`
+with every problem found. Nothing here imports torch or pandas.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from .analysis import DTYPE_BYTES, Analysis, analyze_graph
+from .errors import ErrorSink, Loc, SpecError, did_you_mean, one_of, show
+from .expand import Graph, expand
+from .spec import Spec, _Parser, check_cycles, load_spec, parse_spec
+from .yamlio import LocDict, LocList, read_yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUILTIN_BLOCKS_FILE = PACKAGE_DIR / "blocks.yaml"
+
+
+def specs_dir() -> Path:
+    """Where bundled specs live: $CNNCOST_SPECS, the checkout's specs/, or the package's."""
+    env = os.environ.get("CNNCOST_SPECS")
+    if env:
+        return Path(env)
+    for candidate in (PACKAGE_DIR.parent / "specs", PACKAGE_DIR / "specs"):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE_DIR.parent / "specs"
+
+
+def bundled_specs() -> dict[str, Path]:
+    """Bundled spec name -> path."""
+    folder = specs_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+@lru_cache(maxsize=1)
+def builtin_blocks() -> dict:
+    """The built-in blocks (basic, bottleneck, inverted_residual, se, ...), parsed once."""
+    errors = ErrorSink()
+    raw = read_yaml(BUILTIN_BLOCKS_FILE, errors)
+    parser = _Parser(str(BUILTIN_BLOCKS_FILE), errors, None)
+    blocks = parser.parse_blocks(raw.get("blocks") if raw else None, 1)
+    check_cycles(blocks, errors)
+    errors.raise_if_any()  # a broken built-in file is a bug, not user input
+    return blocks
+
+
+def resolve_path(spec: str | os.PathLike) -> Path:
+    """A spec argument -> file path: an existing file, or a bundled spec's name."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    name = str(spec)
+    bundled = bundled_specs()
+    key = name[:-5] if name.endswith(".yaml") else name
+    if key in bundled and os.sep not in name and "/" not in name:
+        return bundled[key]
+    hint = did_you_mean(key, bundled) if "/" not in name else ""
+    raise SpecError([_problem(name, f"no such spec file{hint}; bundled specs: "
+                                    f"{one_of(bundled) or 'none found'}")])
+
+
+def _problem(file: str, message: str) -> Any:
+    from .errors import Problem
+
+    return Problem(Loc(file), "", message)
+
+
+def _locate(obj: Any) -> Any:
+    """Plain dicts/lists (from Python) -> LocDict/LocList without line numbers."""
+    if isinstance(obj, Mapping) and not isinstance(obj, LocDict):
+        out = LocDict((k, _locate(v)) for k, v in obj.items())
+        out.line, out.key_lines = 0, {}
+        return out
+    if isinstance(obj, (list, tuple)) and not isinstance(obj, LocList):
+        out = LocList(_locate(v) for v in obj)
+        out.line, out.item_lines = 0, []
+        return out
+    return obj
+
+
+def load(spec: Any) -> Spec:
+    """Load and validate a spec from a path, bundled name, mapping or Spec."""
+    if isinstance(spec, Spec):
+        return spec
+    errors = ErrorSink()
+    if isinstance(spec, Mapping):
+        result = parse_spec(_locate(spec), "<dict>", errors, builtin_blocks())
+    else:
+        result = load_spec(resolve_path(spec), errors, builtin_blocks())
+    errors.raise_if_any()
+    assert result is not None  # no errors implies a spec  # noqa: S101
+    return result
+
+
+def parse_value(text: str) -> Any:
+    """A --set value as YAML would read a scalar: int, float, bool or text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def resolve_vars(spec: Spec, variant: str | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> dict:
+    """Spec defaults, then the variant's settings, then explicit overrides."""
+    errors = ErrorSink()
+    values = dict(spec.vars)
+    if variant is not None:
+        if variant not in spec.variants:
+            errors.add(spec.loc, "variants", f"unknown variant {variant!r}"
+                       f"{did_you_mean(variant, spec.variants)} (variants: "
+                       f"{one_of(spec.variants) or 'none defined'})")
+        else:
+            values.update(spec.variants[variant])
+    for key, value in (overrides or {}).items():
+        if key not in spec.vars:
+            errors.add(spec.loc, "vars", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
+                       f"(vars: {one_of(spec.vars) or 'none defined'})")
+            continue
+        default = spec.vars[key]
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            errors.add(spec.loc, f"vars.{key}", f"variable {key!r} is a number (default "
+                       f"{default!r}); received {show(value)}")
+            continue
+        values[key] = value
+    errors.raise_if_any()
+    return values
+
+
+def parse_input(text: str) -> tuple:
+    """'3x224x224' or '224' (for a vector) -> a shape tuple; ValueError if malformed."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"expected CxHxW such as 3x224x224, received {text!r}") from None
+    if len(dims) not in (1, 3) or any(d <= 0 for d in dims):
+        raise ValueError(f"expected CxHxW (or F for a vector) of positive integers, received "
+                         f"{text!r}")
+    return dims
+
+
+def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = None,
+                variant: str | None = None) -> Graph:
+    """Validate and expand a spec into its graph of primitive ops."""
+    spec = load(spec)
+    if isinstance(input, str):
+        try:
+            input = parse_input(input)
+        except ValueError as exc:
+            raise SpecError([_problem(spec.file, f"--input: {exc}")]) from None
+    variables = resolve_vars(spec, variant, set)
+    errors = ErrorSink()
+    graph = expand(spec, builtin_blocks(), variables, errors, input)
+    errors.raise_if_any()
+    assert graph is not None  # noqa: S101
+    return graph
+
+
+def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype: str = "fp32",
+            set: Mapping | None = None, variant: str | None = None) -> Analysis:
+    """Analyze an architecture: shapes, params, MACs, FLOPs and memory per layer.
+
+    `spec`: a path, a bundled spec name ("resnet50"), a mapping or a Spec.
+    `input`: override the input shape, e.g. "3x160x160". `set`: spec variables.
+    Raises SpecError (with every problem found) on invalid input.
+    """
+    if dtype not in DTYPE_BYTES:
+        raise SpecError([_problem("", f"unknown dtype {dtype!r}{did_you_mean(dtype, DTYPE_BYTES)} "
+                                      f"(allowed: {one_of(DTYPE_BYTES)})")])
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise SpecError([_problem("", f"batch must be a positive integer, received {batch!r}")])
+    loaded = load(spec)
+    graph = build_graph(loaded, input=input, set=set, variant=variant)
+    return analyze_graph(graph, batch, dtype, loaded.description)

@@ -1,0 +1,101 @@
+"""Error types and the collector every pass reports into.
+
+A spec problem is a :class:`Problem`: where (file, line, layer path), what was
+received, what is allowed, and a did-you-mean. Passes append problems to an
+:class:`ErrorSink` and keep going where they can, so that one run reports every
+error in a spec; :class:`SpecError` carries the whole list out to the caller.
+Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A place in a spec file: path and 1-based line (0 when unknown)."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error in a spec, ready to print on one line."""
+
+    loc: Loc
+    path: str  # layer path such as "layers[3].layer2.block1.conv2"; "" at top level
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.loc}: " if self.loc.file else ""
+        path = f"{self.path}: " if self.path else ""
+        return f"{where}{path}{self.message}"
+
+
+class SpecError(Exception):
+    """Raised at the end of a pass that found problems; holds all of them."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class Abort(Exception):
+    """Stops a pass early (limits exceeded); the sink already holds the reason."""
+
+
+@dataclass
+class ErrorSink:
+    """Collects problems; `raise_if_any` ends a pass that found some."""
+
+    problems: list[Problem] = field(default_factory=list)
+    limit: int = 200
+
+    def add(self, loc: Loc, path: str, message: str) -> None:
+        if len(self.problems) < self.limit:
+            problem = Problem(loc, path, message)
+            if problem not in self.problems:
+                self.problems.append(problem)
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise SpecError(self.problems)
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or ''."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def show(value: object) -> str:
+    """How a received value is quoted in messages, with its YAML type."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+def one_of(choices: Iterable[str]) -> str:
+    return ", ".join(sorted(choices))

@@ -1,0 +1,561 @@
+"""Pass 3: expand a spec into a flat graph of primitive ops with hierarchical names.
+
+Expansion evaluates expressions, applies defaults, instantiates blocks and
+stages, wires residuals, branches and named references, and infers every
+output shape with the op registry's shape rules. The result is a
+:class:`Graph`: primitive :class:`Node` s in topological order, the first being
+the model input. Errors are collected in the sink; a layer that fails gets an
+unknown shape and the layers that depend on it skip their shape checks, so one
+run reports every independent problem.
+
+Naming: a layer's name is its `name:` or, if unnamed, its op plus a counter
+within its list (``conv1``, ``conv2``, ``relu1``). A layer with `norm:`/`act:`
+becomes a group ``<name>.<op>``, ``<name>.norm``, ``<name>.act``. Stage blocks are
+``<stage>.block1..N``; residuals add ``shortcut`` and ``add``; branches add
+``<branch>`` groups and ``merge``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
+from .expr import ExprError, compile_expr
+from .ops import OPS, OpError, canonical, fmt_shape, numel
+from .ops.conv import ACT, NORM
+from .spec import MERGES, REQUIRED, SHORTCUTS, BlockDef, Item, Spec, _NAME
+
+MAX_NODES = 200_000  # primitive layers in one expanded model
+MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample)
+MAX_REPEAT = 10_000
+MAX_BLOCK_DEPTH = 64
+
+
+@dataclass
+class Node:
+    """One primitive layer of the expanded graph."""
+
+    index: int
+    name: str  # hierarchical, e.g. "layer1.block1.conv1.conv"
+    op: str  # registered op name ("input" for the model input)
+    attrs: dict  # resolved field values (plus derived ones such as `pads`)
+    inputs: tuple  # indices of input nodes
+    shape: tuple | None  # output shape per sample; None when it could not be inferred
+    loc: Loc
+    view: bool = False  # output shares its input's memory
+
+
+@dataclass
+class Graph:
+    """An expanded spec: nodes in topological order and the resolved variables."""
+
+    name: str
+    file: str
+    nodes: list
+    output: int
+    vars: dict
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.nodes[0].shape
+
+
+@dataclass
+class Scope:
+    """Names visible in one layer list: local layers, child scopes, the parent."""
+
+    input: int | None
+    parent: Scope | None = None
+    names: dict = field(default_factory=dict)
+    children: dict = field(default_factory=dict)
+
+    def lookup(self, dotted: str) -> tuple[bool, int | None]:
+        head, *rest = dotted.split(".")
+        scope: Scope | None = self
+        while scope is not None:
+            if head == "input" and not rest:
+                return True, scope.input
+            if head in scope.names:
+                if not rest:
+                    return True, scope.names[head]
+                inner = scope.children.get(head)
+                for part in rest[:-1]:
+                    inner = inner.children.get(part) if inner else None
+                if inner is not None and rest[-1] in inner.names:
+                    return True, inner.names[rest[-1]]
+                return False, None
+            scope = scope.parent
+        return False, None
+
+    def visible(self) -> list:
+        out, scope = ["input"], self
+        while scope is not None:
+            out += list(scope.names)
+            scope = scope.parent
+        return out
+
+
+@dataclass
+class Ctx:
+    """Where we are: environment for expressions, name prefix, user-file call site."""
+
+    env: dict
+    prefix: str
+    site: Loc  # the innermost location in the user's spec file
+    block: str = ""  # block being instantiated, for messages
+    depth: int = 0
+
+
+class Expander:
+    def __init__(self, spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
+                 input_shape: tuple | None = None):
+        self.spec = spec
+        self.blocks = {**builtin_blocks, **spec.blocks}
+        self.vars = variables
+        self.errors = errors
+        self.nodes: list[Node] = []
+        self.input_override = input_shape
+
+    # ------------------------------------------------------------------ helpers
+    def err(self, item_loc: Loc, ctx: Ctx, path: str, message: str) -> None:
+        loc = item_loc if item_loc.file == self.spec.file else ctx.site
+        if ctx.block and item_loc.file != self.spec.file:
+            message += f" (in built-in block '{ctx.block}', {item_loc})"
+        self.errors.add(loc, path, message)
+
+    def value(self, raw: Any, env: dict, choices: tuple = ()) -> Any:
+        """Resolve a raw field value: literal choice, variable, expression or literal."""
+        if isinstance(raw, list):
+            return [self.value(v, env) for v in raw]
+        if not isinstance(raw, str):
+            return raw
+        if raw in choices:
+            return raw
+        if _NAME.match(raw):
+            return env.get(raw, raw)  # an unknown bare word stays a literal string
+        return compile_expr(raw)(env)
+
+    def typed(self, fdef: Any, raw: Any, env: dict) -> Any:
+        value = self.value(raw, env, fdef.choices)
+        try:
+            return fdef.check(value)
+        except OpError as exc:
+            msg = str(exc)
+            if isinstance(value, str) and _NAME.match(value) and value not in fdef.choices:
+                known = [k for k in env if not k.startswith("_")]
+                close = did_you_mean(value, known)
+                if close:
+                    msg += f" ({value!r} is not a variable{close})"
+            raise OpError(msg) from None
+
+    def add_node(self, name: str, op: str, attrs: dict, inputs: tuple, loc: Loc, ctx: Ctx) -> int:
+        if len(self.nodes) >= MAX_NODES:
+            self.errors.add(ctx.site, name, f"the model expands to more than {MAX_NODES:,} "
+                            "layers; refusing to go on")
+            raise Abort()
+        opdef = OPS[op]
+        in_shapes = [self.nodes[i].shape for i in inputs]
+        shape = None
+        if all(s is not None for s in in_shapes):
+            try:
+                shape = tuple(opdef.shape(in_shapes, attrs))
+                if numel(shape) > MAX_ELEMENTS:
+                    raise OpError(f"output {fmt_shape(shape)} has more than {MAX_ELEMENTS:.0e} "
+                                  "elements")
+                if numel(shape) == 0:
+                    raise OpError(f"output shape {fmt_shape(shape)} is empty")
+            except OpError as exc:
+                ins = ", ".join(fmt_shape(s) for s in in_shapes)
+                self.err(loc, ctx, name, f"{op}: {exc} [input {ins}]")
+                shape = None
+        node = Node(len(self.nodes), name, op, attrs, tuple(inputs), shape, loc, opdef.view)
+        self.nodes.append(node)
+        return node.index
+
+    def shape_of(self, ref: int | None) -> tuple | None:
+        return None if ref is None else self.nodes[ref].shape
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> Graph | None:
+        spec = self.spec
+        ctx = Ctx(env=dict(self.vars), prefix="", site=spec.loc)
+        dims = self.input_override
+        if dims is None:
+            dims = []
+            for raw in spec.input:
+                try:
+                    v = self.value(raw, ctx.env)
+                    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                        raise ExprError(f"input sizes must be positive integers, received "
+                                        f"{show(v)}")
+                    dims.append(v)
+                except ExprError as exc:
+                    self.errors.add(spec.loc, "input", str(exc))
+                    return None
+        shape = tuple(dims)
+        if numel(shape) > MAX_ELEMENTS:
+            self.errors.add(spec.loc, "input", f"input {fmt_shape(shape)} is absurdly large")
+            return None
+        self.nodes.append(Node(0, "input", "input", {}, (), shape, spec.loc))
+        self.set_in(ctx.env, 0)
+        try:
+            out = self.seq(spec.layers, 0, Scope(0), ctx)
+        except Abort:
+            return None
+        return Graph(spec.name, spec.file, self.nodes, out if out is not None else 0,
+                     dict(self.vars))
+
+    def set_in(self, env: dict, ref: int | None) -> None:
+        shape = self.shape_of(ref) or ()
+        env["in_channels"] = shape[0] if shape else 0
+        env["in_h"] = shape[1] if len(shape) == 3 else 1
+        env["in_w"] = shape[2] if len(shape) == 3 else 1
+
+    # ------------------------------------------------------------------ lists
+    def seq(self, items: tuple, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """Expand a layer list; each layer takes the previous output unless `from:`."""
+        taken = {i.name for i in items if i.name}
+        counters: dict[str, int] = {}
+        cur = src
+        for item in items:
+            site = item.loc if item.loc.file == self.spec.file else ctx.site
+            if "when" in item.fields:
+                try:
+                    keep = self.value(item.fields["when"], ctx.env)
+                except ExprError as exc:
+                    self.err(item.line_loc("when"), ctx, ctx.prefix + (item.name or item.op),
+                             f"when: {exc}")
+                    continue
+                if not isinstance(keep, bool):
+                    self.err(item.line_loc("when"), ctx, ctx.prefix + (item.name or item.op),
+                             f"'when' must be true or false, received {show(keep)}")
+                    continue
+                if not keep:
+                    continue
+            name = item.name
+            if name is None:
+                base = item.op
+                n = counters.get(base, 0) + 1
+                while f"{base}{n}" in taken:
+                    n += 1
+                counters[base] = n
+                name = f"{base}{n}"
+                taken.add(name)
+            elif name in scope.names:
+                self.err(item.loc, ctx, ctx.prefix + name,
+                         f"duplicate layer name {name!r} in the same list")
+            inp = cur
+            if "from" in item.fields and item.fields["from"] is not None:
+                found, inp = scope.lookup(item.fields["from"])
+                if not found:
+                    self.err(item.line_loc("from"), ctx, ctx.prefix + name,
+                             f"from: no layer named {item.fields['from']!r} before this one"
+                             f"{did_you_mean(item.fields['from'], scope.visible())} "
+                             f"(visible: {one_of(scope.visible())})")
+            sub = Ctx(ctx.env, ctx.prefix + name, site, ctx.block, ctx.depth)
+            out = self.layer(item, inp, scope, sub)
+            scope.names[name] = out
+            cur = out
+        return cur
+
+    def layer(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        if item.kind == "primitive":
+            return self.primitive(item, src, scope, ctx)
+        if item.kind == "block":
+            return self.call_block(self.blocks[item.op], item, src, scope, ctx)
+        return getattr(self, f"s_{item.op}")(item, src, scope, ctx)
+
+    # ------------------------------------------------------------------ primitives
+    def resolve_fields(self, op: str, item_fields: dict, item: Item, ctx: Ctx) -> dict | None:
+        opdef = OPS[op]
+        defaults = {k: v for k, v in self.spec.defaults.items() if not isinstance(v, dict)}
+        defaults.update(self.spec.defaults.get(op, {}))
+        attrs, ok = {}, True
+        for fname, fdef in opdef.fields.items():
+            if fname in item_fields:
+                raw, loc = item_fields[fname], item.line_loc(fname)
+            elif fname in defaults:
+                raw, loc = defaults[fname], item.loc
+            elif fdef.required:
+                self.err(item.loc, ctx, ctx.prefix,
+                         f"{op} needs field {fname!r} ({fdef.doc}); required: "
+                         f"{one_of(f for f, d in opdef.fields.items() if d.required)}")
+                ok = False
+                continue
+            else:
+                attrs[fname] = fdef.default if fdef.default is None else fdef.check(fdef.default)
+                continue
+            try:
+                attrs[fname] = self.typed(fdef, raw, ctx.env)
+            except (OpError, ExprError) as exc:
+                self.err(loc, ctx, ctx.prefix, f"{fname}: {exc}")
+                ok = False
+        return attrs if ok else None
+
+    def primitive(self, item: Item, src: int | None, scope: Scope, ctx: Ctx,
+                  op: str | None = None, fields: dict | None = None) -> int | None:
+        op = op or item.op
+        opdef = OPS[op]
+        fields = item.fields if fields is None else fields
+        if opdef.merge:
+            inputs = []
+            names = fields.get("inputs")
+            if not names:
+                self.err(item.loc, ctx, ctx.prefix, f"{op} needs 'inputs: [a, b, ...]' naming "
+                         f"the layers to merge (visible: {one_of(scope.visible())})")
+                return None
+            for ref_name in names:
+                found, ref = scope.lookup(ref_name)
+                if not found:
+                    self.err(item.line_loc("inputs"), ctx, ctx.prefix,
+                             f"inputs: no layer named {ref_name!r} before this one"
+                             f"{did_you_mean(ref_name, scope.visible())} "
+                             f"(visible: {one_of(scope.visible())})")
+                    return None
+                inputs.append(ref)
+        else:
+            inputs = [src]
+        if any(i is None for i in inputs):
+            self.resolve_fields(op, fields, item, ctx)  # still report field errors
+            return None
+        attrs = self.resolve_fields(op, fields, item, ctx)
+        if attrs is None:
+            return None
+        norm = attrs.pop("norm", "none") if opdef.fused else "none"
+        act = attrs.pop("act", "none") if opdef.fused else "none"
+        if norm == "none" and act == "none":
+            return self.add_node(ctx.prefix, op, attrs, tuple(inputs), item.loc, ctx)
+        ref = self.add_node(f"{ctx.prefix}.{op}", op, attrs, tuple(inputs), item.loc, ctx)
+        return self.norm_act(ref, norm, act, item.loc, ctx)
+
+    def norm_act(self, ref: int, norm: str, act: str, loc: Loc, ctx: Ctx) -> int:
+        if norm != "none":
+            ref = self.add_node(f"{ctx.prefix}.norm", canonical(norm), {"affine": True}, (ref,),
+                                loc, ctx)
+        if act != "none":
+            ref = self.add_node(f"{ctx.prefix}.act", canonical(act), _default_attrs(canonical(act)),
+                                (ref,), loc, ctx)
+        return ref
+
+    # ------------------------------------------------------------------ structure
+    def child(self, ctx: Ctx, name: str = "") -> Ctx:
+        prefix = f"{ctx.prefix}.{name}." if name else f"{ctx.prefix}."
+        return Ctx(ctx.env, prefix, ctx.site, ctx.block, ctx.depth)
+
+    def s_sequential(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        inner = Scope(src, scope)
+        out = self.seq(item.fields.get("layers", ()), src, inner, self.child(ctx))
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        return out
+
+    def s_residual(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        return self.residual(item.fields.get("layers", ()), item.fields.get("shortcut", "auto"),
+                             item.fields.get("post", ()), src, inner, self.child(ctx), item.loc)
+
+    def residual(self, layers: tuple, shortcut: Any, post: tuple, src: int | None, inner: Scope,
+                 ctx: Ctx, loc: Loc) -> int | None:
+        body = self.seq(layers, src, inner, ctx)
+        path = ctx.prefix.rstrip(".")
+        if isinstance(shortcut, tuple):
+            sc_scope = Scope(src, inner)
+            sc = self.seq(shortcut, src, sc_scope, Ctx(ctx.env, ctx.prefix + "shortcut.",
+                                                        ctx.site, ctx.block, ctx.depth))
+            inner.children["shortcut"] = sc_scope
+            inner.names["shortcut"] = sc
+        else:
+            a, b = self.shape_of(src), self.shape_of(body)
+            if a is None or b is None:
+                return None
+            mode = shortcut
+            if mode == "auto":
+                mode = "identity" if a == b else "projection"
+            elif mode == "if_match":
+                mode = "identity" if a == b else "none"
+            if mode == "none":
+                sc = None
+            elif mode == "identity":
+                if a != b:
+                    self.err(loc, ctx, path, f"residual add of mismatched shapes: the input is "
+                             f"{fmt_shape(a)} but the body gives {fmt_shape(b)} (use shortcut: "
+                             f"projection or auto to add a 1x1 conv)")
+                    return None
+                sc = src
+            else:
+                sc = self.projection(src, a, b, ctx, loc)
+                if sc is None:
+                    return None
+            if sc is None:
+                return self.seq(post, body, inner, ctx) if post else body
+        out = self.add_node(ctx.prefix + "add", "add", {}, (body, sc), loc, ctx)
+        inner.names["add"] = out
+        return self.seq(post, out, inner, ctx) if post else out
+
+    def projection(self, src: int, a: tuple, b: tuple, ctx: Ctx, loc: Loc) -> int | None:
+        """1x1 conv (+ norm per defaults) mapping the block input to the body's shape."""
+        path = ctx.prefix + "shortcut"
+        if len(a) != 3 or len(b) != 3:
+            self.err(loc, ctx, path, f"cannot project {fmt_shape(a)} to {fmt_shape(b)} "
+                     "(projection shortcuts need feature maps)")
+            return None
+        stride = (-(-a[1] // b[1]), -(-a[2] // b[2]))
+        if (-(-a[1] // stride[0]), -(-a[2] // stride[1])) != b[1:]:
+            self.err(loc, ctx, path, f"no 1x1 strided projection maps {fmt_shape(a)} to "
+                     f"{fmt_shape(b)}; give an explicit shortcut list")
+            return None
+        fields = {"out": b[0], "kernel": 1, "stride": list(stride), "padding": 0}
+        for key in ("norm", "bias"):  # a block's own norm/bias parameters win over defaults
+            if key in ctx.env:
+                fields[key] = ctx.env[key]
+        item = Item(op="conv", name="shortcut", fields=fields, loc=loc, path=path,
+                    kind="primitive")
+        # bias and norm follow the spec's conv defaults; a projection never has an activation
+        sub = Ctx(ctx.env, path, ctx.site, ctx.block, ctx.depth)
+        return self.primitive(item, src, Scope(src), sub, "conv", {**fields, "act": "none"})
+
+    def s_branches(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        outs = []
+        for bname, blayers in item.fields.get("branches", {}).items():
+            b_scope = Scope(src, inner)
+            out = self.seq(blayers, src, b_scope, self.child(ctx, bname))
+            inner.names[bname] = out
+            inner.children[bname] = b_scope
+            outs.append(out)
+        merge = item.fields.get("merge", "concat")
+        if merge not in MERGES:
+            self.err(item.line_loc("merge"), ctx, ctx.prefix,
+                     f"merge must be one of {one_of(MERGES)}, received {show(merge)}"
+                     f"{did_you_mean(merge, MERGES)}")
+            return None
+        if any(o is None for o in outs):
+            return None
+        if len(outs) == 1:
+            return outs[0]
+        out = self.add_node(f"{ctx.prefix}.merge", merge, {}, tuple(outs), item.loc, ctx)
+        inner.names["merge"] = out
+        return out
+
+    def s_act(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """An activation chosen by a field (`fn: relu6`), for templates."""
+        try:
+            fn = self.typed(ACT, item.fields.get("fn", "none"), ctx.env)
+        except (OpError, ExprError) as exc:
+            self.err(item.line_loc("fn"), ctx, ctx.prefix, f"fn: {exc}")
+            return None
+        if fn == "none" or src is None:
+            return src if fn == "none" else None
+        return self.add_node(ctx.prefix, canonical(fn), _default_attrs(canonical(fn)), (src,),
+                             item.loc, ctx)
+
+    def s_separable(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """Depthwise (no bias) then pointwise (bias, norm, act as given), as Keras does."""
+        f = item.fields
+        dw = {k: f[k] for k in ("kernel", "stride", "padding", "dilation", "multiplier") if k in f}
+        dw.update(bias=False, norm="none", act="none")
+        pw = {k: f[k] for k in ("out", "bias", "norm", "act") if k in f}
+        a = self.primitive(item, src, scope, Ctx(ctx.env, ctx.prefix + ".depthwise", ctx.site,
+                                                 ctx.block, ctx.depth), "depthwise", dw)
+        return self.primitive(item, a, scope, Ctx(ctx.env, ctx.prefix + ".pointwise", ctx.site,
+                                                  ctx.block, ctx.depth), "pointwise", pw)
+
+    def s_stage(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        f = item.fields
+        block_name = f.get("block")
+        if not isinstance(block_name, str) or block_name not in self.blocks:
+            self.err(item.line_loc("block") if "block" in f else item.loc, ctx, ctx.prefix,
+                     f"stage needs 'block:' naming a block, received {show(block_name)}"
+                     f"{did_you_mean(block_name, self.blocks)} (blocks: {one_of(self.blocks)})")
+            return None
+        block = self.blocks[block_name]
+        try:
+            repeat = self.value(f.get("repeat", 1), ctx.env)
+            if isinstance(repeat, float) and repeat.is_integer():
+                repeat = int(repeat)
+            if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+                raise ExprError(f"expected a non-negative integer, received {show(repeat)}")
+            if repeat > MAX_REPEAT:
+                raise ExprError(f"{repeat:,} is more than the limit of {MAX_REPEAT:,}")
+        except ExprError as exc:
+            self.err(item.line_loc("repeat"), ctx, ctx.prefix, f"repeat: {exc}")
+            return None
+        args = dict(f.get("with", {}))
+        for key in args:
+            if key not in block.params:
+                self.err(item.line_loc("with"), ctx, ctx.prefix,
+                         f"block {block_name!r} has no parameter {key!r}"
+                         f"{did_you_mean(key, block.params)} (params: {one_of(block.params)})")
+                return None
+        if "stride" in f and "stride" not in block.params:
+            self.err(item.line_loc("stride"), ctx, ctx.prefix,
+                     f"block {block_name!r} has no 'stride' parameter for the stage to set")
+            return None
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        cur = src
+        for i in range(repeat):
+            call = dict(args)
+            if "stride" in f:
+                call["stride"] = f["stride"] if i == 0 else 1
+            fake = Item(op=block_name, name=f"block{i + 1}", fields=call, loc=item.loc,
+                        path=item.path, kind="block", field_lines=item.field_lines)
+            sub = Ctx(ctx.env, f"{ctx.prefix}.block{i + 1}", ctx.site, ctx.block, ctx.depth)
+            cur = self.call_block(block, fake, cur, inner, sub)
+            inner.names[f"block{i + 1}"] = cur
+        return cur
+
+    # ------------------------------------------------------------------ blocks
+    def call_block(self, block: BlockDef, item: Item, src: int | None, scope: Scope,
+                   ctx: Ctx) -> int | None:
+        if ctx.depth >= MAX_BLOCK_DEPTH:
+            self.err(item.loc, ctx, ctx.prefix, f"blocks nested more than {MAX_BLOCK_DEPTH} deep")
+            return None
+        env = dict(self.vars)
+        self.set_in(env, src)
+        caller_env = dict(ctx.env)
+        params: dict = {}
+        ok = True
+        for pname, default in block.params.items():
+            try:
+                if pname in item.fields:
+                    params[pname] = self.value(item.fields[pname], caller_env)
+                elif default is REQUIRED:
+                    self.err(item.loc, ctx, ctx.prefix,
+                             f"block {block.name!r} needs parameter {pname!r} (required: "
+                             f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
+                    ok = False
+                    continue
+                else:
+                    params[pname] = self.value(default, {**env, **params})
+            except ExprError as exc:
+                where = item.line_loc(pname) if pname in item.fields else block.loc
+                self.err(where, ctx, ctx.prefix, f"{pname}: {exc}")
+                ok = False
+        if not ok:
+            return None
+        env.update(params)
+        site = item.loc if item.loc.file == self.spec.file else ctx.site
+        builtin = block.loc.file != self.spec.file
+        sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1)
+        inner = Scope(src, None)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        if block.shortcut is None:
+            out = self.seq(block.layers, src, inner, sub)
+            return self.seq(block.post, out, inner, sub) if block.post else out
+        return self.residual(block.layers, block.shortcut, block.post, src, inner, sub, item.loc)
+
+
+def _default_attrs(op: str) -> dict:
+    return {k: f.check(f.default) for k, f in OPS[op].fields.items()}
+
+
+def expand(spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
+           input_shape: tuple | None = None) -> Graph | None:
+    """Expand `spec` with resolved `variables`; None if it could not be expanded at all."""
+    return Expander(spec, builtin_blocks, variables, errors, input_shape).run()
+
+
+__all__ = ["Graph", "Node", "expand", "SHORTCUTS", "ACT", "NORM"]

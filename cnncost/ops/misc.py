@@ -1,0 +1,114 @@
+"""Shape-only ops (flatten, identity, dropout, channel shuffle) and merges (add, mul, concat).
+
+Flatten, identity and dropout are views at inference: they cost nothing and
+allocate no new activation memory. Merges take `inputs: [a, b, ...]`. `add`
+needs equal shapes; `mul` also accepts a per-channel gate (C x 1 x 1 or C)
+against a C x H x W map, as squeeze-and-excitation does; `concat` joins along
+channels and needs equal spatial sizes. Add and mul count one other op per
+output element per extra input; concat counts none (it only moves data).
+"""
+
+from __future__ import annotations
+
+from .base import Cost, Field, OpError, fmt_shape, need_rank, numel, pos_int, probability, register
+
+
+class _Free:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        return ins[0]
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        return Cost()
+
+
+@register("identity", doc="passes its input through", category="shape", view=True)
+class Identity(_Free):
+    pass
+
+
+@register("dropout", doc="dropout (identity at inference)", category="shape", view=True,
+          fields={"p": Field(probability, 0.5, "probability of zeroing an element in training")})
+class Dropout(_Free):
+    pass
+
+
+@register("flatten", doc="flattens C x H x W into a vector", category="shape", view=True)
+class Flatten(_Free):
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        return (numel(ins[0]),)
+
+
+@register("channel_shuffle", doc="interleaves channels across groups (ShuffleNet)",
+          aliases=("shuffle",), category="shape",
+          fields={"groups": Field(pos_int, None, "number of channel groups")})
+class ChannelShuffle(_Free):
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        need_rank(ins[0], 3, "channel shuffle")
+        if ins[0][0] % attrs["groups"]:
+            raise OpError(f"channels {ins[0][0]} are not divisible by groups={attrs['groups']}")
+        return ins[0]
+
+
+def _need_two(ins: list, what: str) -> None:
+    if len(ins) < 2:
+        raise OpError(f"{what} needs at least two inputs, received {len(ins)}")
+
+
+@register("add", doc="elementwise sum of equal-shaped inputs", category="merge", merge=True)
+class Add:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        _need_two(ins, "add")
+        for other in ins[1:]:
+            if other != ins[0]:
+                raise OpError("cannot add tensors of different shapes: "
+                              + " + ".join(fmt_shape(s) for s in ins))
+        return ins[0]
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        return Cost(other_ops=(len(ins) - 1) * numel(out))
+
+
+def _gate_fits(gate: tuple, full: tuple) -> bool:
+    return len(full) == 3 and gate in ((full[0], 1, 1), (full[0],))
+
+
+@register("mul", doc="elementwise product; a C x 1 x 1 (or C) gate scales each channel",
+          aliases=("multiply",), category="merge", merge=True)
+class Mul:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        _need_two(ins, "mul")
+        out = max(ins, key=numel)
+        for s in ins:
+            if s != out and not _gate_fits(s, out):
+                raise OpError("cannot multiply tensors of shapes "
+                              + " * ".join(fmt_shape(s) for s in ins)
+                              + " (allowed: equal shapes, or a C x 1 x 1 or C gate on C x H x W)")
+        return out
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        return Cost(other_ops=(len(ins) - 1) * numel(out))
+
+
+@register("concat", doc="concatenation along channels", aliases=("concatenate", "cat"),
+          category="merge", merge=True)
+class Concat:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        _need_two(ins, "concat")
+        rest = {s[1:] for s in ins}
+        if len(rest) > 1 or len({len(s) for s in ins}) > 1:
+            raise OpError("cannot concatenate along channels: spatial sizes differ ("
+                          + ", ".join(fmt_shape(s) for s in ins) + ")")
+        return (sum(s[0] for s in ins), *ins[0][1:])
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        return Cost()

@@ -1,0 +1,119 @@
+"""Pooling ops: max/avg windows, global pooling and adaptive pooling.
+
+No parameters and no MACs. Other ops: K_h x K_w per output element for window
+pooling (comparisons or adds plus the divide), the exact number of inputs read
+per output for adaptive pooling, and every input element once for global pooling.
+"""
+
+from __future__ import annotations
+
+from .base import (Cost, Field, OpError, boolean, need_rank, numel, padding, pos_pair, register)
+from .geometry import fmt_pair, resolve_pads, window_hw
+
+_WINDOW = {
+    "kernel": Field(pos_pair, None, "window size: int or [height, width]"),
+    "stride": Field(pos_pair, None, "stride (default: the kernel size)", optional=True),
+    "padding": Field(padding, 0, "'same' (Keras), 'valid', int, [h, w] or [top, bottom, left, right]"),
+    "ceil_mode": Field(boolean, False, "round the output size up (PyTorch ceil_mode)"),
+}
+
+
+class _Window:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        need_rank(ins[0], 3, "pooling")
+        c, h, w = ins[0]
+        kernel = attrs["kernel"]
+        if attrs["stride"] is None:
+            attrs["stride"] = kernel
+        attrs.setdefault("dilation", (1, 1))
+        pads = resolve_pads(attrs["padding"], (h, w), kernel, attrs["stride"], attrs["dilation"])
+        if not isinstance(attrs["padding"], str) and (
+                max(pads[0], pads[1]) > kernel[0] // 2 or max(pads[2], pads[3]) > kernel[1] // 2):
+            raise OpError(f"padding {max(pads)} is more than half the kernel {fmt_pair(kernel)} "
+                          "(PyTorch pooling allows at most kernel // 2)")
+        attrs["pads"] = pads
+        return (c, *window_hw((h, w), kernel, attrs["stride"], attrs["dilation"], pads,
+                              attrs["ceil_mode"]))
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        kh, kw = attrs["kernel"]
+        return Cost(other_ops=kh * kw * numel(out))
+
+
+@register("maxpool", doc="max pooling over windows", aliases=("max_pool", "maxpool2d"),
+          category="pool",
+          fields={**_WINDOW, "dilation": Field(pos_pair, 1, "spacing between window taps")})
+class MaxPool(_Window):
+    pass
+
+
+@register("avgpool", doc="average pooling over windows", aliases=("avg_pool", "avgpool2d"),
+          category="pool",
+          fields={**_WINDOW, "count_include_pad": Field(
+              boolean, True, "zero padding counts in the average (PyTorch default)")})
+class AvgPool(_Window):
+    pass
+
+
+class _Global:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        need_rank(ins[0], 3, "global pooling")
+        c = ins[0][0]
+        return (c, 1, 1) if attrs["keepdims"] else (c,)
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        return Cost(other_ops=numel(ins[0]))
+
+
+_KEEP = {"keepdims": Field(boolean, True, "keep a C x 1 x 1 map (false: a C vector)")}
+
+
+@register("global_avgpool", doc="average over all positions of each channel",
+          aliases=("global_avg_pool", "gap"), category="pool", fields=_KEEP)
+class GlobalAvgPool(_Global):
+    pass
+
+
+@register("global_maxpool", doc="maximum over all positions of each channel",
+          aliases=("global_max_pool",), category="pool", fields=_KEEP)
+class GlobalMaxPool(_Global):
+    pass
+
+
+def adaptive_reads(size: int, out: int) -> int:
+    """Inputs read along one axis by adaptive pooling (windows may overlap)."""
+    return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+
+
+class _Adaptive:
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        need_rank(ins[0], 3, "adaptive pooling")
+        return (ins[0][0], *attrs["output"])
+
+    @staticmethod
+    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+        c, h, w = ins[0]
+        oh, ow = attrs["output"]
+        if oh > 10_000 or ow > 10_000:
+            raise OpError(f"output {fmt_pair(attrs['output'])} is unreasonably large")
+        return Cost(other_ops=c * adaptive_reads(h, oh) * adaptive_reads(w, ow))
+
+
+_OUT = {"output": Field(pos_pair, None, "output size: int or [height, width]")}
+
+
+@register("adaptive_avgpool", doc="average pooling to a fixed output size",
+          aliases=("adaptive_avg_pool",), category="pool", fields=_OUT)
+class AdaptiveAvgPool(_Adaptive):
+    pass
+
+
+@register("adaptive_maxpool", doc="max pooling to a fixed output size",
+          aliases=("adaptive_max_pool",), category="pool", fields=_OUT)
+class AdaptiveMaxPool(_Adaptive):
+    pass
