@@ -19,7 +19,7 @@ DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     """One layer (or, collapsed, one group of layers) of an analysis."""
 
@@ -124,65 +124,70 @@ def peak_live_bytes(graph: Graph, per_element: int) -> int:
     their input's storage and extend its life instead of allocating.
     """
     nodes = graph.nodes
-    storage = list(range(len(nodes)))  # node -> node whose tensor it uses
+    count = len(nodes)
+    storage = list(range(count))  # node -> node whose tensor it uses
+    last_use = list(range(count))
     for node in nodes:
+        index = node.index
         if node.view and node.inputs:
-            storage[node.index] = storage[node.inputs[0]]
-    last_use = {i: i for i in range(len(nodes))}
-    for node in nodes:
+            storage[index] = storage[node.inputs[0]]
         for i in node.inputs:
             s = storage[i]
-            last_use[s] = max(last_use[s], node.index)
-    last_use[storage[graph.output]] = len(nodes)
+            if last_use[s] < index:
+                last_use[s] = index
+    last_use[storage[graph.output]] = count
     frees: dict[int, list[int]] = {}
-    for s, end in last_use.items():
+    for s in range(count):
         if storage[s] == s:
-            frees.setdefault(end, []).append(s)
+            frees.setdefault(last_use[s], []).append(s)
+    sizes = [numel(node.shape) for node in nodes]
     live = peak = 0
-    for node in nodes:
-        if storage[node.index] == node.index:
-            live += numel(node.shape)
-        peak = max(peak, live)
-        for s in frees.get(node.index, ()):
-            live -= numel(nodes[s].shape)
+    for index in range(count):
+        if storage[index] == index:
+            live += sizes[index]
+            if live > peak:
+                peak = live
+        for s in frees.get(index, ()):
+            live -= sizes[s]
     return peak * per_element
 
 
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "") -> Analysis:
     """Costs of every node of `graph` for `batch` samples stored as `dtype`."""
     bytes_per = DTYPE_BYTES[dtype]
-    rows = []
     nodes = graph.nodes
-    for node in nodes:
-        if node.op == "input":
-            rows.append(Row(node.name, "input", node.shape, 0, 0, 0, 0, 0,
-                            numel(node.shape) * batch * bytes_per, 0, layers=0))
-            continue
+    first = nodes[0]
+    rows = [Row(first.name, "input", first.shape, 0, 0, 0, 0, 0,
+                numel(first.shape) * batch * bytes_per, 0, layers=0)]
+    params = buffers = keras = macs = other = act_total = weighted = 0
+    act_total = rows[0].act_bytes
+    memo: dict = {}  # replayed blocks share attrs dicts, hence identical costs
+    for node in nodes[1:]:
         opdef = OPS[node.op]
-        ins = [nodes[i].shape for i in node.inputs]
-        cost = opdef.cost(ins, node.shape, node.attrs)
-        act = 0 if node.view else numel(node.shape) * batch * bytes_per
-        rows.append(Row(
-            name=node.name, op=node.op, shape=node.shape, params=cost.params,
-            buffers=cost.buffers, macs=cost.macs * batch, flops=2 * cost.macs * batch,
-            other_ops=cost.other_ops * batch, act_bytes=act,
-            weight_bytes=cost.params * bytes_per, weights=cost.weights,
-            keras_nontrainable=cost.keras_nontrainable))
-    params = sum(r.params for r in rows)
-    macs = sum(r.macs for r in rows)
+        shape = node.shape
+        ins = tuple(nodes[i].shape for i in node.inputs)
+        key = (node.op, id(node.attrs), ins)
+        cost = memo.get(key)
+        if cost is None:
+            cost = memo[key] = opdef.cost(list(ins), shape, node.attrs)
+        act = 0 if node.view else numel(shape) * batch * bytes_per
+        m = cost.macs * batch
+        rows.append(Row(node.name, node.op, shape, cost.params, cost.buffers, m, 2 * m,
+                        cost.other_ops * batch, act, cost.params * bytes_per, cost.weights,
+                        cost.keras_nontrainable))
+        params += cost.params
+        buffers += cost.buffers
+        keras += cost.keras_nontrainable
+        macs += m
+        other += cost.other_ops * batch
+        act_total += act
+        if opdef.category in WEIGHTED:
+            weighted += 1
     totals = Totals(
-        params=params,
-        buffers=sum(r.buffers for r in rows),
-        keras_params=params + sum(r.keras_nontrainable for r in rows),
-        macs=macs,
-        flops=2 * macs,
-        other_ops=sum(r.other_ops for r in rows),
-        weight_bytes=params * bytes_per,
-        activation_bytes=sum(r.act_bytes for r in rows),
+        params=params, buffers=buffers, keras_params=params + keras, macs=macs, flops=2 * macs,
+        other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,
         peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per),
-        layers=len(rows) - 1,
-        weighted_layers=sum(1 for n in nodes[1:] if OPS[n.op].category in WEIGHTED),
-    )
+        layers=len(rows) - 1, weighted_layers=weighted)
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                     output_shape=nodes[graph.output].shape, batch=batch, dtype=dtype,
                     vars=graph.vars, rows=rows, totals=totals, description=description)

@@ -26,13 +26,14 @@ from .ops import OPS, OpError, canonical, fmt_shape, numel
 from .ops.conv import ACT, NORM
 from .spec import MERGES, REQUIRED, SHORTCUTS, BlockDef, Item, Spec, _NAME
 
+_UNSET = object()
 MAX_NODES = 200_000  # primitive layers in one expanded model
 MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample)
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 64
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One primitive layer of the expanded graph."""
 
@@ -116,6 +117,8 @@ class Expander:
         self.errors = errors
         self.nodes: list[Node] = []
         self.input_override = input_shape
+        self._plans: dict[str, list] = {}
+        self._memo: dict[tuple, tuple] = {}
 
     # ------------------------------------------------------------------ helpers
     def err(self, item_loc: Loc, ctx: Ctx, path: str, message: str) -> None:
@@ -132,7 +135,7 @@ class Expander:
             return raw
         if raw in choices:
             return raw
-        if _NAME.match(raw):
+        if raw.isidentifier():
             return env.get(raw, raw)  # an unknown bare word stays a literal string
         return compile_expr(raw)(env)
 
@@ -155,15 +158,17 @@ class Expander:
                             "layers; refusing to go on")
             raise Abort()
         opdef = OPS[op]
-        in_shapes = [self.nodes[i].shape for i in inputs]
+        nodes = self.nodes
+        in_shapes = [nodes[i].shape for i in inputs]
         shape = None
-        if all(s is not None for s in in_shapes):
+        if None not in in_shapes:
             try:
                 shape = tuple(opdef.shape(in_shapes, attrs))
-                if numel(shape) > MAX_ELEMENTS:
+                size = numel(shape)
+                if size > MAX_ELEMENTS:
                     raise OpError(f"output {fmt_shape(shape)} has more than {MAX_ELEMENTS:.0e} "
                                   "elements")
-                if numel(shape) == 0:
+                if size == 0:
                     raise OpError(f"output shape {fmt_shape(shape)} is empty")
             except OpError as exc:
                 ins = ", ".join(fmt_shape(s) for s in in_shapes)
@@ -267,28 +272,49 @@ class Expander:
         return getattr(self, f"s_{item.op}")(item, src, scope, ctx)
 
     # ------------------------------------------------------------------ primitives
+    def op_plan(self, op: str) -> list:
+        """Per field of `op`: (name, Field, raw default from the spec or None, ready value).
+
+        Built once per op and expander: literal defaults are checked here, so the
+        common case of a layer that leaves a field unset costs a dict lookup.
+        """
+        plan = self._plans.get(op)
+        if plan is None:
+            defaults = {k: v for k, v in self.spec.defaults.items() if not isinstance(v, dict)}
+            defaults.update(self.spec.defaults.get(op, {}))
+            plan = []
+            for fname, fdef in OPS[op].fields.items():
+                raw = defaults.get(fname, _UNSET)
+                ready = _UNSET
+                if raw is _UNSET and not fdef.required:
+                    ready = fdef.default if fdef.default is None else fdef.check(fdef.default)
+                plan.append((fname, fdef, raw, ready))
+            self._plans[op] = plan
+        return plan
+
     def resolve_fields(self, op: str, item_fields: dict, item: Item, ctx: Ctx) -> dict | None:
-        opdef = OPS[op]
-        defaults = {k: v for k, v in self.spec.defaults.items() if not isinstance(v, dict)}
-        defaults.update(self.spec.defaults.get(op, {}))
         attrs, ok = {}, True
-        for fname, fdef in opdef.fields.items():
-            if fname in item_fields:
-                raw, loc = item_fields[fname], item.line_loc(fname)
-            elif fname in defaults:
-                raw, loc = defaults[fname], item.loc
-            elif fdef.required:
-                self.err(item.loc, ctx, ctx.prefix,
-                         f"{op} needs field {fname!r} ({fdef.doc}); required: "
-                         f"{one_of(f for f, d in opdef.fields.items() if d.required)}")
-                ok = False
-                continue
-            else:
-                attrs[fname] = fdef.default if fdef.default is None else fdef.check(fdef.default)
-                continue
+        for fname, fdef, default, ready in self.op_plan(op):
+            raw = item_fields.get(fname, _UNSET)
+            if raw is _UNSET:
+                if ready is not _UNSET:
+                    attrs[fname] = ready
+                    continue
+                if default is _UNSET:  # required and not given
+                    opdef = OPS[op]
+                    self.err(item.loc, ctx, ctx.prefix,
+                             f"{op} needs field {fname!r} ({fdef.doc}); required: "
+                             f"{one_of(f for f, d in opdef.fields.items() if d.required)}")
+                    ok = False
+                    continue
+                raw = default
             try:
-                attrs[fname] = self.typed(fdef, raw, ctx.env)
+                if isinstance(raw, int) and not isinstance(raw, bool):
+                    attrs[fname] = fdef.check(raw)
+                else:
+                    attrs[fname] = self.typed(fdef, raw, ctx.env)
             except (OpError, ExprError) as exc:
+                loc = item.line_loc(fname) if fname in item_fields else item.loc
                 self.err(loc, ctx, ctx.prefix, f"{fname}: {exc}")
                 ok = False
         return attrs if ok else None
@@ -515,37 +541,102 @@ class Expander:
             return None
         env = dict(self.vars)
         self.set_in(env, src)
-        caller_env = dict(ctx.env)
+        caller_env = ctx.env
         params: dict = {}
         ok = True
         for pname, default in block.params.items():
             try:
                 if pname in item.fields:
-                    params[pname] = self.value(item.fields[pname], caller_env)
+                    params[pname] = env[pname] = self.value(item.fields[pname], caller_env)
                 elif default is REQUIRED:
                     self.err(item.loc, ctx, ctx.prefix,
                              f"block {block.name!r} needs parameter {pname!r} (required: "
                              f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
                     ok = False
                     continue
-                else:
-                    params[pname] = self.value(default, {**env, **params})
+                else:  # defaults see the variables, in_*, and the parameters before them
+                    params[pname] = env[pname] = self.value(default, env)
             except ExprError as exc:
                 where = item.line_loc(pname) if pname in item.fields else block.loc
                 self.err(where, ctx, ctx.prefix, f"{pname}: {exc}")
                 ok = False
         if not ok:
             return None
-        env.update(params)
+        local = ctx.prefix.rsplit(".", 1)[-1]
+        key = self.memo_key(block, params, src, ctx)
+        if key is not None and key in self._memo:
+            out, inner = self.replay(self._memo[key], src, ctx.prefix)
+            scope.children[local] = inner
+            return out
         site = item.loc if item.loc.file == self.spec.file else ctx.site
         builtin = block.loc.file != self.spec.file
         sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1)
         inner = Scope(src, None)
-        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        scope.children[local] = inner
+        start, problems = len(self.nodes), len(self.errors.problems)
         if block.shortcut is None:
             out = self.seq(block.layers, src, inner, sub)
-            return self.seq(block.post, out, inner, sub) if block.post else out
-        return self.residual(block.layers, block.shortcut, block.post, src, inner, sub, item.loc)
+            out = self.seq(block.post, out, inner, sub) if block.post else out
+        else:
+            out = self.residual(block.layers, block.shortcut, block.post, src, inner, sub,
+                                item.loc)
+        if key is not None and out is not None and len(self.errors.problems) == problems:
+            self._memo[key] = self.record(start, src, out, inner, ctx.prefix)
+        return out
+
+    # ------------------------------------------------------------------ block memo
+    # A block called again with the same parameters on the same input shape expands
+    # to the same layers: the first expansion is recorded (names relative to the call,
+    # inputs relative to the block input) and replayed for the next calls. The memo
+    # lives for one expansion only.
+
+    def memo_key(self, block: BlockDef, params: dict, src: int | None, ctx: Ctx) -> tuple | None:
+        shape = self.shape_of(src)
+        if shape is None:
+            return None
+        key = (block.name, id(block), tuple(params.items()), shape, ctx.block)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def record(self, start: int, src: int, out: int, inner: Scope, prefix: str) -> tuple:
+        def enc(ref: int | None) -> int | None:
+            return None if ref is None else (-1 if ref == src else ref - start)
+
+        cut = len(prefix)
+        nodes = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape, n.loc,
+                  n.view) for n in self.nodes[start:]]
+
+        def enc_scope(scope: Scope) -> tuple:
+            return ({k: enc(v) for k, v in scope.names.items()},
+                    {k: enc_scope(v) for k, v in scope.children.items()})
+
+        return nodes, enc(out), enc_scope(inner)
+
+    def replay(self, memo: tuple, src: int, prefix: str) -> tuple[int, Scope]:
+        records, out, scope_code = memo
+        nodes = self.nodes
+        start = len(nodes)
+        if start + len(records) > MAX_NODES:
+            self.errors.add(self.spec.loc, prefix, f"the model expands to more than "
+                            f"{MAX_NODES:,} layers; refusing to go on")
+            raise Abort()
+
+        def dec(ref: int | None) -> int | None:
+            return None if ref is None else (src if ref == -1 else ref + start)
+
+        for rel, op, attrs, inputs, shape, loc, view in records:
+            nodes.append(Node(len(nodes), prefix + rel, op, attrs, tuple(dec(i) for i in inputs),
+                              shape, loc, view))
+
+        def dec_scope(code: tuple, parent: Scope | None) -> Scope:
+            scope = Scope(src, parent, {k: dec(v) for k, v in code[0].items()})
+            scope.children = {k: dec_scope(v, scope) for k, v in code[1].items()}
+            return scope
+
+        return dec(out), dec_scope(scope_code, None)
 
 
 def _default_attrs(op: str) -> dict:

@@ -25,7 +25,7 @@ class OpError(ValueError):
     """An op cannot be applied: wrong field value or incompatible input shape."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cost:
     """Costs of one primitive op for one sample."""
 
@@ -136,14 +136,14 @@ class Field:
     default: Any = None  # None: required (unless `optional`)
     doc: str = ""
     optional: bool = False  # may stay unset (None) without a default
+    choices: tuple = ()  # the allowed words, for fields that take one of a set
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "choices", getattr(self.check, "choices", ()))
 
     @property
     def required(self) -> bool:
         return self.default is None and not self.optional
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return getattr(self.check, "choices", ())
 
 
 # --------------------------------------------------------------------------- registry

@@ -1,0 +1,5 @@
+"""`python -m cnncost` runs the command-line interface."""
+
+from .cli import main
+
+main(prog_name="cnncost")

@@ -1,0 +1,181 @@
+"""Command-line interface: a thin layer that parses options and calls the library.
+
+Exit codes are a contract: 0 success, 1 findings (reserved for verify/gate),
+2 bad input or usage. Spec errors print one line each on stderr
+(``file:line: layer.path: message``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .errors import SpecError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+DTYPES = ("fp32", "fp16", "bf16", "int8")
+FORMAT_NAMES = ("table", "json", "csv", "markdown")
+
+
+def report_errors(exc: SpecError) -> None:
+    """Print every problem on its own line to stderr, then a count."""
+    for problem in exc.problems:
+        click.echo(f"error: {problem}", err=True)
+    n = len(exc.problems)
+    if n > 1:
+        click.echo(f"{n} errors", err=True)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SpecError into exit 2 and unexpected crashes into a short message."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            report_errors(exc)
+            sys.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence, see below
+            if os.environ.get("CNNCOST_DEBUG"):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in cnncost, not in your spec; please report it "
+                       "(set CNNCOST_DEBUG=1 to see the traceback).", err=True)
+            sys.exit(3)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    from .api import parse_value
+
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected NAME=VALUE, received {item!r}", param_hint="--set")
+        key, _, value = item.partition("=")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def emit(text: str, output: str | None) -> None:
+    """Write to -o FILE (atomically) or stdout."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise click.FileError(output, hint=exc.strerror or str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnncost")
+def main() -> None:
+    """cnncost: the cost of a CNN before you train it.
+
+    Shapes, parameters, MACs/FLOPs and memory per layer, computed analytically
+    from a YAML spec (see docs/spec.md). SPEC is a file path or the name of a
+    bundled spec (`cnncost specs` lists them).
+    """
+
+
+SPEC_OPTIONS = [
+    click.option("--input", "input_", metavar="CxHxW", help="Override the input shape, e.g. 3x160x160."),
+    click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                 help="Set a spec variable (repeatable), e.g. --set width=0.5."),
+    click.option("--variant", metavar="NAME", help="Use a named variant of the spec."),
+]
+
+
+def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(SPEC_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("spec")
+@spec_options
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size (scales MACs, FLOPs and activation memory).")
+@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
+              help="Element type for memory figures.")
+@click.option("--depth", type=click.IntRange(min=0), default=0,
+              help="Collapse layers to this many name levels (0: every layer).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
+              show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@guarded
+def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
+            batch: int, dtype: str, depth: int, fmt: str, output: str | None) -> None:
+    """Per-layer shapes, params, MACs, FLOPs and memory of SPEC, with totals."""
+    from .api import analyze as run
+    from .formats import render
+
+    result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
+                 variant=variant)
+    options = {}
+    if fmt == "table":
+        to_tty = output is None and sys.stdout.isatty()
+        options = {"color": to_tty, "width": shutil.get_terminal_size((120, 40)).columns
+                   if to_tty else 120}
+    emit(render(fmt, result, depth, **options), output)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True)
+@spec_options
+@guarded
+def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],
+             variant: str | None) -> None:
+    """Check SPECS (parse, expand, infer every shape); exit 0 if all are valid, 2 if not."""
+    from .api import build_graph
+
+    overrides = parse_sets(sets)
+    failed = 0
+    for spec in specs:
+        try:
+            graph = build_graph(spec, input=input_, set=overrides or None, variant=variant)
+        except SpecError as exc:
+            report_errors(exc)
+            failed += 1
+            continue
+        click.echo(f"ok: {spec} ({len(graph.nodes) - 1} layers, output "
+                   f"{'x'.join(map(str, graph.nodes[graph.output].shape))})")
+    if failed:
+        click.echo(f"{failed} of {len(specs)} specs invalid", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command(name="specs")
+@guarded
+def list_specs() -> None:
+    """List the bundled specs with one-line descriptions."""
+    from .api import bundled_specs, load
+
+    bundled = bundled_specs()
+    width = max((len(n) for n in bundled), default=0)
+    for name, path in bundled.items():
+        try:
+            description = load(path).description
+        except SpecError:
+            description = "(invalid spec)"
+        click.echo(f"{name:<{width}}  {description}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

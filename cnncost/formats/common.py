@@ -1,0 +1,66 @@
+"""Number formatting and the column set shared by the text formats."""
+
+from __future__ import annotations
+
+from ..ops import fmt_shape
+
+COLUMNS = ("name", "op", "shape", "params", "macs", "flops", "act_bytes")
+HEADERS = {"name": "layer", "op": "op", "shape": "output", "params": "params", "macs": "MACs",
+           "flops": "FLOPs", "act_bytes": "activations"}
+
+
+def si(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M' (decimal prefixes, for counts)."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {prefix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def binary(n: float) -> str:
+    """Bytes with binary prefixes: 1536 -> '1.50 KiB'."""
+    for factor, prefix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {prefix}"
+    return f"{int(n)} B"
+
+
+def grouped(n: int) -> str:
+    return f"{n:,}"
+
+
+def cell(row: object, column: str) -> str:
+    value = getattr(row, column)
+    if column == "shape":
+        return fmt_shape(value)
+    if column == "act_bytes":
+        return binary(value) if value else "-"
+    if isinstance(value, int):
+        return grouped(value) if value else "-"
+    return str(value)
+
+
+def total_lines(analysis: object) -> list[tuple[str, str]]:
+    """(label, value) pairs for the totals footer, exact numbers with a readable size."""
+    t = analysis.totals  # type: ignore[attr-defined]
+    return [
+        ("params (trainable)", f"{t.params:,} ({si(t.params)})"),
+        ("buffers (non-trainable)", f"{t.buffers:,}"),
+        ("params, Keras total", f"{t.keras_params:,} (params + BN moving mean/var)"),
+        ("MACs", f"{t.macs:,} ({si(t.macs)})"),
+        ("FLOPs (2 x MACs)", f"{t.flops:,} ({si(t.flops)})"),
+        ("other ops (elementwise)", f"{t.other_ops:,} ({si(t.other_ops)})"),
+        ("weight memory", binary(t.weight_bytes)),
+        ("activation memory (all)", binary(t.activation_bytes)),
+        ("peak live activations", binary(t.peak_activation_bytes)),
+        ("layers", f"{t.layers} ({t.weighted_layers} conv/linear)"),
+    ]
+
+
+def header_line(analysis: object) -> str:
+    a = analysis
+    parts = [f"{a.name}", f"input {fmt_shape(a.input_shape)}", f"batch {a.batch}",  # type: ignore[attr-defined]
+             f"{a.dtype}"]  # type: ignore[attr-defined]
+    if a.vars:  # type: ignore[attr-defined]
+        parts.append(", ".join(f"{k}={v}" for k, v in a.vars.items()))  # type: ignore[attr-defined]
+    return " | ".join(parts)
