@@ -87,15 +87,18 @@ def _locate(obj: Any) -> Any:
     return obj
 
 
-def load(spec: Any) -> Spec:
-    """Load and validate a spec from a path, bundled name, mapping or Spec."""
+def _load(spec: Any, errors: ErrorSink) -> Spec | None:
     if isinstance(spec, Spec):
         return spec
-    errors = ErrorSink()
     if isinstance(spec, Mapping):
-        result = parse_spec(_locate(spec), "<dict>", errors, builtin_blocks())
-    else:
-        result = load_spec(resolve_path(spec), errors, builtin_blocks())
+        return parse_spec(_locate(spec), "<dict>", errors, builtin_blocks())
+    return load_spec(resolve_path(spec), errors, builtin_blocks())
+
+
+def load(spec: Any) -> Spec:
+    """Load and validate a spec from a path, bundled name, mapping or Spec."""
+    errors = ErrorSink()
+    result = _load(spec, errors)
     errors.raise_if_any()
     assert result is not None  # no errors implies a spec  # noqa: S101
     return result
@@ -115,30 +118,35 @@ def parse_value(text: str) -> Any:
 
 
 def resolve_vars(spec: Spec, variant: str | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> dict:
-    """Spec defaults, then the variant's settings, then explicit overrides."""
-    errors = ErrorSink()
+                 overrides: Mapping[str, Any] | None = None,
+                 errors: ErrorSink | None = None) -> dict:
+    """Spec defaults, then the variant's settings, then explicit overrides.
+
+    Problems go to `errors` if given, else raise SpecError.
+    """
+    sink = errors if errors is not None else ErrorSink()
     values = dict(spec.vars)
     if variant is not None:
         if variant not in spec.variants:
-            errors.add(spec.loc, "variants", f"unknown variant {variant!r}"
-                       f"{did_you_mean(variant, spec.variants)} (variants: "
-                       f"{one_of(spec.variants) or 'none defined'})")
+            sink.add(spec.loc, "variants", f"unknown variant {variant!r}"
+                     f"{did_you_mean(variant, spec.variants)} (variants: "
+                     f"{one_of(spec.variants) or 'none defined'})")
         else:
             values.update(spec.variants[variant])
     for key, value in (overrides or {}).items():
         if key not in spec.vars:
-            errors.add(spec.loc, "vars", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
-                       f"(vars: {one_of(spec.vars) or 'none defined'})")
+            sink.add(spec.loc, "vars", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
+                     f"(vars: {one_of(spec.vars) or 'none defined'})")
             continue
         default = spec.vars[key]
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
         if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            errors.add(spec.loc, f"vars.{key}", f"variable {key!r} is a number (default "
-                       f"{default!r}); received {show(value)}")
+            sink.add(spec.loc, f"vars.{key}", f"variable {key!r} is a number (default "
+                     f"{default!r}); received {show(value)}")
             continue
         values[key] = value
-    errors.raise_if_any()
+    if errors is None:
+        sink.raise_if_any()
     return values
 
 
@@ -157,16 +165,24 @@ def parse_input(text: str) -> tuple:
 
 def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = None,
                 variant: str | None = None) -> Graph:
-    """Validate and expand a spec into its graph of primitive ops."""
-    spec = load(spec)
+    """Validate and expand a spec into its graph of primitive ops.
+
+    Every problem found by any pass (parse, variables, expansion) is collected
+    and raised together as one SpecError.
+    """
+    errors = ErrorSink()
+    loaded = _load(spec, errors)
+    if loaded is None:
+        errors.raise_if_any()
+    assert loaded is not None  # noqa: S101
     if isinstance(input, str):
         try:
             input = parse_input(input)
         except ValueError as exc:
-            raise SpecError([_problem(spec.file, f"--input: {exc}")]) from None
-    variables = resolve_vars(spec, variant, set)
-    errors = ErrorSink()
-    graph = expand(spec, builtin_blocks(), variables, errors, input)
+            errors.add(Loc(loaded.file), "", f"--input: {exc}")
+            input = None
+    variables = resolve_vars(loaded, variant, set, errors)
+    graph = expand(loaded, builtin_blocks(), variables, errors, input)
     errors.raise_if_any()
     assert graph is not None  # noqa: S101
     return graph
@@ -185,6 +201,5 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
                                       f"(allowed: {one_of(DTYPE_BYTES)})")])
     if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
         raise SpecError([_problem("", f"batch must be a positive integer, received {batch!r}")])
-    loaded = load(spec)
-    graph = build_graph(loaded, input=input, set=set, variant=variant)
-    return analyze_graph(graph, batch, dtype, loaded.description)
+    graph = build_graph(spec, input=input, set=set, variant=variant)
+    return analyze_graph(graph, batch, dtype, graph.description)

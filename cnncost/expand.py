@@ -56,6 +56,7 @@ class Graph:
     nodes: list
     output: int
     vars: dict
+    description: str = ""
 
     @property
     def input_shape(self) -> tuple:
@@ -209,7 +210,7 @@ class Expander:
         except Abort:
             return None
         return Graph(spec.name, spec.file, self.nodes, out if out is not None else 0,
-                     dict(self.vars))
+                     dict(self.vars), spec.description)
 
     def set_in(self, env: dict, ref: int | None) -> None:
         shape = self.shape_of(ref) or ()
@@ -265,6 +266,8 @@ class Expander:
         return cur
 
     def layer(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        if item.kind == "broken" or item.op in self.spec.broken_blocks:
+            return None  # already reported while parsing
         if item.kind == "primitive":
             return self.primitive(item, src, scope, ctx)
         if item.kind == "block":
@@ -495,6 +498,8 @@ class Expander:
             self.err(item.line_loc("block") if "block" in f else item.loc, ctx, ctx.prefix,
                      f"stage needs 'block:' naming a block, received {show(block_name)}"
                      f"{did_you_mean(block_name, self.blocks)} (blocks: {one_of(self.blocks)})")
+            return None
+        if block_name in self.spec.broken_blocks:
             return None
         block = self.blocks[block_name]
         try:

@@ -91,6 +91,11 @@ class Spec:
     variants: dict  # name -> {var -> value}
     loc: Loc
     var_lines: dict = field(default_factory=dict)
+    broken_blocks: frozenset = frozenset()  # blocks already reported (cycles); not expanded
+
+
+def _broken(name: str | None, loc: Loc, path: str) -> Item:
+    return Item(op="broken", name=name, fields={}, loc=loc, path=path, kind="broken")
 
 
 class _Parser:
@@ -101,6 +106,7 @@ class _Parser:
         self.errors = errors
         self.builtin = builtin_blocks or {}
         self.block_names: set[str] = set(self.builtin)
+        self.bad_field = False  # set by field_value when a value cannot be used
 
     def err(self, line: int, path: str, message: str) -> None:
         self.errors.add(Loc(self.file, line), path, message)
@@ -116,33 +122,42 @@ class _Parser:
         if depth > MAX_DEPTH:
             self.err(line, path, f"layers are nested more than {MAX_DEPTH} levels deep")
             return ()
-        out = []
-        for i, entry in enumerate(raw):
-            item_line = raw.line_of(i) if isinstance(raw, LocList) else line
-            item = self.item(entry, f"{path}[{i}]", item_line, depth)
-            if item is not None:
-                out.append(item)
-        return tuple(out)
+        return tuple(self.item(entry, f"{path}[{i}]",
+                               raw.line_of(i) if isinstance(raw, LocList) else line, depth)
+                     for i, entry in enumerate(raw))
 
-    def item(self, raw: Any, path: str, line: int, depth: int) -> Item | None:
+    def item(self, raw: Any, path: str, line: int, depth: int) -> Item:
+        """One layer entry; an entry with errors becomes a `broken` placeholder.
+
+        A broken item keeps its place and name in the list, and expansion gives it
+        an unknown output, so later layers are still checked without a cascade of
+        errors that only repeat this one.
+        """
         if isinstance(raw, str):  # shorthand: "- relu" or "- flatten"
             raw = LocDict(op=raw)
             raw.line, raw.key_lines = line, {"op": line}
         if not isinstance(raw, dict):
             self.err(line, path, f"expected a layer mapping such as {{op: conv, out: 64, "
                      f"kernel: 3}}, received {show(raw)}")
-            return None
-        line = getattr(raw, "line", line)
+            return _broken(None, Loc(self.file, line), path)
+        line = getattr(raw, "line", line) or line
         lines = dict(getattr(raw, "key_lines", {}))
+        name = raw.get("name")
+        if name is not None and (not isinstance(name, str) or not _NAME.match(name)
+                                 or name in RESERVED):
+            self.err(lines.get("name", line), path,
+                     f"name must be an identifier (letters, digits, _; no dots) and not one of "
+                     f"{', '.join(RESERVED[:4])}; received {show(name)}")
+            name = None
+        label = f"{path}({name})" if name else path
+        loc = Loc(self.file, line)
         if "op" not in raw:
-            self.err(line, path, "layer has no 'op' (e.g. op: conv)")
-            return None
+            self.err(line, label, "layer has no 'op' (e.g. op: conv)")
+            return _broken(name, loc, label)
         op_raw = raw["op"]
         if not isinstance(op_raw, str):
-            self.err(lines.get("op", line), path, f"op must be a name, received {show(op_raw)}")
-            return None
-        name = raw.get("name")
-        label = f"{path}({name})" if isinstance(name, str) else path
+            self.err(lines.get("op", line), label, f"op must be a name, received {show(op_raw)}")
+            return _broken(name, loc, label)
         kind, op = self.resolve_op(op_raw)
         if kind is None:
             known = list(OPS) + list(STRUCTURAL) + sorted(self.block_names)
@@ -151,15 +166,10 @@ class _Parser:
                      f" (ops: {one_of(OPS)}; structure: {one_of(STRUCTURAL)}"
                      + (f"; blocks: {one_of(self.block_names)}" if self.block_names else "")
                      + ")")
-            return None
-        if name is not None and (not isinstance(name, str) or not _NAME.match(name)
-                                 or name in RESERVED):
-            self.err(lines.get("name", line), label,
-                     f"name must be an identifier (letters, digits, _; no dots) and not one of "
-                     f"{', '.join(RESERVED[:4])}; received {show(name)}")
-            name = None
+            return _broken(name, loc, label)
         allowed = self.allowed_fields(kind, op)
         fields: dict = {}
+        broken = self.bad_field = False
         for key, value in raw.items():
             if key in ("op", "name"):
                 continue
@@ -167,17 +177,20 @@ class _Parser:
                 self.err(lines.get(key, line), label,
                          f"unknown field {key!r} for op {op!r}{did_you_mean(key, allowed)} "
                          f"(allowed: {one_of(a for a in allowed if a != 'op')})")
+                broken = True
                 continue
             fields[key] = self.field_value(kind, op, key, value, label, lines.get(key, line), depth)
-        return Item(op=op, name=name, fields=fields, loc=Loc(self.file, line), path=label,
-                    kind=kind, field_lines=lines)
+            broken = broken or self.bad_field
+            self.bad_field = False
+        return Item(op=op, name=name, fields=fields, loc=loc, path=label,
+                    kind="broken" if broken else kind, field_lines=lines)
 
     def resolve_op(self, name: str) -> tuple[str | None, str]:
         if name in self.block_names:  # a spec's own block may shadow nothing but is checked
             return "block", name
         op = canonical(name)
         if op is not None:
-            return ("structural", op) if op == "separable" else ("primitive", op)
+            return "primitive", op
         op = STRUCTURAL_ALIASES.get(name, name)
         if op in STRUCTURAL:
             return "structural", op
@@ -241,18 +254,21 @@ class _Parser:
         if key == "from" and not isinstance(value, str):
             self.err(line, label, f"'from' must be a layer name, received {show(value)}")
             return None
-        self.check_expressions(value, label, line)
+        if not self.check_expressions(value, label, line):
+            self.bad_field = True
         return value
 
-    def check_expressions(self, value: Any, label: str, line: int) -> None:
+    def check_expressions(self, value: Any, label: str, line: int) -> bool:
         """Parse expression strings now so syntax errors surface even if unused."""
-        values = value if isinstance(value, list) else [value]
-        for v in values:
+        ok = True
+        for v in value if isinstance(value, list) else [value]:
             if isinstance(v, str) and not _NAME.match(v):
                 try:
                     compile_expr(v)
                 except ExprError as exc:
                     self.err(line, label, str(exc))
+                    ok = False
+        return ok
 
     # ------------------------------------------------------------------ blocks
     def parse_blocks(self, raw: Any, line: int) -> dict:
@@ -330,8 +346,8 @@ class _Parser:
         return params
 
 
-def check_cycles(blocks: dict, errors: ErrorSink) -> None:
-    """Report blocks that use themselves, directly or through others."""
+def check_cycles(blocks: dict, errors: ErrorSink) -> set:
+    """Report blocks that use themselves, directly or through others; return their names."""
 
     def calls(items: tuple) -> set:
         found = set()
@@ -374,6 +390,7 @@ def check_cycles(blocks: dict, errors: ErrorSink) -> None:
 
     for name in graph:
         visit(name, [name])
+    return {name for cycle in reported for name in cycle}
 
 
 def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | None = None) -> Spec | None:
@@ -399,7 +416,7 @@ def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | No
 
     variables, var_lines = parse_vars(raw.get("vars"), p, line("vars"))
     blocks = p.parse_blocks(raw.get("blocks"), line("blocks"))
-    check_cycles({**blocks}, errors)
+    cyclic = check_cycles(blocks, errors)
     defaults = parse_defaults(raw.get("defaults"), p, line("defaults"))
     layers = p.items(raw.get("layers", []), "layers", line("layers"))
     if "layers" in raw and not layers and not errors:
@@ -416,7 +433,7 @@ def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | No
     return Spec(name=text["name"] or Path(file).stem, description=text["description"],
                 source=text["source"], file=file, input=dims, vars=variables, defaults=defaults,
                 blocks=blocks, layers=layers, variants=variants, loc=Loc(file, raw.line),
-                var_lines=var_lines)
+                var_lines=var_lines, broken_blocks=frozenset(cyclic))
 
 
 def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
