@@ -251,9 +251,13 @@ class _Parser:
                          f"{show(value)}")
                 return []
             return list(value)
-        if key == "from" and not isinstance(value, str):
-            self.err(line, label, f"'from' must be a layer name, received {show(value)}")
-            return None
+        if key == "from":
+            if not isinstance(value, str) or not all(_NAME.match(p) for p in value.split(".")):
+                self.err(line, label, f"'from' must be a layer name (dotted for nested layers: "
+                         f"stage.block1), received {show(value)}")
+                self.bad_field = True
+                return None
+            return value
         if not self.check_expressions(value, label, line):
             self.bad_field = True
         return value

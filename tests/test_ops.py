@@ -1,0 +1,252 @@
+"""Closed-form checks of every op's shape and cost rules, and a torch cross-check of the
+window arithmetic (output size, params, MACs) where torch is installed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import cnncost
+from cnncost.ops import OPS
+from cnncost.ops.geometry import same_pads
+from cnncost.ops.pool import adaptive_reads
+
+
+def one(layer: dict, input_shape=(32, 56, 56)) -> cnncost.Row:
+    """Analyze a one-layer spec and return that layer's row."""
+    result = cnncost.analyze({"input": list(input_shape), "layers": [layer]})
+    assert len(result.rows) == 2
+    return result.rows[1]
+
+
+def conv_out(n, k, s=1, p=0, d=1):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,p,d,g,h", [
+    (32, 64, 3, 1, 1, 1, 1, 56),     # standard
+    (32, 64, 3, 2, 1, 1, 1, 56),     # strided
+    (32, 64, 3, 1, 2, 2, 1, 56),     # dilated
+    (32, 64, 3, 1, 1, 1, 4, 56),     # grouped
+    (32, 32, 3, 1, 1, 1, 32, 56),    # depthwise via groups
+    (32, 64, 4, 2, 1, 1, 1, 57),     # even kernel, odd size
+    (32, 16, 1, 1, 0, 1, 1, 7),      # pointwise
+    (32, 64, 7, 3, 3, 2, 2, 31),     # everything at once
+])
+def test_conv_closed_form(c_in, c_out, k, s, p, d, g, h):
+    row = one({"op": "conv", "out": c_out, "kernel": k, "stride": s, "padding": p,
+               "dilation": d, "groups": g, "bias": True}, (c_in, h, h))
+    o = conv_out(h, k, s, p, d)
+    assert row.shape == (c_out, o, o)
+    weights = c_out * (c_in // g) * k * k
+    assert row.params == weights + c_out
+    assert row.weights == weights
+    assert row.macs == weights * o * o
+    assert row.flops == 2 * row.macs
+    assert row.other_ops == c_out * o * o  # the bias adds
+
+
+def test_conv_without_bias_and_rectangular_kernel():
+    row = one({"op": "conv", "out": 8, "kernel": [1, 7], "padding": [0, 3], "bias": False},
+              (4, 17, 17))
+    assert row.shape == (8, 17, 17)
+    assert row.params == 8 * 4 * 7
+    assert row.macs == 8 * 4 * 7 * 17 * 17
+    assert row.other_ops == 0
+
+
+@pytest.mark.parametrize("size,k,s", [(224, 3, 1), (224, 3, 2), (225, 3, 2), (7, 2, 2), (8, 4, 3),
+                                      (5, 1, 2), (13, 5, 4), (6, 6, 1)])
+def test_same_padding_is_keras(size, k, s):
+    """Keras 'same': output ceil(size / stride); odd total padding puts the extra at the end."""
+    row = one({"op": "conv", "out": 4, "kernel": k, "stride": s, "padding": "same"}, (2, size, size))
+    assert row.shape == (4, math.ceil(size / s), math.ceil(size / s))
+    before, after = same_pads(size, k, s, 1)
+    total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+    assert (before, after) == (total // 2, total - total // 2)
+
+
+def test_same_padding_asymmetric_example():
+    # 7x7 input, 2x2 kernel, stride 2: out 4, padding total 1 -> (0 before, 1 after)
+    assert same_pads(7, 2, 2, 1) == (0, 1)
+    # 224, 3x3, stride 2: out 112, total 1 -> (0, 1): TensorFlow pads bottom/right
+    assert same_pads(224, 3, 2, 1) == (0, 1)
+
+
+def test_valid_and_per_side_padding():
+    assert one({"op": "conv", "out": 4, "kernel": 3, "padding": "valid"}, (2, 10, 10)).shape == (4, 8, 8)
+    row = one({"op": "conv", "out": 4, "kernel": 3, "padding": [0, 1, 2, 3]}, (2, 10, 10))
+    assert row.shape == (4, 10 + 1 - 2, 10 + 5 - 2)
+
+
+def test_depthwise_and_multiplier():
+    row = one({"op": "depthwise", "kernel": 3, "padding": 1, "multiplier": 2, "bias": False},
+              (32, 112, 112))
+    assert row.shape == (64, 112, 112)
+    assert row.params == 64 * 9
+    assert row.macs == 64 * 9 * 112 * 112
+
+
+def test_seed_efficiency_table():
+    """001 seed, 112x112x32: depthwise 3x3 = 3,612,672; pointwise 32->32 = 12,845,056;
+    standard 3x3 32->32 = 115,605,504."""
+    shape = (32, 112, 112)
+    assert one({"op": "depthwise", "kernel": 3, "padding": "same"}, shape).macs == 3_612_672
+    assert one({"op": "pointwise", "out": 32}, shape).macs == 12_845_056
+    assert one({"op": "conv", "out": 32, "kernel": 3, "padding": "same"}, shape).macs == 115_605_504
+
+
+def test_mobilenet_table3_example():
+    """MobileNetV1 Table 3: 14x14x512 in, 3x3, 512 out."""
+    shape = (512, 14, 14)
+    std = one({"op": "conv", "out": 512, "kernel": 3, "padding": 1, "bias": False}, shape)
+    assert (std.macs, std.params) == (462_422_016, 2_359_296)
+    sep = cnncost.analyze({"input": list(shape), "layers": [
+        {"op": "separable", "out": 512, "kernel": 3, "padding": 1, "bias": False}]})
+    assert (sep.totals.macs, sep.totals.params) == (52_283_392, 266_752)
+    assert [r.op for r in sep.rows[1:]] == ["depthwise", "pointwise"]
+
+
+def test_conv_transpose():
+    row = one({"op": "conv_transpose", "out": 16, "kernel": 4, "stride": 2, "padding": 1},
+              (32, 14, 14))
+    assert row.shape == (16, 28, 28)  # (14 - 1) * 2 - 2 + 3 + 1
+    assert row.params == 32 * 16 * 16 + 16
+    assert row.macs == 32 * 16 * 16 * 14 * 14  # input positions x weights (torch's counter)
+
+
+def test_linear():
+    result = cnncost.analyze({"input": [3, 4, 4], "layers": [
+        "flatten", {"op": "linear", "out": 10}]})
+    row = result.rows[2]
+    assert row.shape == (10,)
+    assert row.params == 48 * 10 + 10
+    assert row.macs == 480
+    assert result.rows[1].act_bytes == 0  # flatten is a view
+
+
+@pytest.mark.parametrize("k,s,p,ceil,size", [(2, 2, 0, False, 7), (3, 2, 1, False, 112),
+                                              (3, 2, 0, True, 56), (3, 2, 0, True, 7),
+                                              (2, 2, 0, True, 5), (3, 3, 1, True, 10)])
+def test_pool_output_size(k, s, p, ceil, size):
+    row = one({"op": "maxpool", "kernel": k, "stride": s, "padding": p, "ceil_mode": ceil},
+              (8, size, size))
+    if ceil:
+        expected = math.ceil((size + 2 * p - k) / s) + 1
+        if (expected - 1) * s >= size + p:
+            expected -= 1
+    else:
+        expected = (size + 2 * p - k) // s + 1
+    assert row.shape == (8, expected, expected)
+    assert row.params == 0 and row.macs == 0
+    assert row.other_ops == k * k * 8 * expected * expected
+
+
+def test_pool_stride_defaults_to_kernel():
+    assert one({"op": "avgpool", "kernel": 2}, (8, 32, 32)).shape == (8, 16, 16)
+
+
+def test_global_and_adaptive_pool():
+    assert one({"op": "global_avgpool"}, (8, 7, 7)).shape == (8, 1, 1)
+    assert one({"op": "global_maxpool", "keepdims": False}, (8, 7, 7)).shape == (8,)
+    row = one({"op": "adaptive_avgpool", "output": 6}, (8, 13, 13))
+    assert row.shape == (8, 6, 6)
+    assert row.other_ops == 8 * adaptive_reads(13, 6) ** 2
+    assert adaptive_reads(13, 6) == sum(math.ceil((i + 1) * 13 / 6) - (i * 13) // 6 for i in range(6))
+
+
+def test_batchnorm_counts():
+    row = one({"op": "batchnorm"}, (16, 8, 8))
+    assert (row.params, row.buffers, row.keras_nontrainable) == (32, 33, 32)
+    assert row.other_ops == 2 * 16 * 64
+
+
+def test_layernorm_and_prelu():
+    assert one({"op": "layernorm"}, (16, 8, 8)).params == 32
+    assert one({"op": "prelu"}, (16, 8, 8)).params == 1
+    assert one({"op": "prelu", "per_channel": True}, (16, 8, 8)).params == 16
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "swish",
+                                 "sigmoid", "hardsigmoid", "hardswish", "tanh"])
+def test_activations_count_one_op_per_element(act):
+    row = one({"op": act}, (4, 5, 5))
+    assert (row.shape, row.params, row.macs, row.other_ops) == ((4, 5, 5), 0, 0, 100)
+
+
+def test_softmax_counts_three_ops():
+    assert one({"op": "softmax"}, (10,)).other_ops == 30
+
+
+def test_merges():
+    result = cnncost.analyze({"input": [8, 4, 4], "layers": [
+        {"op": "conv", "name": "a", "out": 8, "kernel": 1},
+        {"op": "conv", "name": "b", "from": "input", "out": 8, "kernel": 1},
+        {"op": "add", "name": "s", "inputs": ["a", "b", "input"]},
+        {"op": "concat", "name": "c", "inputs": ["a", "b", "s"]},
+        {"op": "global_avgpool", "name": "g"},
+        {"op": "mul", "name": "m", "inputs": ["c", "g"]},
+        {"op": "channel_shuffle", "groups": 4},
+    ]})
+    rows = {r.name: r for r in result.rows}
+    assert rows["s"].other_ops == 2 * 8 * 16
+    assert rows["c"].shape == (24, 4, 4) and rows["c"].other_ops == 0
+    assert rows["m"].shape == (24, 4, 4) and rows["m"].other_ops == 24 * 16
+    assert rows["channel_shuffle1"].shape == (24, 4, 4)
+
+
+def test_every_op_has_docs_and_field_docs():
+    for name, op in OPS.items():
+        assert op.doc, name
+        for fname, field in op.fields.items():
+            assert field.doc, f"{name}.{fname}"
+
+
+# --------------------------------------------------------------------- torch cross-check
+
+
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("k,s,p,d,g,h,w", [(3, 1, 1, 1, 1, 9, 9), (3, 2, 0, 1, 2, 10, 7),
+                                            (5, 3, 2, 2, 4, 17, 23), (2, 2, 0, 1, 1, 7, 8),
+                                            (1, 2, 0, 1, 8, 5, 5), (4, 1, 3, 3, 1, 12, 12)])
+def test_conv_matches_torch(k, s, p, d, g, h, w):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv = torch.nn.Conv2d(8, 16, k, stride=s, padding=p, dilation=d, groups=g)
+    x = torch.zeros(1, 8, h, w)
+    with FlopCounterMode(display=False) as counter:
+        y = conv(x)
+    row = one({"op": "conv", "out": 16, "kernel": k, "stride": s, "padding": p, "dilation": d,
+               "groups": g}, (8, h, w))
+    assert row.shape == tuple(y.shape[1:])
+    assert row.params == sum(t.numel() for t in conv.parameters())
+    assert row.flops == counter.get_total_flops()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("k,s,p,ceil,h", [(3, 2, 0, True, 56), (3, 2, 1, False, 112),
+                                          (2, 2, 0, True, 7), (3, 3, 1, True, 10), (3, 2, 1, True, 8)])
+def test_pool_matches_torch(k, s, p, ceil, h):
+    torch = pytest.importorskip("torch")
+    y = torch.nn.MaxPool2d(k, s, p, ceil_mode=ceil)(torch.zeros(1, 3, h, h))
+    assert one({"op": "maxpool", "kernel": k, "stride": s, "padding": p, "ceil_mode": ceil},
+               (3, h, h)).shape == tuple(y.shape[1:])
+
+
+@pytest.mark.torch
+def test_conv_transpose_matches_torch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    layer = torch.nn.ConvTranspose2d(8, 12, 3, stride=2, padding=1, output_padding=1, groups=4)
+    with FlopCounterMode(display=False) as counter:
+        y = layer(torch.zeros(1, 8, 9, 9))
+    row = one({"op": "conv_transpose", "out": 12, "kernel": 3, "stride": 2, "padding": 1,
+               "output_padding": 1, "groups": 4}, (8, 9, 9))
+    assert row.shape == tuple(y.shape[1:])
+    assert row.params == sum(t.numel() for t in layer.parameters())
+    assert row.flops == counter.get_total_flops()
