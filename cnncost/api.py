@@ -139,8 +139,13 @@ def resolve_vars(spec: Spec, variant: str | None = None,
                      f"(vars: {one_of(spec.vars) or 'none defined'})")
             continue
         default = spec.vars[key]
-        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                sink.add(spec.loc, f"vars.{key}", f"variable {key!r} is true or false (default "
+                         f"{str(default).lower()}); received {show(value)}")
+                continue
+        elif isinstance(default, (int, float)) and (isinstance(value, bool)
+                                                    or not isinstance(value, (int, float))):
             sink.add(spec.loc, f"vars.{key}", f"variable {key!r} is a number (default "
                      f"{default!r}); received {show(value)}")
             continue

@@ -177,5 +177,15 @@ def list_specs() -> None:
         click.echo(f"{name:<{width}}  {description}")
 
 
+@main.command()
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@guarded
+def schema(output: str | None) -> None:
+    """Print the JSON Schema of the spec language (for editor completion)."""
+    from .schema import render_schema
+
+    emit(render_schema(), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

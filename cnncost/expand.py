@@ -105,8 +105,13 @@ class Ctx:
     env: dict
     prefix: str
     site: Loc  # the innermost location in the user's spec file
-    block: str = ""  # block being instantiated, for messages
-    depth: int = 0
+    block: str = ""  # built-in block being instantiated, for messages
+    depth: int = 0  # blocks instantiated around this point
+    params: dict = field(default_factory=dict)  # parameters of the enclosing block
+
+    def at(self, prefix: str) -> Ctx:
+        """The same context under another name prefix."""
+        return Ctx(self.env, prefix, self.site, self.block, self.depth, self.params)
 
 
 class Expander:
@@ -259,7 +264,7 @@ class Expander:
                              f"from: no layer named {item.fields['from']!r} before this one"
                              f"{did_you_mean(item.fields['from'], scope.visible())} "
                              f"(visible: {one_of(scope.visible())})")
-            sub = Ctx(ctx.env, ctx.prefix + name, site, ctx.block, ctx.depth)
+            sub = Ctx(ctx.env, ctx.prefix + name, site, ctx.block, ctx.depth, ctx.params)
             out = self.layer(item, inp, scope, sub)
             scope.names[name] = out
             cur = out
@@ -370,7 +375,7 @@ class Expander:
     # ------------------------------------------------------------------ structure
     def child(self, ctx: Ctx, name: str = "") -> Ctx:
         prefix = f"{ctx.prefix}.{name}." if name else f"{ctx.prefix}."
-        return Ctx(ctx.env, prefix, ctx.site, ctx.block, ctx.depth)
+        return ctx.at(prefix)
 
     def s_sequential(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         inner = Scope(src, scope)
@@ -390,8 +395,7 @@ class Expander:
         path = ctx.prefix.rstrip(".")
         if isinstance(shortcut, tuple):
             sc_scope = Scope(src, inner)
-            sc = self.seq(shortcut, src, sc_scope, Ctx(ctx.env, ctx.prefix + "shortcut.",
-                                                        ctx.site, ctx.block, ctx.depth))
+            sc = self.seq(shortcut, src, sc_scope, ctx.at(ctx.prefix + "shortcut."))
             inner.children["shortcut"] = sc_scope
             inner.names["shortcut"] = sc
         else:
@@ -436,12 +440,12 @@ class Expander:
             return None
         fields = {"out": b[0], "kernel": 1, "stride": list(stride), "padding": 0}
         for key in ("norm", "bias"):  # a block's own norm/bias parameters win over defaults
-            if key in ctx.env:
-                fields[key] = ctx.env[key]
+            if key in ctx.params:
+                fields[key] = ctx.params[key]
         item = Item(op="conv", name="shortcut", fields=fields, loc=loc, path=path,
                     kind="primitive")
         # bias and norm follow the spec's conv defaults; a projection never has an activation
-        sub = Ctx(ctx.env, path, ctx.site, ctx.block, ctx.depth)
+        sub = ctx.at(path)
         return self.primitive(item, src, Scope(src), sub, "conv", {**fields, "act": "none"})
 
     def s_branches(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
@@ -486,10 +490,8 @@ class Expander:
         dw = {k: f[k] for k in ("kernel", "stride", "padding", "dilation", "multiplier") if k in f}
         dw.update(bias=False, norm="none", act="none")
         pw = {k: f[k] for k in ("out", "bias", "norm", "act") if k in f}
-        a = self.primitive(item, src, scope, Ctx(ctx.env, ctx.prefix + ".depthwise", ctx.site,
-                                                 ctx.block, ctx.depth), "depthwise", dw)
-        return self.primitive(item, a, scope, Ctx(ctx.env, ctx.prefix + ".pointwise", ctx.site,
-                                                  ctx.block, ctx.depth), "pointwise", pw)
+        a = self.primitive(item, src, scope, ctx.at(ctx.prefix + ".depthwise"), "depthwise", dw)
+        return self.primitive(item, a, scope, ctx.at(ctx.prefix + ".pointwise"), "pointwise", pw)
 
     def s_stage(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         f = item.fields
@@ -533,7 +535,7 @@ class Expander:
                 call["stride"] = f["stride"] if i == 0 else 1
             fake = Item(op=block_name, name=f"block{i + 1}", fields=call, loc=item.loc,
                         path=item.path, kind="block", field_lines=item.field_lines)
-            sub = Ctx(ctx.env, f"{ctx.prefix}.block{i + 1}", ctx.site, ctx.block, ctx.depth)
+            sub = ctx.at(f"{ctx.prefix}.block{i + 1}")
             cur = self.call_block(block, fake, cur, inner, sub)
             inner.names[f"block{i + 1}"] = cur
         return cur
@@ -575,7 +577,8 @@ class Expander:
             return out
         site = item.loc if item.loc.file == self.spec.file else ctx.site
         builtin = block.loc.file != self.spec.file
-        sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1)
+        sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1,
+                  params)
         inner = Scope(src, None)
         scope.children[local] = inner
         start, problems = len(self.nodes), len(self.errors.problems)

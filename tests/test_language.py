@@ -216,3 +216,21 @@ def test_analytic_path_does_not_import_torch_or_pandas():
 def test_batch_must_be_positive_int(bad):
     with pytest.raises(cnncost.SpecError):
         cnncost.analyze("resnet50", batch=bad)
+
+
+def test_bool_variables_accept_only_booleans():
+    spec = {"input": [3, 8, 8], "vars": {"pool": False},
+            "layers": [{"op": "maxpool", "kernel": 2, "when": "pool"}, "relu"]}
+    with pytest.raises(cnncost.SpecError) as info:
+        cnncost.analyze(spec, set={"pool": "yes"})
+    assert "variable 'pool' is true or false" in str(info.value)
+
+
+def test_projection_ignores_spec_variables_named_like_fields():
+    """Only a block's own norm/bias parameters override the conv defaults of a projection."""
+    spec = {"input": [4, 8, 8], "vars": {"norm": "batchnorm"},
+            "defaults": {"norm": "none"},
+            "blocks": {"b": {"params": {}, "shortcut": "auto",
+                             "layers": [{"op": "pointwise", "out": 8}]}},
+            "layers": [{"op": "b"}]}
+    assert [r.name for r in cnncost.analyze(spec).rows if "shortcut" in r.name] == ["b1.shortcut"]
