@@ -140,7 +140,7 @@ def peak_live_bytes(graph: Graph, per_element: int) -> int:
     for s in range(count):
         if storage[s] == s:
             frees.setdefault(last_use[s], []).append(s)
-    sizes = [numel(node.shape) for node in nodes]
+    sizes = [node.size for node in nodes]
     live = peak = 0
     for index in range(count):
         if storage[index] == index:
@@ -155,34 +155,38 @@ def peak_live_bytes(graph: Graph, per_element: int) -> int:
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "") -> Analysis:
     """Costs of every node of `graph` for `batch` samples stored as `dtype`."""
     bytes_per = DTYPE_BYTES[dtype]
+    act_per = batch * bytes_per
     nodes = graph.nodes
     first = nodes[0]
-    rows = [Row(first.name, "input", first.shape, 0, 0, 0, 0, 0,
-                numel(first.shape) * batch * bytes_per, 0, layers=0)]
-    params = buffers = keras = macs = other = act_total = weighted = 0
+    rows = [Row(first.name, "input", first.shape, 0, 0, 0, 0, 0, first.size * act_per, 0,
+                layers=0)]
+    params = buffers = keras = macs = other = weighted = 0
     act_total = rows[0].act_bytes
-    memo: dict = {}  # replayed blocks share attrs dicts, hence identical costs
+    # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
+    # same input shapes cost the same, so identical layers are costed once.
+    memo: dict = {}
     for node in nodes[1:]:
-        opdef = OPS[node.op]
-        shape = node.shape
-        ins = tuple(nodes[i].shape for i in node.inputs)
-        key = (node.op, id(node.attrs), ins)
+        inputs = node.inputs
+        key = (id(node.attrs), nodes[inputs[0]].shape if len(inputs) == 1
+               else tuple(nodes[i].shape for i in inputs))
         cost = memo.get(key)
         if cost is None:
-            cost = memo[key] = opdef.cost(list(ins), shape, node.attrs)
-        act = 0 if node.view else numel(shape) * batch * bytes_per
+            opdef = OPS[node.op]
+            cost = opdef.cost([nodes[i].shape for i in inputs], node.shape, node.attrs)
+            memo[key] = cost
+            cost.weighted = opdef.category in WEIGHTED
+        act = 0 if node.view else node.size * act_per
         m = cost.macs * batch
-        rows.append(Row(node.name, node.op, shape, cost.params, cost.buffers, m, 2 * m,
-                        cost.other_ops * batch, act, cost.params * bytes_per, cost.weights,
-                        cost.keras_nontrainable))
+        o = cost.other_ops * batch
+        rows.append(Row(node.name, node.op, node.shape, cost.params, cost.buffers, m, 2 * m, o,
+                        act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
         params += cost.params
         buffers += cost.buffers
         keras += cost.keras_nontrainable
         macs += m
-        other += cost.other_ops * batch
+        other += o
         act_total += act
-        if opdef.category in WEIGHTED:
-            weighted += 1
+        weighted += cost.weighted
     totals = Totals(
         params=params, buffers=buffers, keras_params=params + keras, macs=macs, flops=2 * macs,
         other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,

@@ -62,9 +62,12 @@ def resolve_path(spec: str | os.PathLike) -> Path:
     bundled = bundled_specs()
     key = name[:-5] if name.endswith(".yaml") else name
     if key in bundled and os.sep not in name and "/" not in name:
-        return bundled[key]
-    hint = did_you_mean(key, bundled) if "/" not in name else ""
-    raise SpecError([_problem(name, f"no such spec file{hint}; bundled specs: "
+        found = bundled[key]
+        relative = os.path.relpath(found)
+        return Path(relative) if not relative.startswith("..") else found
+    close = did_you_mean(Path(key).name, bundled)
+    hint = f" ({close.lstrip('; ')})" if close else ""
+    raise SpecError([_problem(name, f"no such spec file or bundled spec{hint}; bundled specs: "
                                     f"{one_of(bundled) or 'none found'}")])
 
 
@@ -128,25 +131,25 @@ def resolve_vars(spec: Spec, variant: str | None = None,
     values = dict(spec.vars)
     if variant is not None:
         if variant not in spec.variants:
-            sink.add(spec.loc, "variants", f"unknown variant {variant!r}"
+            sink.add(Loc(spec.file), "--variant", f"unknown variant {variant!r}"
                      f"{did_you_mean(variant, spec.variants)} (variants: "
                      f"{one_of(spec.variants) or 'none defined'})")
         else:
             values.update(spec.variants[variant])
     for key, value in (overrides or {}).items():
         if key not in spec.vars:
-            sink.add(spec.loc, "vars", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
+            sink.add(Loc(spec.file), "--set", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
                      f"(vars: {one_of(spec.vars) or 'none defined'})")
             continue
         default = spec.vars[key]
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                sink.add(spec.loc, f"vars.{key}", f"variable {key!r} is true or false (default "
+                sink.add(Loc(spec.file), f"--set {key}", f"variable {key!r} is true or false (default "
                          f"{str(default).lower()}); received {show(value)}")
                 continue
         elif isinstance(default, (int, float)) and (isinstance(value, bool)
                                                     or not isinstance(value, (int, float))):
-            sink.add(spec.loc, f"vars.{key}", f"variable {key!r} is a number (default "
+            sink.add(Loc(spec.file), f"--set {key}", f"variable {key!r} is a number (default "
                      f"{default!r}); received {show(value)}")
             continue
         values[key] = value

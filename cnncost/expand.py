@@ -45,6 +45,7 @@ class Node:
     shape: tuple | None  # output shape per sample; None when it could not be inferred
     loc: Loc
     view: bool = False  # output shares its input's memory
+    size: int = 0  # elements of the output per sample (0 when the shape is unknown)
 
 
 @dataclass
@@ -180,7 +181,8 @@ class Expander:
                 ins = ", ".join(fmt_shape(s) for s in in_shapes)
                 self.err(loc, ctx, name, f"{op}: {exc} [input {ins}]")
                 shape = None
-        node = Node(len(self.nodes), name, op, attrs, tuple(inputs), shape, loc, opdef.view)
+        node = Node(len(nodes), name, op, attrs, tuple(inputs), shape, loc, opdef.view,
+                    size if shape is not None else 0)
         self.nodes.append(node)
         return node.index
 
@@ -208,7 +210,7 @@ class Expander:
         if numel(shape) > MAX_ELEMENTS:
             self.errors.add(spec.loc, "input", f"input {fmt_shape(shape)} is absurdly large")
             return None
-        self.nodes.append(Node(0, "input", "input", {}, (), shape, spec.loc))
+        self.nodes.append(Node(0, "input", "input", {}, (), shape, spec.loc, False, numel(shape)))
         self.set_in(ctx.env, 0)
         try:
             out = self.seq(spec.layers, 0, Scope(0), ctx)
@@ -546,35 +548,44 @@ class Expander:
         if ctx.depth >= MAX_BLOCK_DEPTH:
             self.err(item.loc, ctx, ctx.prefix, f"blocks nested more than {MAX_BLOCK_DEPTH} deep")
             return None
-        env = dict(self.vars)
-        self.set_in(env, src)
-        caller_env = ctx.env
-        params: dict = {}
+        given: dict = {}
         ok = True
-        for pname, default in block.params.items():
-            try:
-                if pname in item.fields:
-                    params[pname] = env[pname] = self.value(item.fields[pname], caller_env)
-                elif default is REQUIRED:
-                    self.err(item.loc, ctx, ctx.prefix,
-                             f"block {block.name!r} needs parameter {pname!r} (required: "
-                             f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
+        for pname in block.params:
+            if pname in item.fields:
+                try:
+                    given[pname] = self.value(item.fields[pname], ctx.env)
+                except ExprError as exc:
+                    self.err(item.line_loc(pname), ctx, ctx.prefix, f"{pname}: {exc}")
                     ok = False
-                    continue
-                else:  # defaults see the variables, in_*, and the parameters before them
-                    params[pname] = env[pname] = self.value(default, env)
-            except ExprError as exc:
-                where = item.line_loc(pname) if pname in item.fields else block.loc
-                self.err(where, ctx, ctx.prefix, f"{pname}: {exc}")
-                ok = False
-        if not ok:
-            return None
         local = ctx.prefix.rsplit(".", 1)[-1]
-        key = self.memo_key(block, params, src, ctx)
+        # Defaults depend only on the given parameters, the variables and the input
+        # shape, so the memo is consulted before they are evaluated.
+        key = self.memo_key(block, given, src, ctx) if ok else None
         if key is not None and key in self._memo:
             out, inner = self.replay(self._memo[key], src, ctx.prefix)
             scope.children[local] = inner
             return out
+        env = dict(self.vars)
+        self.set_in(env, src)
+        params: dict = {}
+        for pname, default in block.params.items():
+            if pname in given:
+                params[pname] = env[pname] = given[pname]
+            elif pname in item.fields:
+                continue  # given but failed to evaluate: reported above
+            elif default is REQUIRED:
+                self.err(item.loc, ctx, ctx.prefix,
+                         f"block {block.name!r} needs parameter {pname!r} (required: "
+                         f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
+                ok = False
+            else:  # defaults see the variables, in_*, and the parameters before them
+                try:
+                    params[pname] = env[pname] = self.value(default, env)
+                except ExprError as exc:
+                    self.err(block.loc, ctx, ctx.prefix, f"{pname}: {exc}")
+                    ok = False
+        if not ok:
+            return None
         site = item.loc if item.loc.file == self.spec.file else ctx.site
         builtin = block.loc.file != self.spec.file
         sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1,
@@ -615,7 +626,7 @@ class Expander:
 
         cut = len(prefix)
         nodes = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape, n.loc,
-                  n.view) for n in self.nodes[start:]]
+                  n.view, n.size) for n in self.nodes[start:]]
 
         def enc_scope(scope: Scope) -> tuple:
             return ({k: enc(v) for k, v in scope.names.items()},
@@ -635,9 +646,9 @@ class Expander:
         def dec(ref: int | None) -> int | None:
             return None if ref is None else (src if ref == -1 else ref + start)
 
-        for rel, op, attrs, inputs, shape, loc, view in records:
+        for rel, op, attrs, inputs, shape, loc, view, size in records:
             nodes.append(Node(len(nodes), prefix + rel, op, attrs, tuple(dec(i) for i in inputs),
-                              shape, loc, view))
+                              shape, loc, view, size))
 
         def dec_scope(code: tuple, parent: Scope | None) -> Scope:
             scope = Scope(src, parent, {k: dec(v) for k, v in code[0].items()})

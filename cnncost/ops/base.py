@@ -35,6 +35,7 @@ class Cost:
     macs: int = 0  # multiply-accumulates of conv/linear, bias excluded
     other_ops: int = 0  # elementwise work: bias, norm, activations, pooling, merges
     weights: int = 0  # the part of `params` that are conv/linear kernels (no bias)
+    weighted: bool = False  # set by the analysis: the op is a conv or linear layer
 
 
 # --------------------------------------------------------------------------- fields
