@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ErrorSink, Loc, did_you_mean, one_of, show
+from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import FUNCTIONS, ExprError, compile_expr
 from .ops import OPS, canonical
 from .yamlio import LocDict, LocList, read_yaml
@@ -42,6 +42,7 @@ TOP_KEYS = ("name", "description", "source", "input", "vars", "defaults", "block
             "variants")
 BLOCK_KEYS = ("params", "layers", "shortcut", "post", "description")
 MAX_DEPTH = 64  # nesting of layer lists
+MAX_ITEMS = 200_000  # layer entries in one spec, YAML aliases counted at each use
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -107,6 +108,7 @@ class _Parser:
         self.builtin = builtin_blocks or {}
         self.block_names: set[str] = set(self.builtin)
         self.bad_field = False  # set by field_value when a value cannot be used
+        self.item_count = 0
 
     def err(self, line: int, path: str, message: str) -> None:
         self.errors.add(Loc(self.file, line), path, message)
@@ -133,6 +135,11 @@ class _Parser:
         an unknown output, so later layers are still checked without a cascade of
         errors that only repeat this one.
         """
+        self.item_count += 1
+        if self.item_count > MAX_ITEMS:
+            self.err(line, path, f"the spec has more than {MAX_ITEMS:,} layer entries (YAML "
+                     "aliases repeat their content at every use); refusing to go on")
+            raise Abort()
         if isinstance(raw, str):  # shorthand: "- relu" or "- flatten"
             raw = LocDict(op=raw)
             raw.line, raw.key_lines = line, {"op": line}
@@ -407,6 +414,13 @@ def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | No
         errors.add(Loc(file, getattr(raw, "line", 1)), "",
                    f"a spec must be a mapping with 'input' and 'layers', received {show(raw)}")
         return None
+    try:
+        return _parse_spec(raw, file, errors, builtin_blocks)
+    except Abort:
+        return None
+
+
+def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: dict | None) -> Spec:
     p = _Parser(file, errors, builtin_blocks)
     line = raw.line_of
 
