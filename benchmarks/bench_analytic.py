@@ -103,7 +103,7 @@ def main() -> None:
     for name in cnncost.bundled_specs():
         loaded = load(name)
         per_spec[name] = {"layers": cnncost.analyze(loaded).totals.layers,
-                          "ms": 1000 / rate(lambda: cnncost.analyze(loaded), 0.25)}
+                          "ms": 1000 / rate(lambda s=loaded: cnncost.analyze(s), 0.25)}
     results["per_spec"] = per_spec
 
     if args.json:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .expand import Graph
-from .ops import OPS, numel
+from .ops import OPS
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from .analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .errors import ErrorSink, Loc, SpecError, did_you_mean, one_of, show

@@ -17,7 +17,8 @@ import ast
 import math
 import operator
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .errors import did_you_mean
 
@@ -191,7 +192,7 @@ def _compile(node: ast.AST) -> Compiled:
         return run_or
     if isinstance(node, ast.Compare) and all(type(o) in _COMPARE for o in node.ops):
         first = _compile(node.left)
-        rest = [(_COMPARE[type(o)], _compile(c)) for o, c in zip(node.ops, node.comparators)]
+        rest = [(_COMPARE[type(o)], _compile(c)) for o, c in zip(node.ops, node.comparators, strict=True)]
 
         def run_compare(env: Env) -> bool:
             left = first(env)

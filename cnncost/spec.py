@@ -95,6 +95,16 @@ class Spec:
     broken_blocks: frozenset = frozenset()  # blocks already reported (cycles); not expanded
 
 
+def entries(raw: dict, line: int) -> list[tuple[Any, Any, int]]:
+    """(key, value, line of the key) for a YAML mapping; `line` where lines are unknown."""
+    lines = raw.line_of if isinstance(raw, LocDict) else (lambda key: line)
+    return [(key, value, lines(key) or line) for key, value in raw.items()]
+
+
+def _line(raw: Any, key: Any, line: int) -> int:
+    return (raw.line_of(key) or line) if isinstance(raw, LocDict) else line
+
+
 def _broken(name: str | None, loc: Loc, path: str) -> Item:
     return Item(op="broken", name=name, fields={}, loc=loc, path=path, kind="broken")
 
@@ -238,8 +248,7 @@ class _Parser:
                          f"received {show(value)}")
                 return {}
             out = {}
-            for bname, blayers in value.items():
-                bline = value.line_of(bname) if isinstance(value, LocDict) else line
+            for bname, blayers, bline in entries(value, line):
                 if not isinstance(bname, str) or not _NAME.match(bname):
                     self.err(bline, label, f"branch name must be an identifier, received "
                              f"{show(bname)}")
@@ -295,8 +304,7 @@ class _Parser:
                 self.block_names.add(name)
         # params first so that calls between blocks can be checked
         param_sets = {}
-        for name, body in raw.items():
-            bline = raw.line_of(name) if isinstance(raw, LocDict) else line
+        for name, body, bline in entries(raw, line):
             if not isinstance(name, str) or not _NAME.match(name):
                 self.err(bline, "blocks", f"block name must be an identifier, received "
                          f"{show(name)}")
@@ -342,8 +350,7 @@ class _Parser:
                      f"received {show(raw)}")
             return {}
         params = {}
-        for key, value in raw.items():
-            kline = raw.line_of(key) if isinstance(raw, LocDict) else line
+        for key, value, kline in entries(raw, line):
             if not isinstance(key, str) or not _NAME.match(key) or key in COMMON_FIELDS \
                     or key in RESERVED or key in FUNCTIONS:
                 self.err(kline, path, f"parameter name {show(key)} is not allowed (identifier, "
@@ -461,8 +468,7 @@ def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
         p.err(line, "vars", f"expected a mapping of name -> default value, received {show(raw)}")
         return {}, {}
     out, lines = {}, {}
-    for key, value in raw.items():
-        kline = raw.line_of(key) if isinstance(raw, LocDict) else line
+    for key, value, kline in entries(raw, line):
         if not isinstance(key, str) or not _NAME.match(key) or key in RESERVED or key in FUNCTIONS:
             p.err(kline, "vars", f"variable name {show(key)} is not allowed (identifier, not "
                   f"{', '.join(RESERVED[:4])} or a function name)")
@@ -484,14 +490,13 @@ def parse_defaults(raw: Any, p: _Parser, line: int) -> dict:
         return {}
     all_fields = sorted({f for op in OPS.values() for f in op.fields})
     out: dict = {}
-    for key, value in raw.items():
-        kline = raw.line_of(key) if isinstance(raw, LocDict) else line
+    for key, value, kline in entries(raw, line):
         op = canonical(key) if isinstance(key, str) else None
         if op is not None and isinstance(value, dict):
             sub = {}
             for fkey, fval in value.items():
                 if fkey not in OPS[op].fields:
-                    p.err(value.line_of(fkey) if isinstance(value, LocDict) else kline,
+                    p.err(_line(value, fkey, kline),
                           f"defaults.{key}", f"op {op!r} has no field {fkey!r}"
                           f"{did_you_mean(fkey, OPS[op].fields)} (fields: {one_of(OPS[op].fields)})")
                     continue
@@ -513,15 +518,14 @@ def parse_variants(raw: Any, variables: dict, p: _Parser, line: int) -> dict:
               f"received {show(raw)}")
         return {}
     out = {}
-    for name, settings in raw.items():
-        vline = raw.line_of(name) if isinstance(raw, LocDict) else line
+    for name, settings, vline in entries(raw, line):
         if not isinstance(settings, dict):
             p.err(vline, f"variants.{name}", f"expected a mapping of variable -> value, received "
                   f"{show(settings)}")
             continue
         for var in settings:
             if var not in variables:
-                p.err(settings.line_of(var) if isinstance(settings, LocDict) else vline,
+                p.err(_line(settings, var, vline),
                       f"variants.{name}", f"unknown variable {var!r}"
                       f"{did_you_mean(var, variables)} (vars: {one_of(variables) or 'none'})")
         out[str(name)] = dict(settings)

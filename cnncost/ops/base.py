@@ -14,7 +14,8 @@ by the batch size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ..errors import did_you_mean, one_of, show
 
@@ -65,15 +66,24 @@ def nonneg_int(value: Any) -> int:
     return v
 
 
-def pos_pair(value: Any) -> tuple[int, int]:
-    """An int (same for height and width) or a [height, width] pair of positive ints."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise OpError(f"expected an integer or [height, width], received a list of "
-                          f"{len(value)} items")
-        return (pos_int(value[0]), pos_int(value[1]))
-    v = pos_int(value)
-    return (v, v)
+def pair_of(element: Callable[[Any], int], name: str) -> Callable[[Any], tuple[int, int]]:
+    """A check for an int (same for height and width) or a [height, width] pair."""
+
+    def check(value: Any) -> tuple[int, int]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise OpError(f"expected an integer or [height, width], received a list of "
+                              f"{len(value)} items")
+            return (element(value[0]), element(value[1]))
+        v = element(value)
+        return (v, v)
+
+    check.__name__ = name
+    return check
+
+
+pos_pair = pair_of(pos_int, "pos_pair")
+nonneg_pair = pair_of(nonneg_int, "nonneg_pair")
 
 
 def number(value: Any) -> float:

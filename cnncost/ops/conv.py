@@ -9,7 +9,7 @@ output element. Separable convs are expanded to depthwise + pointwise layers.
 from __future__ import annotations
 
 from .act import ACTIVATIONS
-from .base import (Cost, Field, OpError, boolean, choice, fmt_shape, need_rank, nonneg_int,
+from .base import (Cost, Field, OpError, boolean, choice, fmt_shape, need_rank, nonneg_pair,
                    numel, padding, pos_int, pos_pair, register)
 from .geometry import fmt_pair, resolve_pads, window_hw
 from .norm import NORMS
@@ -101,23 +101,10 @@ class Pointwise:
 
 def _sym_padding(value: object) -> tuple[int, int]:
     """Transposed convs take symmetric padding only: int or [height, width]."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise OpError(f"expected an integer or [height, width], received a list of "
-                          f"{len(value)} items (transposed convs pad symmetrically)")
-        return (nonneg_int(value[0]), nonneg_int(value[1]))
     if isinstance(value, str):
         raise OpError(f"expected an integer or [height, width], received {value!r} "
                       "('same'/'valid' are not defined for transposed convs here)")
-    v = nonneg_int(value)
-    return (v, v)
-
-
-def _nonneg_pair(value: object) -> tuple[int, int]:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return (nonneg_int(value[0]), nonneg_int(value[1]))
-    v = nonneg_int(value)
-    return (v, v)
+    return nonneg_pair(value)
 
 
 @register("conv_transpose", doc="2-D transposed convolution (PyTorch ConvTranspose2d)",
@@ -126,7 +113,7 @@ def _nonneg_pair(value: object) -> tuple[int, int]:
                   "kernel": Field(pos_pair, None, "kernel size: int or [height, width]"),
                   "stride": Field(pos_pair, 1, "stride: int or [height, width]"),
                   "padding": Field(_sym_padding, 0, "int or [height, width]"),
-                  "output_padding": Field(_nonneg_pair, 0, "extra rows/cols at the end"),
+                  "output_padding": Field(nonneg_pair, 0, "extra rows/cols at the end"),
                   "dilation": Field(pos_pair, 1, "spacing between kernel taps"),
                   "groups": Field(pos_int, 1, "channel groups"), **_FUSED})
 class ConvTranspose:
