@@ -40,14 +40,21 @@ def pin_one_core() -> str:
         return "not pinned (no sched_setaffinity)"
 
 
+# Processes run as a user's would: with Python's bytecode cache (an environment that sets
+# PYTHONDONTWRITEBYTECODE would make every run recompile cnncost's sources, while torch's
+# installed files were compiled at install time), after one untimed warm-up run.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def wall(cmd: list[str], runs: int) -> float:
-    """Median wall time of running `cmd` to completion, in seconds."""
+    """Median wall time of running `cmd` to completion, in seconds (after a warm-up run)."""
     times = []
-    for _ in range(runs):
+    for i in range(runs + 1):
         start = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       cwd=ROOT)
-        times.append(time.perf_counter() - start)
+                       cwd=ROOT, env=ENV)
+        if i:
+            times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 

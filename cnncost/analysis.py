@@ -3,14 +3,13 @@
 Pure Python over the expanded :class:`~cnncost.expand.Graph`: each node's cost
 comes from its op's registered cost rule (per sample), multiplied here by the
 batch size; memory uses the bytes per element of the chosen dtype. The result
-is an :class:`Analysis` of plain dataclasses. Counting conventions are in
+is an :class:`Analysis` of plain named tuples. Counting conventions are in
 docs/conventions.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .expand import Graph
 from .ops import OPS
@@ -19,8 +18,7 @@ DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
 
 
-@dataclass(slots=True)
-class Row:
+class Row(NamedTuple):
     """One layer (or, collapsed, one group of layers) of an analysis."""
 
     name: str
@@ -38,8 +36,7 @@ class Row:
     layers: int = 1  # primitive layers in this row (more than 1 once collapsed)
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
     """Whole-model numbers for one analysis (batch and dtype included)."""
 
     params: int  # trainable parameters (PyTorch)
@@ -55,21 +52,19 @@ class Totals:
     weighted_layers: int  # conv and linear layers
 
 
-@dataclass
-class Analysis:
+class Analysis(NamedTuple):
     """The result of `cnncost.analyze`: rows per layer and totals, plain data."""
 
-    name: str
-    file: str
-    input_shape: tuple
+    name: str  # the spec's name
+    file: str  # the spec file
+    input_shape: tuple  # per sample, e.g. (3, 224, 224)
     output_shape: tuple
     batch: int
     dtype: str
-    vars: dict
-    rows: list
+    vars: dict  # the variables as resolved (defaults, variant, --set)
+    rows: list  # one Row per primitive layer, the input first
     totals: Totals
     description: str = ""
-    meta: dict = field(default_factory=dict)
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -104,15 +99,15 @@ class Analysis:
             "batch": self.batch,
             "dtype": self.dtype,
             "vars": self.vars,
-            "totals": asdict(self.totals),
-            "layers": [{**asdict(r), "shape": list(r.shape)} for r in self.collapse(depth)],
+            "totals": self.totals._asdict(),
+            "layers": [{**r._asdict(), "shape": list(r.shape)} for r in self.collapse(depth)],
         }
 
     def to_dataframe(self, depth: int = 0) -> Any:
         """Rows as a pandas DataFrame (pandas is imported only here)."""
         import pandas as pd
 
-        rows = [{**asdict(r), "shape": "x".join(map(str, r.shape))} for r in self.collapse(depth)]
+        rows = [{**r._asdict(), "shape": "x".join(map(str, r.shape))} for r in self.collapse(depth)]
         return pd.DataFrame(rows)
 
 

@@ -10,12 +10,11 @@ Nothing here prints.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Loc:
+class Loc(NamedTuple):
     """A place in a spec file: path and 1-based line (0 when unknown)."""
 
     file: str
@@ -25,8 +24,7 @@ class Loc:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One error in a spec, ready to print on one line."""
 
     loc: Loc
@@ -51,12 +49,12 @@ class Abort(Exception):
     """Stops a pass early (limits exceeded); the sink already holds the reason."""
 
 
-@dataclass
 class ErrorSink:
     """Collects problems; `raise_if_any` ends a pass that found some."""
 
-    problems: list[Problem] = field(default_factory=list)
-    limit: int = 200
+    def __init__(self, limit: int = 200) -> None:
+        self.problems: list[Problem] = []
+        self.limit = limit
 
     def add(self, loc: Loc, path: str, message: str) -> None:
         if len(self.problems) < self.limit:

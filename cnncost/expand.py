@@ -17,8 +17,9 @@ becomes a group ``<name>.<op>``, ``<name>.norm``, ``<name>.act``. Stage blocks a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import ExprError, compile_expr
@@ -33,8 +34,7 @@ MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 64
 
 
-@dataclass(slots=True)
-class Node:
+class Node(NamedTuple):
     """One primitive layer of the expanded graph."""
 
     index: int
@@ -48,8 +48,7 @@ class Node:
     size: int = 0  # elements of the output per sample (0 when the shape is unknown)
 
 
-@dataclass
-class Graph:
+class Graph(NamedTuple):
     """An expanded spec: nodes in topological order and the resolved variables."""
 
     name: str
@@ -64,14 +63,17 @@ class Graph:
         return self.nodes[0].shape
 
 
-@dataclass
 class Scope:
     """Names visible in one layer list: local layers, child scopes, the parent."""
 
-    input: int | None
-    parent: Scope | None = None
-    names: dict = field(default_factory=dict)
-    children: dict = field(default_factory=dict)
+    __slots__ = ("input", "parent", "names", "children")
+
+    def __init__(self, input: int | None, parent: Scope | None = None,
+                 names: dict | None = None) -> None:
+        self.input = input  # the list's input ("input" in references)
+        self.parent = parent
+        self.names: dict = {} if names is None else names  # local name -> node index
+        self.children: dict = {}  # local name -> Scope of a named group
 
     def lookup(self, dotted: str) -> tuple[bool, int | None]:
         head, *rest = dotted.split(".")
@@ -99,8 +101,7 @@ class Scope:
         return out
 
 
-@dataclass
-class Ctx:
+class Ctx(NamedTuple):
     """Where we are: environment for expressions, name prefix, user-file call site."""
 
     env: dict
@@ -108,7 +109,7 @@ class Ctx:
     site: Loc  # the innermost location in the user's spec file
     block: str = ""  # built-in block being instantiated, for messages
     depth: int = 0  # blocks instantiated around this point
-    params: dict = field(default_factory=dict)  # parameters of the enclosing block
+    params: Mapping = MappingProxyType({})  # parameters of the enclosing block
 
     def at(self, prefix: str) -> Ctx:
         """The same context under another name prefix."""

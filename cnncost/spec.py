@@ -11,9 +11,10 @@ evaluates them. Every problem goes to the sink; nothing is printed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import FUNCTIONS, ExprError, compile_expr
@@ -44,10 +45,10 @@ BLOCK_KEYS = ("params", "layers", "shortcut", "post", "description")
 MAX_DEPTH = 64  # nesting of layer lists
 MAX_ITEMS = 200_000  # layer entries in one spec, YAML aliases counted at each use
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NO_LINES: Mapping = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One entry of a layer list, with raw (unevaluated) field values."""
 
     op: str  # canonical op, structural op, or block name
@@ -56,15 +57,14 @@ class Item:
     loc: Loc
     path: str  # spec path, e.g. "layers[3].layers[1]"
     kind: str  # "primitive", "structural" or "block"
-    field_lines: dict = field(default_factory=dict)
+    field_lines: Mapping = _NO_LINES  # field -> line of its key
 
     def line_loc(self, key: str) -> Loc:
         line = self.field_lines.get(key)
         return Loc(self.loc.file, line) if line else self.loc
 
 
-@dataclass(frozen=True)
-class BlockDef:
+class BlockDef(NamedTuple):
     """A reusable, parameterized block: a residual or plain sequence of items."""
 
     name: str
@@ -76,8 +76,7 @@ class BlockDef:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """A validated architecture spec; field values still raw."""
 
     name: str
@@ -91,7 +90,7 @@ class Spec:
     layers: tuple
     variants: dict  # name -> {var -> value}
     loc: Loc
-    var_lines: dict = field(default_factory=dict)
+    var_lines: Mapping = _NO_LINES
     broken_blocks: frozenset = frozenset()  # blocks already reported (cycles); not expanded
 
 

@@ -13,8 +13,7 @@ by the batch size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from collections.abc import Callable
 
 from ..errors import did_you_mean, one_of, show
@@ -26,17 +25,21 @@ class OpError(ValueError):
     """An op cannot be applied: wrong field value or incompatible input shape."""
 
 
-@dataclass(slots=True)
 class Cost:
     """Costs of one primitive op for one sample."""
 
-    params: int = 0  # trainable parameters, as PyTorch counts them
-    buffers: int = 0  # non-trainable tensors PyTorch keeps (BN running stats, counter)
-    keras_nontrainable: int = 0  # what Keras lists as non-trainable (BN moving mean/var)
-    macs: int = 0  # multiply-accumulates of conv/linear, bias excluded
-    other_ops: int = 0  # elementwise work: bias, norm, activations, pooling, merges
-    weights: int = 0  # the part of `params` that are conv/linear kernels (no bias)
-    weighted: bool = False  # set by the analysis: the op is a conv or linear layer
+    __slots__ = ("params", "buffers", "keras_nontrainable", "macs", "other_ops", "weights",
+                 "weighted")
+
+    def __init__(self, params: int = 0, buffers: int = 0, keras_nontrainable: int = 0,
+                 macs: int = 0, other_ops: int = 0, weights: int = 0) -> None:
+        self.params = params  # trainable parameters, as PyTorch counts them
+        self.buffers = buffers  # non-trainable tensors PyTorch keeps (BN running stats, counter)
+        self.keras_nontrainable = keras_nontrainable  # Keras non-trainable (BN moving mean/var)
+        self.macs = macs  # multiply-accumulates of conv/linear, bias excluded
+        self.other_ops = other_ops  # elementwise work: bias, norm, activations, pooling, merges
+        self.weights = weights  # the part of `params` that are conv/linear kernels (no bias)
+        self.weighted = False  # set by the analysis: the op is a conv or linear layer
 
 
 # --------------------------------------------------------------------------- fields
@@ -139,18 +142,18 @@ def choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
-@dataclass(frozen=True)
 class Field:
     """A typed field of an op: how to check it, its default, what it means."""
 
-    check: Callable[[Any], Any]
-    default: Any = None  # None: required (unless `optional`)
-    doc: str = ""
-    optional: bool = False  # may stay unset (None) without a default
-    choices: tuple = ()  # the allowed words, for fields that take one of a set
+    __slots__ = ("check", "default", "doc", "optional", "choices")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "choices", getattr(self.check, "choices", ()))
+    def __init__(self, check: Callable[[Any], Any], default: Any = None, doc: str = "",
+                 optional: bool = False) -> None:
+        self.check = check
+        self.default = default  # None: required (unless `optional`)
+        self.doc = doc
+        self.optional = optional  # may stay unset (None) without a default
+        self.choices: tuple = getattr(check, "choices", ())  # allowed words, for word fields
 
     @property
     def required(self) -> bool:
@@ -163,8 +166,7 @@ ShapeRule = Callable[[list, dict], Shape]
 CostRule = Callable[[list, Shape, dict], Cost]
 
 
-@dataclass(frozen=True)
-class OpDef:
+class OpDef(NamedTuple):
     """A primitive op: fields, shape rule, cost rule and a few traits."""
 
     name: str
@@ -176,7 +178,7 @@ class OpDef:
     fused: bool = False  # accepts `norm:` and `act:` (expanded to sibling layers)
     view: bool = False  # output is a view of its input (no new memory)
     category: str = "other"  # conv, linear, norm, act, pool, merge, shape, other
-    aliases: tuple[str, ...] = field(default=())
+    aliases: tuple[str, ...] = ()
 
 
 OPS: dict[str, OpDef] = {}
