@@ -160,13 +160,16 @@ class Expander:
                     msg += f" ({value!r} is not a variable{close})"
             raise OpError(msg) from None
 
-    def add_node(self, name: str, op: str, attrs: dict, inputs: tuple, loc: Loc, ctx: Ctx) -> int:
+    def add_node(self, name: str, op: str, attrs: dict, inputs: tuple, loc: Loc,
+                 ctx: Ctx) -> int | None:
         if len(self.nodes) >= MAX_NODES:
             self.errors.add(ctx.site, name, f"the model expands to more than {MAX_NODES:,} "
                             "layers; refusing to go on")
             raise Abort()
         opdef = OPS[op]
         nodes = self.nodes
+        if None in inputs:  # an input failed earlier and was reported there
+            return None
         in_shapes = [nodes[i].shape for i in inputs]
         shape = None
         if None not in in_shapes:
@@ -235,8 +238,9 @@ class Expander:
         for item in items:
             site = item.loc if item.loc.file == self.spec.file else ctx.site
             if "when" in item.fields:
-                try:
-                    keep = self.value(item.fields["when"], ctx.env)
+                try:  # always an expression: a bare word must be a variable
+                    raw = item.fields["when"]
+                    keep = compile_expr(raw)(ctx.env) if isinstance(raw, str) else raw
                 except ExprError as exc:
                     self.err(item.line_loc("when"), ctx, ctx.prefix + (item.name or item.op),
                              f"when: {exc}")

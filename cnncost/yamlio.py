@@ -108,6 +108,10 @@ def parse_yaml(text: str, filename: str, errors: ErrorSink) -> Any:
         errors.add(Loc(filename), "", f"malformed YAML: {exc}")
     except RecursionError:
         errors.add(Loc(filename), "", "YAML is nested too deeply to be a spec")
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        # PyYAML's constructors raise these for some tagged values, e.g. an empty `!!int`
+        errors.add(Loc(filename), "", f"malformed YAML: a value could not be read "
+                   f"({type(exc).__name__}: {exc})")
     return None
 
 
