@@ -172,6 +172,14 @@ def parse_input(text: str) -> tuple:
     return dims
 
 
+def check_input(dims: Any) -> tuple:
+    """An input shape given as a tuple: 1 or 3 positive ints; ValueError if not."""
+    if (not isinstance(dims, (tuple, list)) or len(dims) not in (1, 3)
+            or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dims)):
+        raise ValueError(f"expected (C, H, W) or (F,) of positive integers, received {dims!r}")
+    return tuple(dims)
+
+
 def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = None,
                 variant: str | None = None) -> Graph:
     """Validate and expand a spec into its graph of primitive ops.
@@ -184,11 +192,11 @@ def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | N
     if loaded is None:
         errors.raise_if_any()
     assert loaded is not None  # noqa: S101
-    if isinstance(input, str):
+    if input is not None:
         try:
-            input = parse_input(input)
+            input = parse_input(input) if isinstance(input, str) else check_input(input)
         except ValueError as exc:
-            errors.add(Loc(loaded.file), "", f"--input: {exc}")
+            errors.add(Loc(loaded.file), "input", str(exc))
             input = None
     variables = resolve_vars(loaded, variant, set, errors)
     graph = expand(loaded, builtin_blocks(), variables, errors, input)

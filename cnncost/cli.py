@@ -80,7 +80,8 @@ def emit(text: str, output: str | None) -> None:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
-        raise click.FileError(output, hint=exc.strerror or str(exc)) from None
+        click.echo(f"error: -o {output}: cannot write: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,7 +9,9 @@ Nothing here prints.
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -78,12 +80,21 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+_YAML_NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*[eE][-+]?\d+$")
+
+
 def show(value: object) -> str:
     """How a received value is quoted in messages, with its YAML type."""
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, str):
+        if _YAML_NUMBER_TEXT.match(value):
+            return (f"{value!r} (text: YAML 1.1 reads a number like {value} as a string; "
+                    f"write it out, e.g. {float(value):g}, or with a dot and a signed exponent, "
+                    f"e.g. 1.0e+3)")
         return repr(value)
+    if isinstance(value, datetime.date):
+        return f"the date {value.isoformat()} (YAML reads unquoted dates as dates; quote it)"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, dict):

@@ -17,6 +17,7 @@ becomes a group ``<name>.<op>``, ``<name>.norm``, ``<name>.act``. Stage blocks a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -24,14 +25,17 @@ from typing import Any, NamedTuple
 from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import ExprError, compile_expr
 from .ops import OPS, OpError, canonical, fmt_shape, numel
+from .ops.base import pos_int
 from .ops.conv import ACT, NORM
 from .spec import MERGES, REQUIRED, SHORTCUTS, BlockDef, Item, Spec, _NAME
 
 _UNSET = object()
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_NODES = 200_000  # primitive layers in one expanded model
 MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample)
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 64
+MAX_WORK = 1_000_000  # layers + block calls + names replayed: bounds time and memory
 
 
 class Node(NamedTuple):
@@ -64,16 +68,49 @@ class Graph(NamedTuple):
 
 
 class Scope:
-    """Names visible in one layer list: local layers, child scopes, the parent."""
+    """Names visible in one layer list: local layers, child scopes, the parent.
 
-    __slots__ = ("input", "parent", "names", "children")
+    The scope of a replayed block is lazy: it keeps the recorded code and decodes its
+    names only when a dotted reference looks inside it (see Expander.record).
+    """
 
-    def __init__(self, input: int | None, parent: Scope | None = None,
-                 names: dict | None = None) -> None:
+    __slots__ = ("input", "parent", "_names", "_children", "_lazy")
+
+    def __init__(self, input: int | None, parent: Scope | None = None) -> None:
         self.input = input  # the list's input ("input" in references)
         self.parent = parent
-        self.names: dict = {} if names is None else names  # local name -> node index
-        self.children: dict = {}  # local name -> Scope of a named group
+        self._names: dict | None = {}  # local name -> node index
+        self._children: dict | None = {}  # local name -> Scope of a named group
+        self._lazy: tuple | None = None  # (code, block input, first node) of a replay
+
+    @classmethod
+    def replayed(cls, code: tuple, src: int, start: int, parent: Scope | None) -> Scope:
+        """A scope decoded on demand from recorded `code`, relative to `src` and `start`."""
+        if code[0] == "shift":  # a replayed scope recorded inside another replay
+            _, inner, delta, src_rel = code
+            src, start = _decode_ref(src_rel, src, start), start + delta
+            code = inner
+        scope = cls(_decode_ref(code[0], src, start), parent)
+        scope._names = scope._children = None
+        scope._lazy = (code, src, start)
+        return scope
+
+    def _decode(self) -> None:
+        (_, names, children), src, start = self._lazy  # type: ignore[misc]
+        self._names = {k: _decode_ref(v, src, start) for k, v in names.items()}
+        self._children = {k: Scope.replayed(c, src, start, self) for k, c in children.items()}
+
+    @property
+    def names(self) -> dict:
+        if self._names is None:
+            self._decode()
+        return self._names  # type: ignore[return-value]
+
+    @property
+    def children(self) -> dict:
+        if self._children is None:
+            self._decode()
+        return self._children  # type: ignore[return-value]
 
     def lookup(self, dotted: str) -> tuple[bool, int | None]:
         head, *rest = dotted.split(".")
@@ -127,6 +164,8 @@ class Expander:
         self.input_override = input_shape
         self._plans: dict[str, list] = {}
         self._memo: dict[tuple, tuple] = {}
+        self._work = 0  # see spend()
+        self._failed_checks: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
     def err(self, item_loc: Loc, ctx: Ctx, path: str, message: str) -> None:
@@ -166,6 +205,7 @@ class Expander:
             self.errors.add(ctx.site, name, f"the model expands to more than {MAX_NODES:,} "
                             "layers; refusing to go on")
             raise Abort()
+        self.spend(1, ctx.site, name)
         opdef = OPS[op]
         nodes = self.nodes
         if None in inputs:  # an input failed earlier and was reported there
@@ -190,6 +230,15 @@ class Expander:
         self.nodes.append(node)
         return node.index
 
+    def spend(self, units: int, site: Loc, path: str) -> None:
+        """Count expansion work: layers, block calls and replayed names. Blocks that add no
+        layers, or huge name tables replayed, escape MAX_NODES; this bounds them too."""
+        self._work += units
+        if self._work > MAX_WORK:
+            self.errors.add(site, path, f"the spec takes more than {MAX_WORK:,} expansion steps "
+                            "(layers, block calls and names); refusing to go on")
+            raise Abort()
+
     def shape_of(self, ref: int | None) -> tuple | None:
         return None if ref is None else self.nodes[ref].shape
 
@@ -199,16 +248,14 @@ class Expander:
         ctx = Ctx(env=dict(self.vars), prefix="", site=spec.loc)
         dims = self.input_override
         if dims is None:
+            if spec.input is None:  # reported while parsing
+                return None
             dims = []
             for raw in spec.input:
                 try:
-                    v = self.value(raw, ctx.env)
-                    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                        raise ExprError(f"input sizes must be positive integers, received "
-                                        f"{show(v)}")
-                    dims.append(v)
-                except ExprError as exc:
-                    self.errors.add(spec.loc, "input", str(exc))
+                    dims.append(pos_int(self.value(raw, ctx.env)))
+                except (ExprError, OpError) as exc:
+                    self.errors.add(spec.loc, "input", f"input sizes: {exc}")
                     return None
         shape = tuple(dims)
         if numel(shape) > MAX_ELEMENTS:
@@ -252,6 +299,9 @@ class Expander:
                 if not keep:
                     continue
             name = item.name
+            if name is None and item.kind == "broken":  # reported while parsing; no name to show
+                cur = None
+                continue
             if name is None:
                 base = item.op
                 n = counters.get(base, 0) + 1
@@ -553,6 +603,7 @@ class Expander:
         if ctx.depth >= MAX_BLOCK_DEPTH:
             self.err(item.loc, ctx, ctx.prefix, f"blocks nested more than {MAX_BLOCK_DEPTH} deep")
             return None
+        self.spend(1, ctx.site, ctx.prefix)
         given: dict = {}
         ok = True
         for pname in block.params:
@@ -567,28 +618,32 @@ class Expander:
         # shape, so the memo is consulted before they are evaluated.
         key = self.memo_key(block, given, src, ctx) if ok else None
         if key is not None and key in self._memo:
-            out, inner = self.replay(self._memo[key], src, ctx.prefix)
+            out, inner = self.replay(self._memo[key], src, ctx.prefix, ctx.site)
             scope.children[local] = inner
             return out
+        missing = [p for p, d in block.params.items() if d is REQUIRED and p not in item.fields]
+        if missing:
+            self.err(item.loc, ctx, ctx.prefix,
+                     f"block {block.name!r} needs parameter{'s' * (len(missing) > 1)} "
+                     f"{', '.join(map(repr, missing))} (required: "
+                     f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
+            return None
+        if not ok:
+            return None
         env = dict(self.vars)
         self.set_in(env, src)
         params: dict = {}
         for pname, default in block.params.items():
             if pname in given:
                 params[pname] = env[pname] = given[pname]
-            elif pname in item.fields:
-                continue  # given but failed to evaluate: reported above
-            elif default is REQUIRED:
-                self.err(item.loc, ctx, ctx.prefix,
-                         f"block {block.name!r} needs parameter {pname!r} (required: "
-                         f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
-                ok = False
             else:  # defaults see the variables, in_*, and the parameters before them
                 try:
                     params[pname] = env[pname] = self.value(default, env)
                 except ExprError as exc:
                     self.err(block.loc, ctx, ctx.prefix, f"{pname}: {exc}")
                     ok = False
+        if ok:
+            ok = self.run_checks(block, env, item, ctx)
         if not ok:
             return None
         site = item.loc if item.loc.file == self.spec.file else ctx.site
@@ -607,6 +662,23 @@ class Expander:
         if key is not None and out is not None and len(self.errors.problems) == problems:
             self._memo[key] = self.record(start, src, out, inner, ctx.prefix)
         return out
+
+    def run_checks(self, block: BlockDef, env: dict, item: Item, ctx: Ctx) -> bool:
+        """A block's `checks:` on its parameters; each false one is an error at the call."""
+        ok = True
+        for source, message in block.checks:
+            try:
+                passed = compile_expr(source)(env)
+            except ExprError as exc:
+                passed, message = False, f"check {source!r} failed: {exc}"
+            if passed is not True:
+                text = _PLACEHOLDER.sub(lambda m: show(env.get(m.group(1), m.group(0))), message)
+                text = f"block {block.name!r}: {text}"
+                if text not in self._failed_checks:  # once, not at every call of the block
+                    self._failed_checks.add(text)
+                    self.err(item.loc, ctx, ctx.prefix, text)
+                ok = False
+        return ok
 
     # ------------------------------------------------------------------ block memo
     # A block called again with the same parameters on the same input shape expands
@@ -634,33 +706,34 @@ class Expander:
                   n.view, n.size) for n in self.nodes[start:]]
 
         def enc_scope(scope: Scope) -> tuple:
-            return ({k: enc(v) for k, v in scope.names.items()},
+            if scope._lazy is not None:  # keep a replay's code; shift it to this block
+                code, src_c, start_c = scope._lazy
+                return ("shift", code, start_c - start, enc(src_c))
+            return (enc(scope.input), {k: enc(v) for k, v in scope.names.items()},
                     {k: enc_scope(v) for k, v in scope.children.items()})
 
         return nodes, enc(out), enc_scope(inner)
 
-    def replay(self, memo: tuple, src: int, prefix: str) -> tuple[int, Scope]:
+    def replay(self, memo: tuple, src: int, prefix: str, site: Loc) -> tuple[int, Scope]:
         records, out, scope_code = memo
+        self.spend(len(records) + 1, site, prefix)
         nodes = self.nodes
         start = len(nodes)
         if start + len(records) > MAX_NODES:
-            self.errors.add(self.spec.loc, prefix, f"the model expands to more than "
+            self.errors.add(site, prefix, f"the model expands to more than "
                             f"{MAX_NODES:,} layers; refusing to go on")
             raise Abort()
 
-        def dec(ref: int | None) -> int | None:
-            return None if ref is None else (src if ref == -1 else ref + start)
-
         for rel, op, attrs, inputs, shape, loc, view, size in records:
-            nodes.append(Node(len(nodes), prefix + rel, op, attrs, tuple(dec(i) for i in inputs),
+            nodes.append(Node(len(nodes), prefix + rel, op, attrs,
+                              tuple(_decode_ref(i, src, start) for i in inputs),
                               shape, loc, view, size))
+        return _decode_ref(out, src, start), Scope.replayed(scope_code, src, start, None)
 
-        def dec_scope(code: tuple, parent: Scope | None) -> Scope:
-            scope = Scope(src, parent, {k: dec(v) for k, v in code[0].items()})
-            scope.children = {k: dec_scope(v, scope) for k, v in code[1].items()}
-            return scope
 
-        return dec(out), dec_scope(scope_code, None)
+def _decode_ref(ref: int | None, src: int | None, start: int) -> int | None:
+    """A recorded node reference: -1 is the block input, others count from `start`."""
+    return None if ref is None else (src if ref == -1 else ref + start)
 
 
 def _default_attrs(op: str) -> dict:

@@ -41,7 +41,7 @@ MERGES = ("concat", "add")
 RESERVED = ("input", "in_channels", "in_h", "in_w", "True", "False", "None")
 TOP_KEYS = ("name", "description", "source", "input", "vars", "defaults", "blocks", "layers",
             "variants")
-BLOCK_KEYS = ("params", "layers", "shortcut", "post", "description")
+BLOCK_KEYS = ("params", "layers", "shortcut", "post", "checks", "description")
 MAX_DEPTH = 64  # nesting of layer lists
 MAX_ITEMS = 200_000  # layer entries in one spec, YAML aliases counted at each use
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -74,6 +74,7 @@ class BlockDef(NamedTuple):
     post: tuple
     loc: Loc
     description: str = ""
+    checks: tuple = ()  # (expression, message) pairs that must hold for the parameters
 
 
 class Spec(NamedTuple):
@@ -83,7 +84,7 @@ class Spec(NamedTuple):
     description: str
     source: str
     file: str
-    input: tuple  # raw dims (ints or expression strings)
+    input: tuple | None  # raw dims (ints or expression strings); None if invalid
     vars: dict  # name -> default value
     defaults: dict  # field -> value, and op -> {field -> value}
     blocks: dict  # name -> BlockDef (the spec's own)
@@ -273,11 +274,18 @@ class _Parser:
                 self.bad_field = True
                 return None
             return value
-        if not self.check_expressions(value, label, line):
+        if kind == "structural" and op == "stage" and key == "block":
+            if not isinstance(value, str) or value not in self.block_names:
+                self.err(line, label, f"block: no block named {show(value)}"
+                         f"{did_you_mean(value, self.block_names)} (blocks: "
+                         f"{one_of(self.block_names)})")
+                self.bad_field = True
+            return value
+        if not self.check_expressions(value, label, line, key):
             self.bad_field = True
         return value
 
-    def check_expressions(self, value: Any, label: str, line: int) -> bool:
+    def check_expressions(self, value: Any, label: str, line: int, key: str = "") -> bool:
         """Parse expression strings now so syntax errors surface even if unused."""
         ok = True
         for v in value if isinstance(value, list) else [value]:
@@ -285,7 +293,7 @@ class _Parser:
                 try:
                     compile_expr(v)
                 except ExprError as exc:
-                    self.err(line, label, str(exc))
+                    self.err(line, label, f"{key}: {exc}" if key else str(exc))
                     ok = False
         return ok
 
@@ -299,7 +307,8 @@ class _Parser:
                      f"{show(raw)}")
             return {}
         for name in raw:
-            if isinstance(name, str) and _NAME.match(name):
+            if isinstance(name, str) and _NAME.match(name) and not (
+                    canonical(name) or name in STRUCTURAL or name in STRUCTURAL_ALIASES):
                 self.block_names.add(name)
         # params first so that calls between blocks can be checked
         param_sets = {}
@@ -308,7 +317,7 @@ class _Parser:
                 self.err(bline, "blocks", f"block name must be an identifier, received "
                          f"{show(name)}")
                 continue
-            if canonical(name) or name in STRUCTURAL:
+            if canonical(name) or name in STRUCTURAL or name in STRUCTURAL_ALIASES:
                 self.err(bline, f"blocks.{name}", f"block name {name!r} is already an op")
                 continue
             if not isinstance(body, dict):
@@ -337,9 +346,31 @@ class _Parser:
                                             body.line_of("shortcut"), 0)
             post = self.items(body.get("post", []), f"{path}.post", body.line_of("post"))
             desc = body.get("description", "")
+            checks = self.parse_checks(body.get("checks"), path, body.line_of("checks"))
             self.blocks[name] = BlockDef(name, params, layers, shortcut, post,
-                                         Loc(self.file, bline), desc if isinstance(desc, str) else "")
+                                         Loc(self.file, bline), desc if isinstance(desc, str) else "",
+                                         checks)
         return self.blocks
+
+    def parse_checks(self, raw: Any, path: str, line: int) -> tuple:
+        """`checks: [{that: EXPR, message: TEXT}, ...]`: conditions on block parameters."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.err(line, path, f"checks must be a list of {{that: expression, message: text}}, "
+                     f"received {show(raw)}")
+            return ()
+        out = []
+        for i, check in enumerate(raw):
+            cline = raw.line_of(i) if isinstance(raw, LocList) else line
+            if not isinstance(check, dict) or set(check) != {"that", "message"} or not all(
+                    isinstance(v, str) for v in check.values()):
+                self.err(cline, f"{path}.checks[{i}]", "a check is {that: expression, message: "
+                         f"text}}, received {show(check)}")
+                continue
+            if self.check_expressions(check["that"], f"{path}.checks[{i}]", cline, "that"):
+                out.append((check["that"], check["message"]))
+        return tuple(out)
 
     def parse_params(self, raw: Any, path: str, line: int) -> dict:
         if raw is None:
@@ -441,12 +472,12 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: dict
     variables, var_lines = parse_vars(raw.get("vars"), p, line("vars"))
     blocks = p.parse_blocks(raw.get("blocks"), line("blocks"))
     cyclic = check_cycles(blocks, errors)
-    defaults = parse_defaults(raw.get("defaults"), p, line("defaults"))
+    defaults = parse_defaults(raw.get("defaults"), p, line("defaults"), variables)
     layers = p.items(raw.get("layers", []), "layers", line("layers"))
     if "layers" in raw and not layers and not errors:
         p.err(line("layers"), "layers", "spec has no layers")
     variants = parse_variants(raw.get("variants"), variables, p, line("variants"))
-    dims = parse_input(raw.get("input", [0]), p, line("input"))
+    dims = parse_input(raw["input"], p, line("input")) if "input" in raw else None
     text = {}
     for key in ("name", "description", "source"):
         value = raw.get(key, "")
@@ -480,7 +511,23 @@ def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
     return out, lines
 
 
-def parse_defaults(raw: Any, p: _Parser, line: int) -> dict:
+def _default_problem(fields: list, value: Any, variables: dict) -> str | None:
+    """Why a literal default fits none of the ops' fields of that name (None if it fits).
+
+    Expressions and variable names are checked where they are used."""
+    if isinstance(value, str) and (value in variables or not _NAME.match(value)):
+        return None
+    problems = []
+    for field in fields:
+        try:
+            field.check(value)
+            return None
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems[0] if problems else None
+
+
+def parse_defaults(raw: Any, p: _Parser, line: int, variables: dict) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -499,10 +546,22 @@ def parse_defaults(raw: Any, p: _Parser, line: int) -> dict:
                           f"defaults.{key}", f"op {op!r} has no field {fkey!r}"
                           f"{did_you_mean(fkey, OPS[op].fields)} (fields: {one_of(OPS[op].fields)})")
                     continue
+                problem = _default_problem([OPS[op].fields[fkey]], fval, variables)
+                if problem:
+                    p.err(_line(value, fkey, kline), f"defaults.{key}.{fkey}", problem)
+                    continue
                 sub[fkey] = fval
             out[op] = sub
         elif isinstance(key, str) and key in all_fields:
+            problem = _default_problem([o.fields[key] for o in OPS.values() if key in o.fields],
+                                       value, variables)
+            if problem:
+                p.err(kline, f"defaults.{key}", problem)
+                continue
             out[key] = value
+        elif op is not None:
+            p.err(kline, f"defaults.{key}", f"defaults for op {op!r} must be a mapping of field "
+                  f"-> value (e.g. {key}: {{bias: true}}), received {show(value)}")
         else:
             p.err(kline, "defaults", f"unknown default {key!r}: expected a field name or an op "
                   f"name with a mapping{did_you_mean(key, all_fields + list(OPS))}")
@@ -531,7 +590,8 @@ def parse_variants(raw: Any, variables: dict, p: _Parser, line: int) -> dict:
     return out
 
 
-def parse_input(raw: Any, p: _Parser, line: int) -> tuple:
+def parse_input(raw: Any, p: _Parser, line: int) -> tuple | None:
+    """The input's dims, raw (ints or expressions); None if unusable (already reported)."""
     if isinstance(raw, str) and re.fullmatch(r"\s*\d+(\s*x\s*\d+)*\s*", raw):
         raw = [int(x) for x in raw.split("x")]
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -539,13 +599,14 @@ def parse_input(raw: Any, p: _Parser, line: int) -> tuple:
     if not isinstance(raw, list) or len(raw) not in (1, 3):
         p.err(line, "input", f"input must be [channels, height, width] (or [features]) or "
               f"'CxHxW', received {show(raw)}")
-        return (0,)
+        return None
     for v in raw:
-        if isinstance(v, bool) or not isinstance(v, (int, str)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             p.err(line, "input", f"input sizes must be integers or expressions, received "
                   f"{show(v)}")
-            return (0,)
-    p.check_expressions(list(raw), "input", line)
+            return None
+    if not p.check_expressions(list(raw), "input", line):
+        return None
     return tuple(raw)
 
 

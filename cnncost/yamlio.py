@@ -72,6 +72,20 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's constructors raise plain exceptions for some tagged values (an empty
+        `!!int`, a bad `!!timestamp`, `!!seq` on a mapping); give them the node's line."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError):
+            tag = (node.tag or "").rsplit(":", 1)[-1] or "a value"
+            what = repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {what} as {tag} (check the !!{tag} tag)",
+                node.start_mark) from None
+
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:
         result = LocList(self.construct_object(child, deep=deep) for child in node.value)
         result.line = node.start_mark.line + 1
@@ -103,16 +117,21 @@ def parse_yaml(text: str, filename: str, errors: ErrorSink) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        errors.add(Loc(filename, line), "", f"malformed YAML: {what}")
+        errors.add(Loc(filename, line), "", f"malformed YAML: {_one_line(what)}")
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        errors.add(Loc(filename, line), "", f"malformed YAML: character {char} is not allowed "
+                   f"({exc.reason})")
     except yaml.YAMLError as exc:
-        errors.add(Loc(filename), "", f"malformed YAML: {exc}")
+        errors.add(Loc(filename), "", f"malformed YAML: {_one_line(str(exc))}")
     except RecursionError:
         errors.add(Loc(filename), "", "YAML is nested too deeply to be a spec")
-    except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
-        # PyYAML's constructors raise these for some tagged values, e.g. an empty `!!int`
-        errors.add(Loc(filename), "", f"malformed YAML: a value could not be read "
-                   f"({type(exc).__name__}: {exc})")
     return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def read_yaml(path: str | Path, errors: ErrorSink) -> Any:

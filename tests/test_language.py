@@ -234,3 +234,43 @@ def test_projection_ignores_spec_variables_named_like_fields():
                              "layers": [{"op": "pointwise", "out": 8}]}},
             "layers": [{"op": "b"}]}
     assert [r.name for r in cnncost.analyze(spec).rows if "shortcut" in r.name] == ["b1.shortcut"]
+
+
+def test_references_into_replayed_blocks():
+    """Blocks 2 and 3 are replays of one recorded expansion; names inside still resolve."""
+    result = run([{"op": "stage", "name": "s", "block": "basic", "repeat": 3, "with": {"out": 8}},
+                  {"op": "stage", "name": "t", "block": "basic", "repeat": 2, "stride": 2,
+                   "with": {"out": 16}},
+                  {"op": "concat", "name": "c", "inputs": ["s.block3.conv1", "s.block2.add"]},
+                  {"op": "add", "name": "a", "inputs": ["t.block2.conv2", "t.block2.add"]}])
+    assert row(result, "c").shape == (16, 16, 16)
+    assert row(result, "a").shape == (16, 8, 8)
+    graph = cnncost.build_graph({"input": [8, 16, 16], "layers": [
+        {"op": "stage", "name": "s", "block": "basic", "repeat": 3, "with": {"out": 8}},
+        {"op": "identity", "name": "x", "from": "s.block3.conv1"}]})
+    by_name = {n.name: n for n in graph.nodes}
+    assert graph.nodes[by_name["x"].inputs[0]].name == "s.block3.conv1.act"
+
+
+def test_empty_blocks_nested_deeply_stay_fast():
+    spec = {"input": [3, 8, 8],
+            "blocks": {"empty": {"layers": [{"op": "relu", "when": False}]},
+                       "outer": {"layers": [{"op": "stage", "block": "empty", "repeat": 10000}]}},
+            "layers": [{"op": "stage", "block": "outer", "repeat": 10000}]}
+    assert cnncost.analyze(spec).totals.layers == 0
+
+
+def test_references_into_replays_nested_in_replays():
+    spec = {"input": [8, 16, 16],
+            "blocks": {"double": {"params": {}, "layers": [
+                {"op": "stage", "name": "st", "block": "basic", "repeat": 3, "with": {"out": 8}}]}},
+            "layers": [{"op": "double", "name": "d1"}, {"op": "double", "name": "d2"},
+                       {"op": "double", "name": "d3"},
+                       {"op": "identity", "name": "x", "from": "d3.st.block3.conv2"},
+                       {"op": "identity", "name": "y", "from": "d2.st.block2.add"},
+                       {"op": "identity", "name": "z", "from": "d1.st.block3.conv1"}]}
+    graph = cnncost.build_graph(spec)
+    by_name = {n.name: n for n in graph.nodes}
+    source = {k: graph.nodes[by_name[k].inputs[0]].name for k in "xyz"}
+    assert source == {"x": "d3.st.block3.conv2.norm", "y": "d2.st.block2.add",
+                      "z": "d1.st.block3.conv1.act"}
