@@ -52,23 +52,44 @@ class Abort(Exception):
 
 
 class ErrorSink:
-    """Collects problems; `raise_if_any` ends a pass that found some."""
+    """Collects problems; `raise_if_any` ends a pass that found some.
+
+    The same message at the same place (a block used many times with one bad value)
+    is kept once, with a count of the other layers it hit.
+    """
 
     def __init__(self, limit: int = 200) -> None:
-        self.problems: list[Problem] = []
+        self._found: list[Problem] = []
+        self._repeats: dict[tuple, int] = {}  # (loc, message) -> index in _found
+        self._more: list[int] = []  # other layers with the same problem, per problem
         self.limit = limit
 
     def add(self, loc: Loc, path: str, message: str) -> None:
-        if len(self.problems) < self.limit:
-            problem = Problem(loc, path, message)
-            if problem not in self.problems:
-                self.problems.append(problem)
+        key = (loc, message)
+        if key in self._repeats:
+            i = self._repeats[key]
+            if self._found[i].path != path:
+                self._more[i] += 1
+            return
+        if len(self._found) < self.limit:
+            self._repeats[key] = len(self._found)
+            self._found.append(Problem(loc, path, message))
+            self._more.append(0)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p if not more else p._replace(
+                    message=f"{p.message} (and at {more} more layer{'s' * (more > 1)} from this "
+                    "line)") for p, more in zip(self._found, self._more, strict=True)]
+
+    def count(self) -> int:
+        return len(self._found)
 
     def __bool__(self) -> bool:
-        return bool(self.problems)
+        return bool(self._found)
 
     def raise_if_any(self) -> None:
-        if self.problems:
+        if self._found:
             raise SpecError(self.problems)
 
 
@@ -80,7 +101,7 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-_YAML_NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*[eE][-+]?\d+$")
+_YAML_NUMBER_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def show(value: object) -> str:
@@ -102,7 +123,7 @@ def show(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     if value is None:
-        return "nothing (null)"
+        return "null"
     return repr(value)
 
 

@@ -192,6 +192,9 @@ class Expander:
             return fdef.check(value)
         except OpError as exc:
             msg = str(exc)
+            if isinstance(raw, str) and raw not in fdef.choices and (
+                    raw in env or not raw.isidentifier()):
+                msg += f" (the value of {raw!r})" if raw in env else f" (from {raw!r})"
             if isinstance(value, str) and _NAME.match(value) and value not in fdef.choices:
                 known = [k for k in env if not k.startswith("_")]
                 close = did_you_mean(value, known)
@@ -285,15 +288,16 @@ class Expander:
         for item in items:
             site = item.loc if item.loc.file == self.spec.file else ctx.site
             if "when" in item.fields:
+                label = ctx.prefix + item.name if item.name else item.path
                 try:  # always an expression: a bare word must be a variable
                     raw = item.fields["when"]
                     keep = compile_expr(raw)(ctx.env) if isinstance(raw, str) else raw
                 except ExprError as exc:
-                    self.err(item.line_loc("when"), ctx, ctx.prefix + (item.name or item.op),
+                    self.err(item.line_loc("when"), ctx, label,
                              f"when: {exc}")
                     continue
                 if not isinstance(keep, bool):
-                    self.err(item.line_loc("when"), ctx, ctx.prefix + (item.name or item.op),
+                    self.err(item.line_loc("when"), ctx, label,
                              f"'when' must be true or false, received {show(keep)}")
                     continue
                 if not keep:
@@ -652,14 +656,14 @@ class Expander:
                   params)
         inner = Scope(src, None)
         scope.children[local] = inner
-        start, problems = len(self.nodes), len(self.errors.problems)
+        start, problems = len(self.nodes), self.errors.count()
         if block.shortcut is None:
             out = self.seq(block.layers, src, inner, sub)
             out = self.seq(block.post, out, inner, sub) if block.post else out
         else:
             out = self.residual(block.layers, block.shortcut, block.post, src, inner, sub,
                                 item.loc)
-        if key is not None and out is not None and len(self.errors.problems) == problems:
+        if key is not None and out is not None and self.errors.count() == problems:
             self._memo[key] = self.record(start, src, out, inner, ctx.prefix)
         return out
 

@@ -265,6 +265,7 @@ class _Parser:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 self.err(line, label, f"inputs must be a list of layer names, received "
                          f"{show(value)}")
+                self.bad_field = True
                 return []
             return list(value)
         if key == "from":
@@ -463,7 +464,7 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: dict
 
     for key in raw:
         if key not in TOP_KEYS:
-            p.err(line(key), "", f"unknown top-level key {key!r}{did_you_mean(key, TOP_KEYS)} "
+            p.err(line(key), "", f"unknown top-level key {show(key)}{did_you_mean(key, TOP_KEYS)} "
                   f"(allowed: {one_of(TOP_KEYS)})")
     for key in ("input", "layers"):
         if key not in raw:
