@@ -96,6 +96,9 @@ def _load(spec: Any, errors: ErrorSink) -> Spec | None:
         return spec
     if isinstance(spec, Mapping):
         return parse_spec(_locate(spec), "<dict>", errors, builtin_blocks())
+    if not isinstance(spec, (str, os.PathLike)):
+        raise SpecError([_problem("", f"a spec is a path, a bundled spec's name, a mapping or "
+                                      f"a loaded Spec; received {type(spec).__name__}")])
     return load_spec(resolve_path(spec), errors, builtin_blocks())
 
 
@@ -130,6 +133,10 @@ def resolve_vars(spec: Spec, variant: str | None = None,
     """
     sink = errors if errors is not None else ErrorSink()
     values = dict(spec.vars)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        sink.add(Loc(spec.file), "set", f"variables to set must be a mapping of name -> value, "
+                 f"received {type(overrides).__name__}")
+        overrides = None
     if variant is not None:
         if variant not in spec.variants:
             sink.add(Loc(spec.file), "--variant", f"unknown variant {variant!r}"

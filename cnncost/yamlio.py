@@ -149,6 +149,8 @@ def read_yaml(path: str | Path, errors: ErrorSink) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        errors.add(Loc(filename), "", f"file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        line = raw.count(b"\n", 0, exc.start) + 1
+        errors.add(Loc(filename, line), "", f"file is not UTF-8 text ({exc.reason} at byte "
+                   f"{exc.start})")
         return None
     return parse_yaml(text, filename, errors)

@@ -1311,3 +1311,22 @@ def test_derived_block_parameter_error_names_the_parameter(tmp_path):
         """)
     lines = error_lines(cli("analyze", path))
     assert any("mid" in x or "base_width" in x for x in lines), lines
+
+
+def test_library_rejects_wrong_argument_types():
+    for bad in (5, None, 2.5):
+        with pytest.raises(SpecError) as info:
+            cnncost.analyze(bad)
+        assert "a spec is a path, a bundled spec's name, a mapping or a loaded Spec" in str(
+            info.value)
+    with pytest.raises(SpecError) as info:
+        cnncost.analyze("resnet18", set=[("width", 3)])
+    assert "must be a mapping of name -> value, received list" in str(info.value)
+
+
+def test_non_utf8_error_names_the_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"input: [3, 8, 8]\nlayers:\n  - relu # \xff\xfe\n")
+    result = cli("analyze", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}:3: file is not UTF-8 text")
