@@ -170,7 +170,7 @@ def test_missing_bundled_name_suggests_the_closest(tmp_path):
 def test_non_utf8_file(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("input: [3, 32, 32]\nlayers: [relu]\nname: caf\xe9\n".encode("latin-1"))
-    line = expect(path, 0, "", "not UTF-8", count=1)
+    line = expect(path, 3, "", "not UTF-8", count=1)
     assert "byte 43" in line  # where the bad byte is
 
 
