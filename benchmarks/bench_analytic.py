@@ -106,6 +106,17 @@ def main() -> None:
     spec = load("resnet50")
     results["resnet50_per_s_loaded_spec"] = rate(lambda: cnncost.analyze(spec))
     results["resnet50_per_s_from_file"] = rate(lambda: cnncost.analyze("specs/resnet50.yaml"))
+    # where one analysis spends its time: expansion (pass 3) and costing (pass 4)
+    from cnncost.analysis import analyze_graph
+    from cnncost.api import builtin_blocks, resolve_vars
+    from cnncost.errors import ErrorSink
+    from cnncost.expand import expand
+
+    blocks, variables = builtin_blocks(), resolve_vars(spec)
+    graph = expand(spec, blocks, variables, ErrorSink())
+    results["resnet50_expand_ms"] = 1000 / rate(lambda: expand(spec, blocks, variables,
+                                                              ErrorSink()))
+    results["resnet50_costing_ms"] = 1000 / rate(lambda: analyze_graph(graph))
     per_spec = {}
     for name in cnncost.bundled_specs():
         loaded = load(name)
@@ -130,6 +141,10 @@ def main() -> None:
           f"{results['resnet50_per_s_loaded_spec']:.0f} /s |")
     print(f"| resnet50 analyses per second, from the file (YAML parse included) | "
           f"{results['resnet50_per_s_from_file']:.0f} /s |")
+    print(f"| resnet50: expansion (shapes, blocks, fields) per analysis | "
+          f"{results['resnet50_expand_ms']:.2f} ms |")
+    print(f"| resnet50: costing (rows, totals, peak memory) per analysis | "
+          f"{results['resnet50_costing_ms']:.2f} ms |")
     print("\n| spec | layers | ms per analysis |\n|---|---:|---:|")
     for name, row in per_spec.items():
         print(f"| {name} | {row['layers']} | {row['ms']:.2f} |")
