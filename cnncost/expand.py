@@ -292,13 +292,13 @@ class Expander:
                 try:  # always an expression: a bare word must be a variable
                     raw = item.fields["when"]
                     keep = compile_expr(raw)(ctx.env) if isinstance(raw, str) else raw
+                    if not isinstance(keep, bool):
+                        raise ExprError(f"expected true or false, received {show(keep)}")
                 except ExprError as exc:
-                    self.err(item.line_loc("when"), ctx, label,
-                             f"when: {exc}")
-                    continue
-                if not isinstance(keep, bool):
-                    self.err(item.line_loc("when"), ctx, label,
-                             f"'when' must be true or false, received {show(keep)}")
+                    self.err(item.line_loc("when"), ctx, label, f"when: {exc}")
+                    cur = None  # unknown whether the layer exists: later shapes are unknown
+                    if item.name:
+                        scope.names[item.name] = None
                     continue
                 if not keep:
                     continue
