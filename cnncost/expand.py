@@ -26,8 +26,8 @@ from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import ExprError, compile_expr
 from .ops import OPS, OpError, canonical, fmt_shape, numel
 from .ops.base import pos_int
-from .ops.conv import ACT, NORM
-from .spec import MERGES, REQUIRED, SHORTCUTS, BlockDef, Item, Spec, _NAME
+from .ops.conv import ACT
+from .spec import MERGES, REQUIRED, BlockDef, Item, Spec, IDENTIFIER
 
 _UNSET = object()
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -195,7 +195,7 @@ class Expander:
             if isinstance(raw, str) and raw not in fdef.choices and (
                     raw in env or not raw.isidentifier()):
                 msg += f" (the value of {raw!r})" if raw in env else f" (from {raw!r})"
-            if isinstance(value, str) and _NAME.match(value) and value not in fdef.choices:
+            if isinstance(value, str) and IDENTIFIER.match(value) and value not in fdef.choices:
                 known = [k for k in env if not k.startswith("_")]
                 close = did_you_mean(value, known)
                 if close:
@@ -750,4 +750,4 @@ def expand(spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
     return Expander(spec, builtin_blocks, variables, errors, input_shape).run()
 
 
-__all__ = ["Graph", "Node", "expand", "SHORTCUTS", "ACT", "NORM"]
+__all__ = ["Graph", "Node", "expand"]

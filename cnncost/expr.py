@@ -253,7 +253,3 @@ def evaluate(source: str, env: Env) -> Any:
         return compile_expr(source)(env)
     except RecursionError:
         raise ExprError("expression is nested too deeply") from None
-
-
-def is_identifier_like(text: str) -> bool:
-    return text.isidentifier()

@@ -44,7 +44,7 @@ TOP_KEYS = ("name", "description", "source", "input", "vars", "defaults", "block
 BLOCK_KEYS = ("params", "layers", "shortcut", "post", "checks", "description")
 MAX_DEPTH = 64  # nesting of layer lists
 MAX_ITEMS = 200_000  # layer entries in one spec, YAML aliases counted at each use
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NO_LINES: Mapping = MappingProxyType({})
 
 
@@ -160,7 +160,7 @@ class _Parser:
         line = getattr(raw, "line", line) or line
         lines = dict(getattr(raw, "key_lines", {}))
         name = raw.get("name")
-        if name is not None and (not isinstance(name, str) or not _NAME.match(name)
+        if name is not None and (not isinstance(name, str) or not IDENTIFIER.match(name)
                                  or name in RESERVED):
             self.err(lines.get("name", line), path,
                      f"name must be an identifier (letters, digits, _; no dots) and not one of "
@@ -249,7 +249,7 @@ class _Parser:
                 return {}
             out = {}
             for bname, blayers, bline in entries(value, line):
-                if not isinstance(bname, str) or not _NAME.match(bname):
+                if not isinstance(bname, str) or not IDENTIFIER.match(bname):
                     self.err(bline, label, f"branch name must be an identifier, received "
                              f"{show(bname)}")
                     continue
@@ -269,7 +269,7 @@ class _Parser:
                 return []
             return list(value)
         if key == "from":
-            if not isinstance(value, str) or not all(_NAME.match(p) for p in value.split(".")):
+            if not isinstance(value, str) or not all(IDENTIFIER.match(p) for p in value.split(".")):
                 self.err(line, label, f"'from' must be a layer name (dotted for nested layers: "
                          f"stage.block1), received {show(value)}")
                 self.bad_field = True
@@ -290,7 +290,7 @@ class _Parser:
         """Parse expression strings now so syntax errors surface even if unused."""
         ok = True
         for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, str) and not _NAME.match(v):
+            if isinstance(v, str) and not IDENTIFIER.match(v):
                 try:
                     compile_expr(v)
                 except ExprError as exc:
@@ -308,13 +308,13 @@ class _Parser:
                      f"{show(raw)}")
             return {}
         for name in raw:
-            if isinstance(name, str) and _NAME.match(name) and not (
+            if isinstance(name, str) and IDENTIFIER.match(name) and not (
                     canonical(name) or name in STRUCTURAL or name in STRUCTURAL_ALIASES):
                 self.block_names.add(name)
         # params first so that calls between blocks can be checked
         param_sets = {}
         for name, body, bline in entries(raw, line):
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not IDENTIFIER.match(name):
                 self.err(bline, "blocks", f"block name must be an identifier, received "
                          f"{show(name)}")
                 continue
@@ -382,7 +382,7 @@ class _Parser:
             return {}
         params = {}
         for key, value, kline in entries(raw, line):
-            if not isinstance(key, str) or not _NAME.match(key) or key in COMMON_FIELDS \
+            if not isinstance(key, str) or not IDENTIFIER.match(key) or key in COMMON_FIELDS \
                     or key in RESERVED or key in FUNCTIONS:
                 self.err(kline, path, f"parameter name {show(key)} is not allowed (identifier, "
                          f"not one of {', '.join(COMMON_FIELDS + RESERVED[:4])} or a function)")
@@ -500,7 +500,7 @@ def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
         return {}, {}
     out, lines = {}, {}
     for key, value, kline in entries(raw, line):
-        if not isinstance(key, str) or not _NAME.match(key) or key in RESERVED or key in FUNCTIONS:
+        if not isinstance(key, str) or not IDENTIFIER.match(key) or key in RESERVED or key in FUNCTIONS:
             p.err(kline, "vars", f"variable name {show(key)} is not allowed (identifier, not "
                   f"{', '.join(RESERVED[:4])} or a function name)")
             continue
@@ -516,7 +516,7 @@ def _default_problem(fields: list, value: Any, variables: dict) -> str | None:
     """Why a literal default fits none of the ops' fields of that name (None if it fits).
 
     Expressions and variable names are checked where they are used."""
-    if isinstance(value, str) and (value in variables or not _NAME.match(value)):
+    if isinstance(value, str) and (value in variables or not IDENTIFIER.match(value)):
         return None
     problems = []
     for field in fields:
