@@ -16,10 +16,10 @@ from typing import Any
 from collections.abc import Mapping
 
 from .analysis import DTYPE_BYTES, Analysis, analyze_graph
-from .errors import ErrorSink, Loc, SpecError, did_you_mean, one_of, show
+from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, show
 from .expand import Graph, expand
-from .spec import Spec, _Parser, check_cycles, load_spec, parse_spec
-from .yamlio import LocDict, LocList, read_yaml
+from .spec import Spec, load_blocks, load_spec, parse_spec
+from .yamlio import LocDict, LocList
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_BLOCKS_FILE = PACKAGE_DIR / "blocks.yaml"
@@ -46,10 +46,7 @@ def bundled_specs() -> dict[str, Path]:
 def builtin_blocks() -> dict:
     """The built-in blocks (basic, bottleneck, inverted_residual, se, ...), parsed once."""
     errors = ErrorSink()
-    raw = read_yaml(BUILTIN_BLOCKS_FILE, errors)
-    parser = _Parser(str(BUILTIN_BLOCKS_FILE), errors, None)
-    blocks = parser.parse_blocks(raw.get("blocks") if raw else None, 1)
-    check_cycles(blocks, errors)
+    blocks = load_blocks(BUILTIN_BLOCKS_FILE, errors)
     errors.raise_if_any()  # a broken built-in file is a bug, not user input
     return blocks
 
@@ -72,9 +69,7 @@ def resolve_path(spec: str | os.PathLike) -> Path:
                                     f"{one_of(bundled) or 'none found'}")])
 
 
-def _problem(file: str, message: str) -> Any:
-    from .errors import Problem
-
+def _problem(file: str, message: str) -> Problem:
     return Problem(Loc(file), "", message)
 
 

@@ -620,3 +620,14 @@ def load_spec(path: str | Path, errors: ErrorSink, builtin_blocks: dict | None =
                        "'layers'")
         return None
     return parse_spec(raw, str(path), errors, builtin_blocks)
+
+
+def load_blocks(path: str | Path, errors: ErrorSink) -> dict:
+    """Read a file holding only `blocks:` (the built-in blocks) into BlockDefs."""
+    raw = read_yaml(path, errors)
+    if raw is not None and not isinstance(raw, dict):
+        errors.add(Loc(str(path)), "", "a blocks file is a mapping with 'blocks'")
+        return {}
+    blocks = _Parser(str(path), errors, None).parse_blocks(raw.get("blocks") if raw else None, 1)
+    check_cycles(blocks, errors)
+    return blocks
