@@ -64,7 +64,9 @@ class Analysis(NamedTuple):
     vars: dict  # the variables as resolved (defaults, variant, --set)
     rows: list  # one Row per primitive layer, the input first
     totals: Totals
-    description: str = ""
+    description: str = ""  # the spec's one-line description (its figures are for defaults)
+    variant: str | None = None  # the variant analyzed, if any
+    custom: bool = False  # a variant, --set or --input changed the spec's defaults
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -99,6 +101,7 @@ class Analysis(NamedTuple):
             "batch": self.batch,
             "dtype": self.dtype,
             "vars": self.vars,
+            "variant": self.variant,
             "totals": self.totals._asdict(),
             "layers": [{**r._asdict(), "shape": list(r.shape)} for r in self.collapse(depth)],
         }

@@ -57,6 +57,9 @@ def resolve_path(spec: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     name = str(spec)
+    if path.is_dir():
+        raise SpecError([_problem(name, "is a directory; give a spec file (e.g. "
+                                        f"{os.path.join(name, 'model.yaml')}) or a bundled name")])
     bundled = bundled_specs()
     key = name[:-5] if name.endswith(".yaml") else name
     if key in bundled and os.sep not in name and "/" not in name:
@@ -221,4 +224,5 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
     if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
         raise SpecError([_problem("", f"batch must be a positive integer, received {batch!r}")])
     graph = build_graph(spec, input=input, set=set, variant=variant)
-    return analyze_graph(graph, batch, dtype, graph.description)
+    result = analyze_graph(graph, batch, dtype, graph.description)
+    return result._replace(variant=variant, custom=bool(variant or set or input))

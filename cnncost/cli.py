@@ -44,6 +44,10 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # e.g. `cnncost specs | head`: the reader left; not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_OK)
         except Exception as exc:  # noqa: BLE001 - last line of defence, see below
             if os.environ.get("CNNCOST_DEBUG"):
                 raise
@@ -133,8 +137,8 @@ def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str |
     options = {}
     if fmt == "table":
         to_tty = output is None and sys.stdout.isatty()
-        options = {"color": to_tty, "width": shutil.get_terminal_size((120, 40)).columns
-                   if to_tty else 120}
+        options = {"color": to_tty,
+                   "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
     emit(render(fmt, result, depth, **options), output)
 
 
@@ -169,14 +173,23 @@ def list_specs() -> None:
     """List the bundled specs with one-line descriptions."""
     from .api import bundled_specs, load
 
+    from .api import specs_dir
+
     bundled = bundled_specs()
-    width = max((len(n) for n in bundled), default=0)
+    if not bundled:
+        click.echo(f"no bundled specs found in {specs_dir()} (set CNNCOST_SPECS to a folder of "
+                   "specs)", err=True)
+        return
+    width = max(len(n) for n in bundled)
     for name, path in bundled.items():
         try:
-            description = load(path).description
+            spec = load(path)
+            text = spec.description
+            if spec.variants:
+                text += f" [variants: {', '.join(spec.variants)}]"
         except SpecError:
-            description = "(invalid spec)"
-        click.echo(f"{name:<{width}}  {description}")
+            text = "(invalid spec: run cnncost validate on it)"
+        click.echo(f"{name:<{width}}  {text}")
 
 
 @main.command()

@@ -117,6 +117,9 @@ def parse_yaml(text: str, filename: str, errors: ErrorSink) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         what = " ".join(x for x in (exc.context, exc.problem) if x)
+        lines = text.splitlines()
+        if line and line <= len(lines) and "\t" in lines[line - 1]:
+            what += " (this line has a tab: YAML indents with spaces only)"
         errors.add(Loc(filename, line), "", f"malformed YAML: {_one_line(what)}")
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
         line = text.count("\n", 0, max(exc.position, 0)) + 1

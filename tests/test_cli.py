@@ -122,3 +122,30 @@ def test_schema_command(tmp_path):
     target = tmp_path / "schema.json"
     assert invoke("schema", "-o", str(target)).exit_code == 0
     assert json.loads(target.read_text())["required"] == ["input", "layers"]
+
+
+def test_table_header_names_variant_and_hides_default_caption():
+    default = invoke("analyze", "resnet50", "--depth", "1").output
+    assert default.splitlines()[0].startswith("resnet50 | input 3x224x224 | batch 1 | fp32 |")
+    assert "4.09 GMACs)" in default  # the spec's description, figures for its defaults
+    paper = invoke("analyze", "resnet50", "--depth", "1", "--variant", "paper").output
+    assert paper.splitlines()[0].startswith("resnet50 (variant paper) | input 3x224x224")
+    assert "4.09 GMACs)" not in paper and "3,857,973,248" in paper
+
+
+def test_table_never_crops_numbers():
+    from cnncost.formats import render
+
+    text = render("table", cnncost.analyze("vgg16"), 0, color=False, width=60)
+    assert "stage1.convs.block2.conv.conv" in text  # the longest name, whole
+    assert "1,849,688,064" in text and "3,699,376,128" in text  # whole numbers
+    assert "activations" in text
+
+
+def test_specs_lists_variants():
+    assert "[variants: paper]" in invoke("specs").output
+
+
+def test_spec_argument_that_is_a_directory(tmp_path):
+    result = invoke("analyze", str(tmp_path))
+    assert result.exit_code == 2 and "is a directory" in result.stderr

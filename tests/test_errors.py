@@ -1330,3 +1330,19 @@ def test_non_utf8_error_names_the_line(tmp_path):
     result = cli("analyze", path)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {path}:3: file is not UTF-8 text")
+
+
+def test_tab_indentation_is_named(tmp_path):
+    path = tmp_path / "tab.yaml"
+    path.write_text("input: [3, 8, 8]\nlayers:\n\t- relu\n")
+    line = expect(path, 3, "", "malformed YAML", count=1)
+    assert "tab" in line
+
+
+def test_linear_after_global_pool_with_keepdims_says_so(tmp_path):
+    path = write(tmp_path, """
+        input: [3, 8, 8]
+        layers: [gap, {op: linear, out: 3}]
+        """)
+    line = expect(path, 2, "linear1", "linear needs a flat vector, received 3x1x1", count=1)
+    assert "keepdims: false" in line

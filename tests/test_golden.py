@@ -1,13 +1,14 @@
 """Golden figures: every bundled spec must reproduce its published numbers exactly.
 
-Sources: /work/shared/reference/published.md (torchvision weight metadata, the
-MobileNetV1 paper, and the seed documents), and closed-form counts written out
-below. Params are PyTorch's trainable parameters; MACs are conv/linear
+Sources: the project's reference sheet of published figures (shared/reference/
+published.md beside the repository: torchvision 0.29 weight metadata, the MobileNetV1
+paper, the seed tutorial texts), and closed-form counts written out below. Params are PyTorch's trainable parameters; MACs are conv/linear
 multiply-accumulates without bias (torchvision's `_ops`, half of
 ``torch.utils.flop_counter``); buffers are BN running mean/var plus one
 ``num_batches_tracked`` per BN; ``keras_params`` is Keras' "Total params"
 (trainable + BN moving mean/variance). Every expected value was also checked
-against a hand-built PyTorch model (params, buffers, FlopCounterMode // 2).
+against a hand-built PyTorch model (params, buffers, FlopCounterMode // 2); that check
+is tests/test_torch_reference.py.
 """
 
 from __future__ import annotations

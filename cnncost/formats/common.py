@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..ops import fmt_shape
 
 COLUMNS = ("name", "op", "shape", "params", "macs", "flops", "act_bytes")
@@ -57,10 +59,16 @@ def total_lines(analysis: object) -> list[tuple[str, str]]:
     ]
 
 
-def header_line(analysis: object) -> str:
+def header_line(analysis: Any) -> str:
+    """'resnet50 (variant paper) | input 3x224x224 | batch 1 | fp32 | var=value, ...'."""
     a = analysis
-    parts = [f"{a.name}", f"input {fmt_shape(a.input_shape)}", f"batch {a.batch}",  # type: ignore[attr-defined]
-             f"{a.dtype}"]  # type: ignore[attr-defined]
-    if a.vars:  # type: ignore[attr-defined]
-        parts.append(", ".join(f"{k}={v}" for k, v in a.vars.items()))  # type: ignore[attr-defined]
+    name = f"{a.name} (variant {a.variant})" if a.variant else a.name
+    parts = [name, f"input {fmt_shape(a.input_shape)}", f"batch {a.batch}", a.dtype]
+    if a.vars:
+        parts.append(", ".join(f"{k}={v}" for k, v in a.vars.items()))
     return " | ".join(parts)
+
+
+def caption(analysis: Any) -> str:
+    """The spec's description, unless the figures in it may not apply (changed settings)."""
+    return analysis.description if analysis.description and not analysis.custom else ""

@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 FIELDS = ("name", "op", "shape", "params", "buffers", "macs", "flops", "other_ops", "act_bytes",
-          "weight_bytes", "layers")
+          "weight_bytes", "weights", "keras_nontrainable", "layers")
 
 
 def render(analysis: Any, depth: int = 0, **_: Any) -> str:

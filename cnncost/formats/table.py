@@ -1,7 +1,9 @@
-"""Table output for terminals: layers, then the totals.
+"""Table output for terminals: a header line, the layers, then the totals.
 
-Up to PLAIN_ABOVE rows the table is drawn with rich; beyond that rich's layout (about
-1.5 ms a row) would take seconds, so the same columns are aligned as plain text.
+Numbers are never cropped: the table is laid out at the width its widest cells need,
+at least the terminal's (a narrow terminal wraps long lines instead of cutting digits).
+Up to PLAIN_ABOVE rows it is drawn with rich; beyond that rich's layout (about 1.5 ms a
+row) would take seconds, so the same columns are aligned as plain text.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .common import COLUMNS, HEADERS, cell, header_line, total_lines
+from .common import COLUMNS, HEADERS, caption, cell, header_line, total_lines
 
 PLAIN_ABOVE = 1000  # rows
 
@@ -17,34 +19,38 @@ PLAIN_ABOVE = 1000  # rows
 def render(analysis: Any, depth: int = 0, color: bool = False, width: int | None = None,
            **_: Any) -> str:
     rows = analysis.collapse(depth)
+    cells = [[cell(r, c) for c in COLUMNS] for r in rows]
     if len(rows) > PLAIN_ABOVE:
-        return plain(analysis, rows)
+        return plain(analysis, cells)
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=header_line(analysis), title_justify="left", show_lines=False,
-                  caption=analysis.description or None, caption_justify="left")
-    for column in COLUMNS:
+    widths = [max([len(HEADERS[c])] + [len(line[i]) for line in cells])
+              for i, c in enumerate(COLUMNS)]
+    needed = sum(widths) + 3 * len(COLUMNS) + 1  # cell padding and borders
+    table = Table(caption=caption(analysis) or None, caption_justify="left")
+    for column, w in zip(COLUMNS, widths, strict=True):
         table.add_column(HEADERS[column], justify="left" if column in ("name", "op") else "right",
-                         no_wrap=column != "name", overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(row, c) for c in COLUMNS))
+                         no_wrap=True, min_width=w)
+    for line in cells:
+        table.add_row(*line)
     totals = Table(show_header=False, box=None, pad_edge=False)
-    totals.add_column(style="bold")
-    totals.add_column(justify="right")
+    totals.add_column(style="bold", no_wrap=True)
+    totals.add_column(justify="right", no_wrap=True)
     for label, value in total_lines(analysis):
         totals.add_row(label, value)
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color,
-                      width=width or 120, highlight=False)
+                      width=max(width or 0, needed), highlight=False, soft_wrap=True)
+    console.print(header_line(analysis))
     console.print(table)
     console.print(totals)
     return out.getvalue()
 
 
-def plain(analysis: Any, rows: list) -> str:
+def plain(analysis: Any, cells: list) -> str:
     """The same table as aligned plain text, for very long tables."""
-    cells = [[HEADERS[c] for c in COLUMNS]] + [[cell(r, c) for c in COLUMNS] for r in rows]
+    cells = [[HEADERS[c] for c in COLUMNS]] + cells
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     left = [c in ("name", "op") for c in COLUMNS]
 
@@ -53,11 +59,11 @@ def plain(analysis: Any, rows: list) -> str:
                          for text, w, lj in zip(line, widths, left, strict=True)).rstrip()
 
     out = [header_line(analysis),
-           f"({len(rows):,} rows, shown as plain text; --depth N collapses them)",
+           f"({len(cells) - 1:,} rows, shown as plain text; --depth N collapses them)",
            fmt(cells[0]), "  ".join("-" * w for w in widths)]
     out += [fmt(line) for line in cells[1:]]
-    if analysis.description:
-        out.append(analysis.description)
+    if caption(analysis):
+        out.append(caption(analysis))
     label_width = max(len(label) for label, _ in total_lines(analysis))
     out += [f"{label:<{label_width}}  {value}" for label, value in total_lines(analysis)]
     return "\n".join(out) + "\n"

@@ -156,8 +156,10 @@ class Linear:
     @staticmethod
     def shape(ins: list, attrs: dict) -> tuple:
         if len(ins[0]) != 1:
-            raise OpError(f"linear needs a flat vector, received {fmt_shape(ins[0])} "
-                          "(add a flatten or a global pooling first)")
+            hint = ("set keepdims: false on the global pooling, or add a flatten"
+                    if ins[0][1:] == (1, 1)
+                    else "add a flatten, or a global pooling with keepdims: false")
+            raise OpError(f"linear needs a flat vector, received {fmt_shape(ins[0])} ({hint})")
         return (attrs["out"],)
 
     @staticmethod
