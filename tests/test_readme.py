@@ -43,3 +43,14 @@ def test_bundled_spec_table_matches_engine():
         assert int(macs.replace(",", "")) == result.totals.macs, name
         assert binary(result.totals.peak_activation_bytes) == peak, name
         assert description == result.description, name
+
+
+def test_readme_example_output_is_real():
+    from click.testing import CliRunner
+
+    from cnncost.cli import main
+
+    block = re.search(r"```\n\$ cnncost analyze resnet50 --depth 1\n(.*?)```", README, re.S)
+    assert block, "README shows `cnncost analyze resnet50 --depth 1` and its output"
+    result = CliRunner().invoke(main, ["analyze", "resnet50", "--depth", "1"])
+    assert result.output.rstrip() == block.group(1).rstrip()
