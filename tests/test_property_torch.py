@@ -63,7 +63,7 @@ def explicit_pads(padding, hw, k, s, d):
 
 
 def torch_counts(modules, input_shape):
-    model = nn.Sequential(*modules).to("meta")
+    model = nn.Sequential(*modules).to("meta").eval()
     x = torch.zeros(1, *input_shape, device="meta")
     with FlopCounterMode(display=False) as counter:
         y = model(x)
