@@ -429,9 +429,13 @@ class Expander:
             ref = self.add_node(f"{ctx.prefix}.norm", canonical(norm), {"affine": True}, (ref,),
                                 loc, ctx)
         if act != "none":
-            ref = self.add_node(f"{ctx.prefix}.act", canonical(act), _default_attrs(canonical(act)),
-                                (ref,), loc, ctx)
+            ref = self.add_act(f"{ctx.prefix}.act", act, ref, loc, ctx)
         return ref
+
+    def add_act(self, name: str, act: str, src: int, loc: Loc, ctx: Ctx) -> int | None:
+        """An activation layer by name or alias, with its fields' defaults."""
+        op = canonical(act)
+        return self.add_node(name, op, _default_attrs(op), (src,), loc, ctx)
 
     # ------------------------------------------------------------------ structure
     def child(self, ctx: Ctx, name: str = "") -> Ctx:
@@ -542,8 +546,7 @@ class Expander:
             return None
         if fn == "none" or src is None:
             return src if fn == "none" else None
-        return self.add_node(ctx.prefix, canonical(fn), _default_attrs(canonical(fn)), (src,),
-                             item.loc, ctx)
+        return self.add_act(ctx.prefix, fn, src, item.loc, ctx)
 
     def s_separable(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         """Depthwise (no bias) then pointwise (bias, norm, act as given), as Keras does."""

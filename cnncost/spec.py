@@ -117,6 +117,7 @@ class _Parser:
         self.errors = errors
         self.builtin = builtin_blocks or {}
         self.block_names: set[str] = set(self.builtin)
+        self.blocks: dict[str, BlockDef] = {}  # this file's blocks, filled by parse_blocks
         self.bad_field = False  # set by field_value when a value cannot be used
         self.item_count = 0
 
@@ -224,9 +225,7 @@ class _Parser:
         return (*COMMON_FIELDS, *params)
 
     def block_params(self, name: str) -> dict:
-        block = self.blocks.get(name) if hasattr(self, "blocks") else None
-        if block is None:
-            block = self.builtin.get(name)
+        block = self.blocks.get(name) or self.builtin.get(name)
         return block.params if block else {}
 
     def field_value(self, kind: str, op: str, key: str, value: Any, label: str, line: int,
@@ -300,7 +299,7 @@ class _Parser:
 
     # ------------------------------------------------------------------ blocks
     def parse_blocks(self, raw: Any, line: int) -> dict:
-        self.blocks: dict[str, BlockDef] = {}
+        self.blocks = {}
         if raw is None:
             return {}
         if not isinstance(raw, dict):
