@@ -92,6 +92,7 @@ def emit(text: str, output: str | None) -> None:
 # `cnncost analyze` never pays for what `verify` or `gate` import). One line each:
 # command name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
+    "verify": "cnncost.commands.verify:verify",
 }
 
 

@@ -640,6 +640,16 @@ def test_kernel_larger_than_input_after_downsampling(tmp_path):
            "[input 3x2x2]", count=1)
 
 
+def test_ceil_mode_with_uneven_padding(tmp_path):
+    path = write(tmp_path, """
+        input: [3, 32, 32]
+        layers:
+          - {op: maxpool, kernel: 3, stride: 2, padding: [0, 1, 1, 1], ceil_mode: true}
+        """)
+    expect(path, 3, "maxpool1", "ceil_mode needs the same padding on both sides",
+           "received [top, bottom, left, right] = [0, 1, 1, 1]", count=1)
+
+
 def test_channels_not_divisible_by_groups(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]

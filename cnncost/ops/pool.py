@@ -32,6 +32,11 @@ class _Window:
                 max(pads[0], pads[1]) > kernel[0] // 2 or max(pads[2], pads[3]) > kernel[1] // 2):
             raise OpError(f"padding {max(pads)} is more than half the kernel {fmt_pair(kernel)} "
                           "(PyTorch pooling allows at most kernel // 2)")
+        if attrs["ceil_mode"] and isinstance(attrs["padding"], tuple) and (
+                pads[0] != pads[1] or pads[2] != pads[3]):
+            raise OpError(f"ceil_mode needs the same padding on both sides (PyTorch pads "
+                          f"pooling symmetrically), received [top, bottom, left, right] = "
+                          f"{list(pads)}")
         attrs["pads"] = pads
         return (c, *window_hw((h, w), kernel, attrs["stride"], attrs["dilation"], pads,
                               attrs["ceil_mode"]))

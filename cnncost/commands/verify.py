@@ -1,0 +1,73 @@
+"""`cnncost verify`: build SPEC in PyTorch and check every analytic number against it.
+
+Exit 0 when every layer and total agrees, 1 on any mismatch (the first divergent layer
+is named with both values), 2 on bad input, a missing torch, or a model that does not
+fit in the device's free memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import click
+
+from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, parse_sets, spec_options
+
+INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
+                 "pip install 'cnncost[torch]' (or pip install torch; for the CPU build: "
+                 "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+
+
+def import_torch_or_exit(command: str) -> None:
+    """Exit 2 with install instructions when torch is missing."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        click.echo(f"error: {INSTALL_TORCH.replace('cnncost verify', f'cnncost {command}')}",
+                   err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@click.command()
+@click.argument("spec")
+@spec_options
+@click.option("--device", type=click.Choice(("auto", "cpu", "cuda", "meta")), default="auto",
+              show_default=True,
+              help="Where to build and run the model; meta checks without allocating memory.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--dtype", type=click.Choice(("fp32", "fp16", "bf16")), default="fp32",
+              show_default=True)
+@click.option("--runs", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Timed forward passes for the latency figure (0: skip timing).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for PyTorch (default: PyTorch's choice).")
+@click.option("--only-mismatches", is_flag=True, help="List only the layers that disagree.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
+              show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@guarded
+def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
+           device: str, batch: int, dtype: str, runs: int, threads: int | None,
+           only_mismatches: bool, fmt: str, output: str | None) -> None:
+    """Cross-check SPEC against its PyTorch model: shapes, params, buffers, MACs, latency."""
+    import_torch_or_exit("verify")
+    import torch
+
+    from ..formats.verification import render
+    from ..verify import VerifyError, verify as run
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
+                     variant=variant, device=device, latency_runs=runs)
+    except VerifyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    to_tty = output is None and sys.stdout.isatty()
+    emit(render(fmt, result, color=to_tty,
+                width=shutil.get_terminal_size((80, 24)).columns if to_tty else 0,
+                only_mismatches=only_mismatches), output)
+    if not result.ok:
+        sys.exit(EXIT_FINDINGS)

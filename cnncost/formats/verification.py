@@ -1,0 +1,127 @@
+"""Output of `cnncost verify`: a per-layer table of analytic vs PyTorch, totals, latency.
+
+`render(fmt, verification, ...)` with fmt "table" (rich up to PLAIN_ABOVE rows, aligned
+plain text beyond) or "json" (exact integers, one document). Where PyTorch agrees a cell
+shows the value once; where it does not, ``analytic != pytorch``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from ..ops import fmt_shape
+from .common import binary
+from .table import PLAIN_ABOVE
+
+HEADERS = ("layer", "op", "output", "params", "buffers", "MACs", "check")
+QUANTITIES = {"shape": "output shape", "params": "params", "buffers": "buffers", "macs": "MACs"}
+
+
+def _value(key: str, value: Any) -> str:
+    if key == "shape":
+        return "(not run)" if value is None else fmt_shape(value)
+    return f"{value:,}" if value else "-"
+
+
+def _cell(key: str, analytic: Any, measured: Any) -> str:
+    if analytic == measured:
+        return _value(key, analytic)
+    return f"{_value(key, analytic)} != {_value(key, measured)}"
+
+
+def layer_cells(v: Any, only_mismatches: bool = False) -> list[list[str]]:
+    out = []
+    for c in v.layers:
+        if only_mismatches and c.ok:
+            continue
+        out.append([c.name, c.op, *(_cell(k, c.analytic[k], c.measured[k]) for k in
+                                    ("shape", "params", "buffers", "macs")),
+                    "ok" if c.ok else "MISMATCH"])
+    return out
+
+
+def header(v: Any) -> str:
+    a, env = v.analysis, v.env
+    name = f"{a.name} (variant {a.variant})" if a.variant else a.name
+    where = env["device"] if env["device"] == "meta" else f"{env['device']} ({env['device_name']})"
+    parts = [name, f"input {fmt_shape(a.input_shape)}", f"batch {a.batch}", a.dtype,
+             f"torch {env['torch']} on {where}"]
+    if a.vars:
+        parts.append(", ".join(f"{k}={val}" for k, val in a.vars.items()))
+    return " | ".join(parts)
+
+
+def summary_lines(v: Any) -> list[str]:
+    """Totals (analytic vs PyTorch), the verdict, and the latency."""
+    width = max(len(q) for q in QUANTITIES.values())
+    lines = [f"{'':<{width}}  {'analytic':>16}  {'PyTorch':>16}"]
+    for key, (a, m) in v.totals.items():
+        lines.append(f"{QUANTITIES[key]:<{width}}  {_value(key, a):>16}  {_value(key, m):>16}  "
+                     f"{'ok' if a == m else 'MISMATCH'}")
+    lines.append(f"{'memory estimate':<{width}}  {binary(v.memory_estimate):>16}  "
+                 "(weights + buffers + peak activations)")
+    bad = v.mismatched_layers()
+    if v.ok:
+        lines.append(f"verified: all {len(v.layers)} layers agree exactly with PyTorch "
+                     "(output shapes, params, buffers, MACs)")
+    else:
+        first = v.first_mismatch()
+        assert first is not None  # noqa: S101 - not ok implies a mismatch
+        layer, key, a, m = first
+        lines.append(f"MISMATCH: {len(bad)} of {len(v.layers)} layers differ; first: {layer}: "
+                     f"{QUANTITIES[key]} analytic {_value(key, a)}, PyTorch {_value(key, m)}")
+    lat = v.latency
+    if lat is not None:
+        env = lat.env
+        lines.append(
+            f"forward latency: median {lat.median_ms:.2f} ms (p10 {lat.p10_ms:.2f}, p90 "
+            f"{lat.p90_ms:.2f}, IQR {lat.iqr_ms:.2f}; {lat.samples} runs; first call "
+            f"{lat.first_ms:.1f} ms), {lat.images_per_s:,.1f} images/s on {env['device']} "
+            f"({env['device_name']}), {env['dtype']}, batch {env['batch']}, "
+            f"{env['threads']} threads")
+    elif v.env["device"] == "meta":
+        lines.append("forward latency: not measured on the meta device")
+    return lines
+
+
+def render(fmt: str, v: Any, color: bool = False, width: int | None = None,
+           only_mismatches: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(v.to_dict(), indent=2) + "\n"
+    cells = layer_cells(v, only_mismatches)
+    if len(cells) > PLAIN_ABOVE:
+        return "\n".join([header(v), *_plain(cells), *summary_lines(v)]) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(HEADERS)]
+    table = Table()
+    for i, name in enumerate(HEADERS):
+        table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True,
+                         min_width=widths[i])
+    for line in cells:
+        style = None if line[-1] == "ok" else "bold red"
+        table.add_row(*line, style=style)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, highlight=False,
+                      markup=False,
+                      width=max(width or 0, sum(widths) + 3 * len(HEADERS) + 1), soft_wrap=True)
+    console.print(header(v))
+    if cells:
+        console.print(table)
+    for line in summary_lines(v):
+        console.print(line, style="bold red" if line.startswith("MISMATCH") else None)
+    return out.getvalue()
+
+
+def _plain(cells: list[list[str]]) -> list[str]:
+    rows = [list(HEADERS), *cells]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(t.ljust(w) if i < 2 else t.rjust(w)
+                         for i, (t, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+
+    return [fmt(rows[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows[1:])]

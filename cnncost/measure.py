@@ -1,0 +1,193 @@
+"""Measured forward latency of a built model, and the environment it was measured in.
+
+Imports torch (never imported by the analytic path). The protocol: the model in
+eval mode under ``torch.inference_mode()``; cudnn autotuning on for fixed shapes; the
+first call timed on its own (it pays for allocation and autotuning); warm-up by
+iterations and by time; then timed runs, each bracketed by CUDA events on a GPU (one
+synchronization after all runs, never a host clock around asynchronous work) or by
+``time.perf_counter`` on the CPU. The number of timed runs is capped by a time budget so
+a large model on a small CPU still finishes. `cnncost bench` builds on this.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import torch
+
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Latency(NamedTuple):
+    """Forward latency of one batch: robust statistics over the timed runs."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    iqr_ms: float  # interquartile range
+    samples: int  # timed runs
+    images_per_s: float  # batch / median
+    env: dict  # where it was measured: the environment fingerprint
+    first_ms: float = 0.0  # the first call, timed on its own (allocation, autotuning)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; anything else as torch names it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as info:
+                for line in info:
+                    if line.startswith("model name"):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return platform.processor() or platform.machine()
+    return device.type
+
+
+def environment(device: torch.device, dtype: str, batch: int) -> dict:
+    """The fingerprint stored with every measurement: what makes times comparable."""
+    env = {
+        "device": device.type,
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "dtype": dtype,
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        env["cuda"] = torch.version.cuda
+        env["cudnn"] = torch.backends.cudnn.version()
+        env["cudnn_benchmark"] = True
+    return env
+
+
+def summarize(times_ms: list[float], batch: int, env: dict, first_ms: float = 0.0) -> Latency:
+    """Median, p10, p90 and IQR of `times_ms` (at least one sample)."""
+    if not times_ms:
+        raise ValueError("no timed runs")
+    data = sorted(times_ms)
+    if len(data) == 1:
+        p10 = p90 = q1 = q3 = data[0]
+    else:
+        deciles = statistics.quantiles(data, n=10, method="inclusive")
+        quartiles = statistics.quantiles(data, n=4, method="inclusive")
+        p10, p90, q1, q3 = deciles[0], deciles[8], quartiles[0], quartiles[2]
+    median = statistics.median(data)
+    return Latency(median_ms=median, p10_ms=p10, p90_ms=p90, iqr_ms=q3 - q1, samples=len(data),
+                   images_per_s=batch * 1000.0 / median if median > 0 else float("inf"),
+                   env=env, first_ms=first_ms)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_model(model: torch.nn.Module, example: torch.Tensor, *, runs: int = 50,
+               warmup: int = 10, warmup_s: float = 0.2, budget_s: float = 5.0,
+               env: dict | None = None) -> Latency:
+    """Time `model(example)`: first call, warm-up, then up to `runs` timed calls.
+
+    Warm-up lasts `warmup` calls and at least `warmup_s` seconds (at most `budget_s`);
+    timed runs stop early once `budget_s` seconds have been spent on them (at least 3
+    runs are kept when `runs` >= 3).
+    """
+    device = example.device
+    batch = example.shape[0]
+    if env is None:
+        env = environment(device, str(example.dtype).replace("torch.", ""), batch)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model.eval()
+    with torch.inference_mode():
+        _sync(device)
+        start = time.perf_counter()
+        model(example)
+        _sync(device)
+        first_ms = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        done = 0
+        while done < warmup or time.perf_counter() - start < warmup_s:
+            model(example)
+            done += 1
+            if time.perf_counter() - start > budget_s:  # a slow model: enough warm-up
+                break
+        _sync(device)
+        times = _timed_runs(model, example, runs, budget_s)
+    return summarize(times, batch, env, first_ms)
+
+
+def _timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
+                budget_s: float) -> list[float]:
+    device = example.device
+    floor = min(3, runs)
+    if device.type == "cuda":
+        events = []
+        spent_from = time.perf_counter()
+        for i in range(runs):
+            begin, end = (torch.cuda.Event(enable_timing=True),
+                          torch.cuda.Event(enable_timing=True))
+            begin.record()
+            model(example)
+            end.record()
+            events.append((begin, end))
+            if i + 1 >= floor and i % 8 == 7:
+                torch.cuda.synchronize(device)  # only to check the budget, every 8 runs
+                if time.perf_counter() - spent_from > budget_s:
+                    break
+        torch.cuda.synchronize(device)
+        return [b.elapsed_time(e) for b, e in events]
+    times = []
+    spent = 0.0
+    for i in range(runs):
+        start = time.perf_counter()
+        model(example)
+        elapsed = time.perf_counter() - start
+        times.append(elapsed * 1000)
+        spent += elapsed
+        if i + 1 >= floor and spent > budget_s:
+            break
+    return times
+
+
+def measure_latency(spec: Any, *, input: tuple | str | None = None, batch: int = 1,
+                    dtype: str = "fp32", device: str = "auto", set: Mapping | None = None,
+                    variant: str | None = None, runs: int = 50, warmup: int = 10,
+                    budget_s: float = 5.0, threads: int | None = None) -> Latency:
+    """Build `spec` in PyTorch and time its forward pass on `device` (see time_model).
+
+    Raises SpecError for an invalid spec and ValueError for an unusable device or dtype.
+    """
+    from .builder import build
+
+    if dtype not in TORCH_DTYPES:
+        raise ValueError(f"dtype {dtype!r} cannot be measured (allowed: "
+                         f"{', '.join(TORCH_DTYPES)})")
+    where = resolve_device(device)
+    if where.type == "meta":
+        raise ValueError("latency cannot be measured on the meta device")
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("no CUDA device is available (use --device cpu)")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    model = build(spec, input=input, set=set, variant=variant, device=where,
+                  dtype=TORCH_DTYPES[dtype])
+    example = torch.randn(batch, *model.input_shape, device=where, dtype=TORCH_DTYPES[dtype])
+    env = environment(where, dtype, batch)
+    return time_model(model, example, runs=runs, warmup=warmup, budget_s=budget_s, env=env)
+
