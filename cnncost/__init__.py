@@ -10,5 +10,16 @@ from .api import analyze, build_graph, bundled_specs, load, resolve_vars
 from .errors import Problem, SpecError
 
 __version__ = "0.1.0"
-__all__ = ["Analysis", "Problem", "Row", "SpecError", "Totals", "analyze", "build_graph",
-           "bundled_specs", "load", "resolve_vars", "__version__"]
+__all__ = ["Analysis", "Problem", "Row", "SpecError", "Totals", "analyze", "build",
+           "build_graph", "bundled_specs", "load", "resolve_vars", "verify", "__version__"]
+
+# Names that need torch, imported on first use so that `import cnncost` never imports it.
+_LAZY = {"build": "cnncost.builder", "verify": "cnncost.verification"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cnncost' has no attribute {name!r}")

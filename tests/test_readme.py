@@ -54,3 +54,23 @@ def test_readme_example_output_is_real():
     assert block, "README shows `cnncost analyze resnet50 --depth 1` and its output"
     result = CliRunner().invoke(main, ["analyze", "resnet50", "--depth", "1"])
     assert result.output.rstrip() == block.group(1).rstrip()
+
+
+def test_readme_verify_output_is_real():
+    import pytest
+
+    pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from cnncost.cli import main
+
+    command = "cnncost verify resnet50 --device meta --only-mismatches"
+    block = re.search(rf"```\n\$ {command}\n(.*?)```", README, re.S)
+    assert block, f"README shows `{command}` and its output"
+    result = CliRunner().invoke(main, command.split()[1:])
+    assert result.exit_code == 0
+
+    def same_torch(text: str) -> str:  # the header names the installed torch version
+        return re.sub(r"torch \S+ on", "torch VERSION on", text).rstrip()
+
+    assert same_torch(result.output) == same_torch(block.group(1))

@@ -55,7 +55,7 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     import torch
 
     from ..formats.verification import render
-    from ..verify import VerifyError, verify as run
+    from ..verification import VerifyError, verify as run
 
     if threads is not None:
         torch.set_num_threads(threads)

@@ -55,12 +55,14 @@ def header(v: Any) -> str:
 
 def summary_lines(v: Any) -> list[str]:
     """Totals (analytic vs PyTorch), the verdict, and the latency."""
-    width = max(len(q) for q in QUANTITIES.values())
-    lines = [f"{'':<{width}}  {'analytic':>16}  {'PyTorch':>16}"]
+    width = len("memory estimate")
+    cells = {k: (_value(k, a), _value(k, m)) for k, (a, m) in v.totals.items()}
+    num = max(len(text) for pair in cells.values() for text in pair)
+    lines = [f"{'':<{width}}  {'analytic':>{num}}  {'PyTorch':>{num}}"]
     for key, (a, m) in v.totals.items():
-        lines.append(f"{QUANTITIES[key]:<{width}}  {_value(key, a):>16}  {_value(key, m):>16}  "
-                     f"{'ok' if a == m else 'MISMATCH'}")
-    lines.append(f"{'memory estimate':<{width}}  {binary(v.memory_estimate):>16}  "
+        lines.append(f"{QUANTITIES[key]:<{width}}  {cells[key][0]:>{num}}  "
+                     f"{cells[key][1]:>{num}}  {'ok' if a == m else 'MISMATCH'}")
+    lines.append(f"{'memory estimate':<{width}}  {binary(v.memory_estimate):>{num}}  "
                  "(weights + buffers + peak activations)")
     bad = v.mismatched_layers()
     if v.ok:
