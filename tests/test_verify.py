@@ -25,7 +25,7 @@ from cnncost.cli import main
 torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
-from cnncost import builder  # noqa: E402
+from cnncost import builder, torch_modules  # noqa: E402
 from cnncost.builder import BUILDERS, build  # noqa: E402
 from cnncost.ops import OPS  # noqa: E402
 from cnncost.verification import VerifyError, check_memory, verify  # noqa: E402
@@ -65,6 +65,7 @@ def test_layer_names_that_clash_with_module_attributes(tmp_path):
     model = build(spec)
     names = dict(model.named_modules())
     assert isinstance(names["train"], nn.Conv2d) and isinstance(names["forward"], nn.ReLU)
+    assert torch_modules.layer(model, "train") is names["train"]
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 4, 8, 8)
     assert verify(spec, device="cpu", latency_runs=0).ok
 
@@ -107,7 +108,7 @@ def test_variants_and_settings_verify():
 def test_padded_conv_equals_explicit_pad_then_conv():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 9, 10)
-    layer = builder.PaddedConv2d(3, 5, kernel_size=3, stride=2, pads=(0, 1, 1, 0))
+    layer = torch_modules.PaddedConv2d(3, 5, kernel_size=3, stride=2, pads=(0, 1, 1, 0))
     reference = F.conv2d(F.pad(x, (1, 0, 0, 1)), layer.weight, layer.bias, stride=2)
     torch.testing.assert_close(layer(x), reference)
 
@@ -116,7 +117,7 @@ def test_padded_conv_equals_explicit_pad_then_conv():
 @pytest.mark.parametrize("ceil", [False, True])
 def test_padded_avgpool_equals_native_on_symmetric_padding(include, ceil):
     x = torch.randn(2, 3, 11, 9)
-    ours = builder.PaddedAvgPool2d(kernel_size=3, stride=2, pads=(1, 1, 1, 1), ceil_mode=ceil,
+    ours = torch_modules.PaddedAvgPool2d(kernel_size=3, stride=2, pads=(1, 1, 1, 1), ceil_mode=ceil,
                                    count_include_pad=include)
     native = nn.AvgPool2d(3, 2, 1, ceil_mode=ceil, count_include_pad=include)
     if ceil:  # windows that overhang the padding differ by definition; compare inside
@@ -127,10 +128,10 @@ def test_padded_avgpool_equals_native_on_symmetric_padding(include, ceil):
 
 def test_padded_avgpool_keras_same_divides_by_real_inputs():
     x = torch.ones(1, 1, 4, 4)
-    pool = builder.PaddedAvgPool2d(kernel_size=3, stride=1, pads=(1, 1, 1, 1),
+    pool = torch_modules.PaddedAvgPool2d(kernel_size=3, stride=1, pads=(1, 1, 1, 1),
                                    count_include_pad=False)
     torch.testing.assert_close(pool(x), torch.ones(1, 1, 4, 4))  # mean of ones is one
-    pool = builder.PaddedAvgPool2d(kernel_size=2, stride=2, pads=(0, 1, 0, 1),
+    pool = torch_modules.PaddedAvgPool2d(kernel_size=2, stride=2, pads=(0, 1, 0, 1),
                                    count_include_pad=False)
     x = torch.arange(9.0).reshape(1, 1, 3, 3)
     # windows: [[0,1],[3,4]] -> 2; [[2],[5]] -> 3.5; [[6,7]] -> 6.5; [[8]] -> 8
@@ -139,7 +140,7 @@ def test_padded_avgpool_keras_same_divides_by_real_inputs():
 
 def test_padded_maxpool_equals_native_on_symmetric_padding():
     x = torch.randn(2, 3, 10, 7)
-    ours = builder.PaddedMaxPool2d(kernel_size=3, stride=2, pads=(1, 1, 1, 1))
+    ours = torch_modules.PaddedMaxPool2d(kernel_size=3, stride=2, pads=(1, 1, 1, 1))
     torch.testing.assert_close(ours(x), nn.MaxPool2d(3, 2, 1)(x))
     x = -torch.ones(1, 1, 3, 3)  # padding must never win a max
     assert ours(x).max().item() == -1.0
@@ -147,21 +148,21 @@ def test_padded_maxpool_equals_native_on_symmetric_padding():
 
 def test_channel_layernorm_normalizes_over_channels():
     x = torch.randn(2, 6, 4, 5)
-    ln = builder.ChannelLayerNorm(6)
+    ln = torch_modules.ChannelLayerNorm(6)
     ref = F.layer_norm(x.permute(0, 2, 3, 1), (6,), ln.weight, ln.bias).permute(0, 3, 1, 2)
     torch.testing.assert_close(ln(x), ref)
 
 
 def test_channel_shuffle_matches_torch():
     x = torch.randn(2, 12, 3, 3)
-    torch.testing.assert_close(builder.ChannelShuffle(3)(x), nn.ChannelShuffle(3)(x))
+    torch.testing.assert_close(torch_modules.ChannelShuffle(3)(x), nn.ChannelShuffle(3)(x))
 
 
 def test_mul_gate_scales_channels():
     x = torch.randn(2, 4, 3, 3)
     gate = torch.randn(2, 4)
-    torch.testing.assert_close(builder.Mul()(x, gate), x * gate[:, :, None, None])
-    torch.testing.assert_close(builder.Mul()(gate[:, :, None, None], x), x * gate[:, :, None, None])
+    torch.testing.assert_close(torch_modules.Mul()(x, gate), x * gate[:, :, None, None])
+    torch.testing.assert_close(torch_modules.Mul()(gate[:, :, None, None], x), x * gate[:, :, None, None])
 
 
 def test_keras_same_conv_values_match_explicit_padding():
@@ -222,7 +223,8 @@ def test_wrong_cost_rule_is_caught(monkeypatch):
 def test_wrong_builder_is_caught(monkeypatch):
     def bad_maxpool(node, ins):  # forgets the padding
         a = node.attrs
-        return nn.MaxPool2d(a["kernel"], a["stride"], 0, ceil_mode=a["ceil_mode"])
+        return builder.Make(nn.MaxPool2d, dict(kernel_size=a["kernel"], stride=a["stride"],
+                                               ceil_mode=a["ceil_mode"]))
 
     monkeypatch.setitem(BUILDERS, "maxpool", bad_maxpool)
     result = verify("resnet18", device="meta")

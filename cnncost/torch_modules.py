@@ -1,0 +1,189 @@
+"""PyTorch modules for spec features PyTorch has no module for, and the name tree helpers.
+
+Pure torch, no cnncost imports: `cnncost export` copies this file's code verbatim into
+the standalone model files it writes. Uneven padding (Keras ``same`` with an odd total)
+is applied explicitly before the conv or pool (-inf for max pooling; for average pooling
+that excludes padding, window sums divided by the count of real inputs); layer norm
+over the channels of a feature map; a per-channel gate for ``mul``; channel shuffle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _torch_pad(pads: tuple) -> tuple:
+    """(top, bottom, left, right) -> F.pad order (left, right, top, bottom)."""
+    top, bottom, left, right = pads
+    return (left, right, top, bottom)
+
+
+class PaddedConv2d(nn.Conv2d):
+    """Conv2d with explicit, possibly uneven padding (Keras ``same``) applied first."""
+
+    def __init__(self, *args: Any, pads: tuple, **kwargs: Any) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+        self.pads = tuple(pads)  # (top, bottom, left, right)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(F.pad(x, _torch_pad(self.pads)), self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pads={self.pads}"
+
+
+class PaddedMaxPool2d(nn.MaxPool2d):
+    """MaxPool2d after explicit -inf padding (uneven, or more than PyTorch allows)."""
+
+    def __init__(self, *args: Any, pads: tuple, **kwargs: Any) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+        self.pads = tuple(pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, _torch_pad(self.pads), value=float("-inf")))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pads={self.pads}"
+
+
+class PaddedAvgPool2d(nn.AvgPool2d):
+    """AvgPool2d after explicit zero padding (uneven, or more than PyTorch allows).
+
+    With ``count_include_pad`` the padding counts in every window's divisor, as in
+    PyTorch; without it (Keras ``same``), each window's sum is divided by the number of
+    real inputs it covers.
+    """
+
+    def __init__(self, *args: Any, pads: tuple, count_include_pad: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, padding=0, count_include_pad=True, **kwargs)
+        self.pads = tuple(pads)
+        self.include_pad = count_include_pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = _torch_pad(self.pads)
+        if self.include_pad:
+            return super().forward(F.pad(x, pad))
+        window = dict(kernel_size=self.kernel_size, stride=self.stride, ceil_mode=self.ceil_mode,
+                      divisor_override=1)
+        sums = F.avg_pool2d(F.pad(x, pad), **window)
+        ones = torch.ones_like(x[:1, :1])
+        counts = F.avg_pool2d(F.pad(ones, pad), **window)
+        return sums / counts
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pads={self.pads}, count_include_pad={self.include_pad}"
+
+
+class GlobalPool(nn.Module):
+    """Mean or max over all positions of each channel; C x 1 x 1, or C with keepdims off."""
+
+    def __init__(self, mode: str, keepdims: bool) -> None:
+        super().__init__()
+        self.mode, self.keepdims = mode, keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.adaptive_avg_pool2d(x, 1) if self.mode == "avg" else F.adaptive_max_pool2d(x, 1)
+        return y if self.keepdims else y.flatten(1)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, keepdims={self.keepdims}"
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels at each position of an N x C x H x W map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class ChannelShuffle(nn.Module):
+    """Interleave channels across `groups` (ShuffleNet), as a view/transpose/reshape."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class Add(nn.Module):
+    """Elementwise sum of equal-shaped inputs."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+def _broadcastable(x: torch.Tensor, rank: int) -> torch.Tensor:
+    """A per-channel gate (N x C) as N x C x 1 x 1 against maps of `rank` dims."""
+    return x.reshape(*x.shape, *([1] * (rank - x.dim())))
+
+
+class Mul(nn.Module):
+    """Elementwise product; a C x 1 x 1 (or C) gate scales each channel of a map."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        rank = max(x.dim() for x in xs)
+        out = _broadcastable(xs[0], rank)
+        for x in xs[1:]:
+            out = out * _broadcastable(x, rank)
+        return out
+
+
+class Concat(nn.Module):
+    """Concatenation along channels."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class Group(nn.Module):
+    """A name prefix shared by several layers (a block, stage or fused conv group).
+
+    It only holds submodules; the model's forward pass calls the layers directly.
+    """
+
+    def forward(self, *_: Any) -> None:
+        raise RuntimeError("a cnncost Group only holds layers; call the SpecModel instead")
+
+
+def attach(root: nn.Module, name: str, module: nn.Module) -> None:
+    """Place `module` at dotted `name` under `root`, creating Group containers for prefixes.
+
+    Names go into ``_modules`` directly: a layer may be called ``add`` or ``train``,
+    which ``add_module`` would refuse as clashing with an nn.Module attribute.
+    """
+    parent = root
+    *prefixes, leaf = name.split(".")
+    for part in prefixes:
+        child = parent._modules.get(part)
+        if child is None:
+            child = Group()
+            parent._modules[part] = child
+        parent = child
+    if leaf in parent._modules:
+        # A group of this name already exists (layers named "a.b" before "a"): the
+        # layer takes its place and keeps its children.
+        module._modules.update(parent._modules[leaf]._modules)
+    parent._modules[leaf] = module
+
+
+def layer(root: nn.Module, name: str) -> nn.Module:
+    """The module at dotted `name`, also where a name part is an nn.Module attribute
+    (``train``, ``to``, ...), which ``get_submodule`` would resolve to the method."""
+    module = root
+    for part in name.split("."):
+        module = module._modules[part]
+    return module
