@@ -261,8 +261,11 @@ class _Parser:
         bundled = bundled_specs()
         if "/" not in raw and os.sep not in raw and raw.removesuffix(".yaml") in bundled:
             return raw.removesuffix(".yaml")
+        near = candidate.parent
+        siblings = ([str(Path(raw).parent / p.name) for p in near.glob("*.yaml")]
+                    if near.is_dir() else [])
         self.err(line, path, f"no such spec file: {display_path(candidate)} (paths are relative "
-                 f"to the budget file){did_you_mean(raw, bundled)}")
+                 f"to the budget file){did_you_mean(raw, [*siblings, *bundled])}")
         return None
 
     def input(self, raw: Any, path: str, line: int) -> str | None:

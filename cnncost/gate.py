@@ -91,7 +91,7 @@ def evaluate_models(budget: BudgetFile, measure: bool | None = None,
             out[model.name] = evaluate(model.spec, model.settings, options)
         except SpecError as exc:
             problems.extend(exc.problems)
-            problems.append(Problem(Loc(budget.file, model.line), f"models ({model.name})",
+            problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
                                     f"spec {model.spec} does not analyze (see above)"))
     if problems:
         raise SpecError(problems)
