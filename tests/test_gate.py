@@ -524,11 +524,19 @@ def test_missing_measure_module_is_exit_2(repo, monkeypatch):
 
 
 def test_gate_without_measured_metrics_does_not_import_torch(repo):
-    save()
     code = ("import sys\nfrom cnncost.cli import main\n"
-            "try:\n    main(['gate', '--format', 'json'])\nexcept SystemExit as exc:\n"
-            "    code = exc.code\n"
+            "for args in (['baseline', 'save'], ['gate', '--format', 'json']):\n"
+            "    try:\n        main(args)\n    except SystemExit as exc:\n"
+            "        code = exc.code\n"
             "print('EXIT', code, sorted(m for m in ('torch', 'pandas') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=repo)
     assert out.stdout.strip().endswith("EXIT 0 []"), out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("args", [["gate"], ["baseline"], ["baseline", "save"],
+                                  ["baseline", "update"]])
+def test_commands_have_help(args):
+    result = run(*args, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+    assert "gate" in run("--help").output and "baseline" in run("--help").output
