@@ -108,16 +108,18 @@ def compare(budget: BudgetFile, baseline: Baseline | None, current: dict,
         evaluation = current[model.name]
         if record is not None:
             notes.extend(_changes(model, record))
+        if not model.checks:
+            notes.append(f"{model.name}: nothing is checked (give it budgets: or regression:)")
         for check in model.checks.values():
             rows.append(_row(model, check, evaluation, record, baseline is not None, strict))
     if baseline is not None:
+        from . import __version__
+
         names = {m.name for m in budget.models}
         for name in baseline.models:
             if name not in names:
                 rows.append(Row(name, "-", None, None, None, None, "", "", "removed", (),
                                 "in the baseline, no longer in the budget file", 0))
-    if baseline is not None:
-        from . import __version__
 
         if baseline.tool_version != __version__:
             notes.append(f"the baseline was written by cnncost {baseline.tool_version}, this is "

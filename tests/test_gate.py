@@ -285,6 +285,8 @@ def test_new_and_removed_models(repo):
     result = run("gate", "--budget", "b.yaml", "--format", "json")
     assert statuses(result)[("seed_mnist_cnn", "-")] == "removed"
     assert result.exit_code == 0
+    (repo / "c.yaml").write_text("models: [{spec: lenet5}]\n")
+    assert "note: lenet5: nothing is checked" in run("gate", "--budget", "c.yaml").output
 
 
 def test_level_off_is_skipped(repo):
