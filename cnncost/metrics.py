@@ -87,9 +87,13 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None) -> Evaluati
                               for name in ANALYTIC}
     env = None
     if measure is not None:
-        latency = load_measurer()(spec, input=settings["input"], batch=settings["batch"],
-                                  dtype=settings["dtype"], set=settings["vars"] or None,
-                                  variant=settings["variant"], **measure)
+        try:
+            latency = load_measurer()(spec, input=settings["input"], batch=settings["batch"],
+                                      dtype=settings["dtype"], set=settings["vars"] or None,
+                                      variant=settings["variant"], **measure)
+        except ValueError as exc:  # the measurer's word for an unusable device or dtype
+            raise SpecError([Problem(Loc(str(spec)), "", f"cannot measure latency: {exc}")]) \
+                from None
         values["latency_ms"] = float(latency.median_ms)
         values["throughput"] = float(latency.images_per_s)
         env = dict(latency.env)

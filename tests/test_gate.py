@@ -205,7 +205,7 @@ def test_spec_error_fails_with_exit_2_and_spec_line(repo):
     assert f"error: specs/seed_mnist_cnn.yaml:{line}: " in result.output
     assert "did you mean 'kernel'?" in result.output
     assert (f"cnncost.budget.yaml:{line_of(repo / 'cnncost.budget.yaml', '- spec:')}: model "
-            "seed_mnist_cnn: spec specs/seed_mnist_cnn.yaml does not analyze") in result.output
+            "seed_mnist_cnn: could not evaluate specs/seed_mnist_cnn.yaml") in result.output
 
 
 def test_all_problems_collected_spec_and_baseline(repo):
@@ -542,3 +542,17 @@ def test_commands_have_help(args):
     result = run(*args, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
     assert "gate" in run("--help").output and "baseline" in run("--help").output
+
+
+def test_unusable_measuring_device_is_exit_2(repo, monkeypatch):
+    (repo / "cnncost.budget.yaml").write_text(MEASURED_BUDGET)
+
+    def no_gpu(spec, **kwargs):
+        raise ValueError("no CUDA device is available (use --device cpu)")
+
+    monkeypatch.setattr(metrics, "MEASURER", no_gpu)
+    result = run("baseline", "save")
+    assert result.exit_code == 2
+    assert "cannot measure latency: no CUDA device is available" in result.output
+    assert "cnncost.budget.yaml:2: model seed_mnist_cnn: could not evaluate " \
+           "specs/seed_mnist_cnn.yaml (see above)" in result.output
