@@ -1,0 +1,105 @@
+"""`cnncost baseline save|update`: store the metrics that `cnncost gate` compares against.
+
+The baseline is JSON (format in docs/ci.md) written atomically: schema version, tool
+version, git commit, and per model the spec's sha256, the settings and every
+analytic metric (plus latency and throughput with their environment when measured).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..budget import DEFAULT_FILE, load_budget
+from ..cli import guarded
+from ..errors import Loc, Problem, SpecError, did_you_mean, one_of
+
+BUDGET_OPTION = click.option("--budget", "budget_file", default=DEFAULT_FILE, show_default=True,
+                             metavar="FILE", help="The budget file listing the models.")
+BASELINE_OPTION = click.option("--baseline", "baseline_file", metavar="FILE",
+                               help="Baseline JSON to write (default: the budget file's "
+                                    "`baseline:`, else cnncost.baseline.json next to it).")
+MEASURE_OPTION = click.option("--measure/--no-measure", default=None,
+                              help="Measure latency and throughput for every model / for none "
+                                   "(default: where the budget checks them).")
+
+
+@click.group()
+def baseline() -> None:
+    """Save or update the baseline that `cnncost gate` compares against."""
+
+
+def _records(budget, measure, only=()) -> dict:
+    from ..baseline import record
+    from ..gate import evaluate_models
+
+    current = evaluate_models(budget, measure, only)
+    models = {m.name: m for m in budget.models}
+    return {name: record(models[name], ev.values, ev.env)
+            for name, ev in current.items()}
+
+
+def _write(path: str, records: dict) -> None:
+    from ..baseline import to_json, write_atomic
+
+    try:
+        write_atomic(path, to_json(records, Path(path).parent))
+    except OSError as exc:
+        raise SpecError([Problem(Loc(path), "", f"cannot write the baseline: "
+                                 f"{exc.strerror or exc}")]) from None
+    click.echo(f"wrote {path}: {len(records)} model{'s' * (len(records) != 1)} "
+               f"({', '.join(sorted(records))})")
+
+
+@baseline.command()
+@BUDGET_OPTION
+@BASELINE_OPTION
+@MEASURE_OPTION
+@click.option("--force", is_flag=True, help="Overwrite an existing baseline.")
+@guarded
+def save(budget_file: str, baseline_file: str | None, measure: bool | None, force: bool) -> None:
+    """Write a new baseline with the current metrics of every model in the budget file."""
+    budget = load_budget(budget_file)
+    path = baseline_file or budget.baseline
+    if Path(path).exists() and not force:
+        raise SpecError([Problem(Loc(path), "", "baseline exists; use `cnncost baseline update` "
+                                 "to refresh it, or --force to overwrite it")])
+    _write(path, _records(budget, measure))
+
+
+@baseline.command()
+@BUDGET_OPTION
+@BASELINE_OPTION
+@MEASURE_OPTION
+@click.option("--model", "only", multiple=True, metavar="NAME",
+              help="Update only this model (repeatable); the others keep their stored values.")
+@guarded
+def update(budget_file: str, baseline_file: str | None, measure: bool | None,
+           only: tuple[str, ...]) -> None:
+    """Refresh an existing baseline: every model of the budget file (models no longer in it
+    are dropped), or only the --model ones. Measured values that are not measured again
+    are kept."""
+    from ..baseline import load_baseline
+
+    budget = load_budget(budget_file)
+    path = baseline_file or budget.baseline
+    if not Path(path).exists():
+        raise SpecError([Problem(Loc(path), "", "no baseline to update; create it with "
+                                 "`cnncost baseline save`")])
+    old = load_baseline(path)
+    names = [m.name for m in budget.models]
+    unknown = [Problem(Loc(budget.file), "--model", f"unknown model {name!r}"
+                       f"{did_you_mean(name, names)} (models: {one_of(names)})")
+               for name in only if name not in names]
+    if unknown:
+        raise SpecError(unknown)
+    fresh = _records(budget, measure, only)
+    records = {name: r for name, r in old.models.items() if only and name in names}
+    for name, new in fresh.items():
+        previous = old.models.get(name)
+        if new.env is None and previous is not None and previous.env is not None:
+            kept = {k: v for k, v in previous.metrics.items() if k not in new.metrics}
+            new = new._replace(metrics={**new.metrics, **kept}, env=previous.env)
+        records[name] = new
+    _write(path, records)
