@@ -229,6 +229,8 @@ class SpecModel(nn.Module):
             module = factory(node, [nodes[i].shape for i in node.inputs]).create()
             attach(self, node.name, module)
             done = tuple(i for i in dict.fromkeys(node.inputs) if last_use[i] == node.index)
+            if last_use[node.index] == node.index:  # never read: drop it at once
+                done += (node.index,)
             self._plan.append((node.index, module, node.inputs, done))
         self._output = graph.output
         self.layer_names = [node.name for node in nodes[1:]]

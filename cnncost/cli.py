@@ -93,6 +93,7 @@ def emit(text: str, output: str | None) -> None:
 # command name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
     "verify": "cnncost.commands.verify:verify",
+    "export": "cnncost.commands.export:export",
     "gate": "cnncost.commands.gate:gate",
     "baseline": "cnncost.commands.baseline:baseline",
 }

@@ -156,7 +156,7 @@ class Group(nn.Module):
     """
 
     def forward(self, *_: Any) -> None:
-        raise RuntimeError("a cnncost Group only holds layers; call the SpecModel instead")
+        raise RuntimeError("a cnncost Group only holds layers; call the model instead")
 
 
 def attach(root: nn.Module, name: str, module: nn.Module) -> None:

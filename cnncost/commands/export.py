@@ -1,0 +1,30 @@
+"""`cnncost export`: write SPEC's PyTorch model as a standalone Python file."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import emit, guarded, parse_sets, spec_options
+from .verify import import_torch_or_exit
+
+
+@click.command()
+@click.argument("spec")
+@spec_options
+@click.option("--class-name", metavar="NAME",
+              help="Name of the model class (default: from the spec's name, e.g. Resnet50).")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (e.g. model.py) instead of "
+              "stdout.")
+@guarded
+def export(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
+           class_name: str | None, output: str | None) -> None:
+    """Write SPEC's PyTorch model as one standalone Python file (needs only torch to run)."""
+    import_torch_or_exit("export")
+    from ..builder import BuildError
+    from ..export import export as run
+
+    try:
+        source = run(spec, input=input_, set=parse_sets(sets), variant=variant, name=class_name)
+    except BuildError as exc:
+        raise click.BadParameter(str(exc), param_hint="--class-name") from None
+    emit(source, output)
