@@ -92,6 +92,8 @@ def emit(text: str, output: str | None) -> None:
 # `cnncost analyze` never pays for what `verify` or `gate` import). One line each:
 # command name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
+    "compare": "cnncost.commands.compare:compare",
+    "diff": "cnncost.commands.diff:diff",
 }
 
 
