@@ -28,7 +28,7 @@ def _pyplot() -> Any:
 
 
 def plot(comparison: Any, path: str) -> None:
-    """Draw `comparison` (cnncost.compare.Comparison) into the image file `path`."""
+    """Draw `comparison` (cnncost.comparison.Comparison) into the image file `path`."""
     plt = _pyplot()
     rows = comparison.rows
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)

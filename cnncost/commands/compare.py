@@ -96,9 +96,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     cnncost compare vgg16 resnet50 mobilenet_v2 --sort macs
     cnncost compare mobilenet_v1 --sweep width=0.25,0.5,0.75,1.0 --sweep resolution=128,160,192,224
     """
-    from .. import compare as lib
-    from ..cli import report_errors
-
+    from .. import comparison as lib
     grid = lib.parse_sweep(sweeps)
     overrides = parse_sets(sets)
     clash = sorted(set(overrides) & {n for n, _ in grid})
@@ -135,9 +133,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     shown = lib.columns_for(comparison, wanted)
     for failure in comparison.failures:
-        label = failure.point.label
-        report_errors(SpecError(p._replace(path=f"{label}: {p.path}" if p.path else label)
-                                for p in failure.problems))
+        report_failure(failure)
     if comparison.rows or fmt != "table":
         from ..formats.comparison import render
 
@@ -153,14 +149,24 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
         plot(comparison, plot_file)
     if comparison.failures:
         n = len(comparison.failures)
-        click.echo(f"{n} of {n + len(comparison.rows)} models failed", err=True)
+        total = n + len(comparison.rows)
+        click.echo(f"{n} of {total} model{'s' if total != 1 else ''} failed", err=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+def report_failure(failure: Any) -> None:
+    """Each problem of a failed model on stderr, prefixed with the model's name."""
+    label = failure.point.label
+    for problem in failure.problems:
+        text = str(problem)
+        prefix = "" if problem.loc.file == label else f"{label}: "
+        click.echo(f"error: {prefix}{text}", err=True)
 
 
 def _measure(measurer: Any, outcomes: list, options: dict, device: str, runs: int,
              warmup: int) -> tuple[dict, dict | None, list]:
     """Latency of every analyzed point: label -> Latency, the env of the first, failures."""
-    from ..compare import Outcome
+    from ..comparison import Outcome
     from ..errors import Loc, Problem
 
     measured: dict[str, Any] = {}

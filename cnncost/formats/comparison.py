@@ -21,7 +21,8 @@ BYTES = ("weight_bytes", "peak_activation_bytes")
 def header(comparison: Any) -> str:
     """'compare | batch 1 | fp32 | convention torchvision | baseline resnet50 | ...'."""
     s = comparison.settings
-    parts = ["compare", f"{len(comparison.rows)} models"]
+    n = len(comparison.rows)
+    parts = ["compare", f"{n} model{'s' if n != 1 else ''}"]
     if s.get("input"):
         parts.append(f"input {s['input']}")
     parts += [f"batch {s.get('batch', 1)}", s.get("dtype", "fp32"),
@@ -41,7 +42,7 @@ def header(comparison: Any) -> str:
 
 
 def title(column: str) -> str:
-    from ..compare import COLUMNS
+    from ..comparison import COLUMNS
 
     return COLUMNS[column][0] if column in COLUMNS else column
 
@@ -145,5 +146,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
 
 
 def render(fmt: str, comparison: Any, columns: list[str], **options: Any) -> str:
-    """Render `comparison` (a cnncost.compare.Comparison) showing `columns`."""
+    """Render `comparison` (a cnncost.comparison.Comparison) showing `columns`."""
     return RENDERERS[fmt](comparison, columns, **options)

@@ -11,8 +11,9 @@ Plain data between passes:
 3. :func:`table` turns the outcomes into :class:`Comparison` rows (plain dicts with
    exact integers) with ratios against a baseline, sorted if asked.
 
-:func:`compare` is the library entry point and returns a pandas DataFrame (pandas is
-imported there only). Nothing here prints; rendering lives in
+:func:`compare` is the library entry point (``cnncost.compare``; this module is named
+``comparison`` so that the package attribute stays the function) and returns a pandas
+DataFrame (pandas is imported there only). Nothing here prints; rendering lives in
 :mod:`cnncost.formats.comparison`.
 """
 
