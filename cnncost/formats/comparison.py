@@ -88,7 +88,8 @@ def table(comparison: Any, columns: list[str], color: bool = False, width: int =
         grid.add_row(*line)
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color,
-                      width=max(width, needed), highlight=False, soft_wrap=True)
+                      width=max(width, needed), highlight=False, soft_wrap=True,
+                      markup=False)  # labels are data, never rich markup
     console.print(header(comparison))
     console.print(grid)
     return out.getvalue()

@@ -34,10 +34,13 @@ def _pair(a: Any, b: Any) -> str:
 
 
 def header(d: Any) -> str:
-    def side(x: Any) -> str:
-        return f"{x.name} ({x.file})" if x.file else x.name
+    def side(x: Any, other: Any) -> str:
+        extra = [f"variant {x.variant}"] if x.variant and x.variant != other.variant else []
+        extra += [f"{k}={v}" for k, v in x.vars.items() if other.vars.get(k, v) != v]
+        inside = "; ".join(([x.file] if x.file else []) + extra)
+        return f"{x.name} ({inside})" if inside else x.name
 
-    return (f"diff {side(d.a)} -> {side(d.b)} | {d.count('added')} added, "
+    return (f"diff {side(d.a, d.b)} -> {side(d.b, d.a)} | {d.count('added')} added, "
             f"{d.count('removed')} removed, {d.count('changed')} changed, "
             f"{d.unchanged} unchanged")
 
@@ -66,7 +69,8 @@ def table(d: Any, color: bool = False, width: int = 0) -> str:
 
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color,
-                      width=max(width, 200), highlight=False, soft_wrap=True)
+                      width=max(width, 200), highlight=False, soft_wrap=True,
+                      markup=False)  # layer names are data, never rich markup
     console.print(header(d))
     if d.changes:
         grid = Table()
