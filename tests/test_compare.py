@@ -4,6 +4,7 @@ parallel runs, measured columns (with an injected measurer) and plots."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import subprocess
@@ -30,6 +31,12 @@ def json_rows(*args: str) -> list[dict]:
     return json.loads(result.output)["rows"]
 
 
+@functools.lru_cache(maxsize=1)
+def grid_rows() -> tuple:
+    """The 16-point MobileNetV1 grid through the CLI, computed once for the paper tests."""
+    return tuple(json_rows(*MOBILENET_GRID))
+
+
 def printed(macs: int) -> set[int]:
     """Millions as a paper prints them: rounded, or truncated (Table 7 prints 290.68 as 290)."""
     return {round(macs / 1e6), macs // 10**6}
@@ -38,7 +45,7 @@ def printed(macs: int) -> set[int]:
 # ------------------------------------------------------------------ MobileNetV1 (paper)
 @pytest.mark.parametrize("width,millions", [(1.0, 569), (0.75, 325), (0.5, 149), (0.25, 41)])
 def test_sweep_reproduces_paper_table6_width(width, millions):
-    rows = json_rows(*MOBILENET_GRID)
+    rows = grid_rows()
     assert len(rows) == 16
     (row,) = [r for r in rows if r["width"] == width and r["resolution"] == 224]
     assert millions in printed(row["macs"])
@@ -46,14 +53,14 @@ def test_sweep_reproduces_paper_table6_width(width, millions):
 
 @pytest.mark.parametrize("resolution,millions", [(224, 569), (192, 418), (160, 290), (128, 186)])
 def test_sweep_reproduces_paper_table7_resolution(resolution, millions):
-    rows = json_rows(*MOBILENET_GRID)
+    rows = grid_rows()
     (row,) = [r for r in rows if r["width"] == 1.0 and r["resolution"] == resolution]
     assert millions in printed(row["macs"])
     assert row["macs"] == cnncost.analyze("mobilenet_v1", set={"resolution": resolution}).totals.macs
 
 
 def test_sweep_grid_order_and_labels():
-    rows = json_rows(*MOBILENET_GRID)
+    rows = grid_rows()
     assert [(r["width"], r["resolution"]) for r in rows[:5]] == [
         (0.25, 128), (0.25, 160), (0.25, 192), (0.25, 224), (0.5, 128)]
     assert rows[0]["model"] == "mobilenet_v1 width=0.25 resolution=128"
@@ -318,3 +325,23 @@ def test_import_and_analytic_compare_need_neither_torch_nor_pandas():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resnet18," in result.stdout
+
+
+def test_readme_and_docs_compare_outputs_are_real():
+    """The compare/diff outputs shown in README.md and docs/compare.md are what the CLI prints."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    checked = 0
+    for path in (root / "README.md", root / "docs" / "compare.md"):
+        text = path.read_text()
+        for command, shown in re.findall(r"^\$ (cnncost (?:compare|diff) [^\n]*)\n(.*?)(?=^\$ |^```)",
+                                         text, re.M | re.S):
+            if "nosuch" in command:
+                continue
+            result = CliRunner().invoke(main, shlex.split(command)[1:])
+            assert result.output.rstrip() == shown.rstrip(), command
+            checked += 1
+    assert checked >= 5
