@@ -8,13 +8,14 @@ because hook-based counters see module calls, not ``torch.relu``), and run:
 - fvcore ``FlopCountAnalysis(model, x).total()`` and ``parameter_count(model)[""]``;
 - ptflops ``get_model_complexity_info(..., backend="pytorch")`` (module hooks plus its
   default patching of torch.nn.functional), its MACs and params;
+- thop ``profile(model, inputs=(x,))`` (the ``thop`` package on PyPI), its MACs and params;
 - ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs, halved to MACs: what torchvision
   publishes);
 
 and write the totals, with the tool versions, to tests/data/convention_reference.json,
 which tests/test_conventions.py checks every counting profile against. Regenerate with
 
-    pip install torch==2.13.0 fvcore==0.1.5.post20221221 ptflops==0.7.5
+    pip install torch==2.13.0 fvcore==0.1.5.post20221221 ptflops==0.7.5 thop==0.1.1.post2209072238
     python benchmarks/convention_reference.py
 
 (these tools are not cnncost dependencies; install them only to regenerate the data).
@@ -132,6 +133,14 @@ def ptflops_counts(model: nn.Module, shape: tuple) -> dict:
     return {"macs": int(macs), "params": int(params)}
 
 
+def thop_counts(model: nn.Module, x: torch.Tensor) -> dict:
+    from thop import profile
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        macs, params = profile(model, inputs=(x,), verbose=False)
+    return {"macs": int(macs), "params": int(params)}
+
+
 def torch_counts(model: nn.Module, x: torch.Tensor) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -147,7 +156,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
     versions = {"torch": torch.__version__, "fvcore": version("fvcore"),
-                "ptflops": version("ptflops")}
+                "ptflops": version("ptflops"), "thop": version("thop")}
     specs = {}
     for name, (build, shape, source) in models().items():
         model = build().eval()
@@ -156,10 +165,12 @@ def main() -> None:
             entry = {"input": list(shape), "model": source,
                      "torch_flop_counter": torch_counts(model, x),
                      "fvcore": fvcore_counts(model, x),
-                     "ptflops": ptflops_counts(build().eval(), shape)}
+                     "ptflops": ptflops_counts(build().eval(), shape),
+                     "thop": thop_counts(build().eval(), x)}
         specs[name] = entry
         print(f"{name:26} torch {entry['torch_flop_counter']['macs']:>15,}  "
-              f"fvcore {entry['fvcore']['flops']:>15,}  ptflops {entry['ptflops']['macs']:>15,}",
+              f"fvcore {entry['fvcore']['flops']:>15,}  ptflops {entry['ptflops']['macs']:>15,}  "
+              f"thop {entry['thop']['macs']:>15,}",
               flush=True)
     out = ROOT / "tests" / "data" / "convention_reference.json"
     out.parent.mkdir(exist_ok=True)

@@ -140,12 +140,12 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # Names of the counting profiles (cnncost/conventions.py); listed here so that --help
 # does not import the profiles. tests/test_conventions.py checks the two agree.
-CONVENTIONS = ("torchvision", "fvcore", "ptflops", "keras")
+CONVENTIONS = ("torchvision", "fvcore", "ptflops", "thop", "keras")
 
 convention_option = click.option(
     "--convention", type=click.Choice(CONVENTIONS), default="torchvision", show_default=True,
     help="Counting profile for MACs and params: torchvision (conv/linear MACs, no bias), "
-         "fvcore, ptflops or keras (params with BN moving statistics). See "
+         "fvcore, ptflops, thop or keras (params with BN moving statistics). See "
          "docs/conventions.md.")
 
 

@@ -2,7 +2,8 @@
 
 FLOP counters disagree: fvcore counts one fused multiply-add as one "flop" and adds
 batch-norm and adaptive-pooling elements; ptflops adds biases, batch norm,
-activations and pooling (some of them twice); Keras counts batch-norm moving
+activations and pooling (some of them twice); thop counts batch norm four times per
+element and no activations; Keras counts batch-norm moving
 statistics as parameters. A :class:`Profile` states one tool's rules as a registry
 entry: for every primitive op, a rule giving the count that tool reports for it (per
 sample; ``None``: the tool skips the op), and a rule for the parameter count. The
@@ -123,6 +124,41 @@ PTFLOPS = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs_plus_bias),
            **dict.fromkeys(("maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool",
                             "global_avgpool", "global_maxpool"), times_input(2))}
 
+
+
+def thop_conv(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """thop: output elements x (C_in / groups) x K_h x K_w, bias excluded (also transposed)."""
+    groups = attrs["groups"] if "groups" in attrs else ins[0][0]  # depthwise: groups = C_in
+    kh, kw = attrs["kernel"]
+    return numel(out) * (ins[0][0] // groups) * kh * kw
+
+
+def thop_adaptive_avg(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """thop: (input/output area ratio + 1) x output elements, in float64 as thop does."""
+    c, h, w = ins[0]
+    oh, ow = out[1:] if len(out) == 3 else (1, 1)
+    return int(((h / oh) * (w / ow) + 1) * (c * oh * ow))
+
+
+def thop_softmax(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """thop: per position, C exponentials, C - 1 adds and C divides over the channels."""
+    c = out[0]
+    return (numel(out) // c) * (3 * c - 1)
+
+
+# thop 0.1.1.post2209072238 profile(): module hooks only. Conv (every kind, transposed
+# included): output elements x C_in/groups x kernel area, no bias; linear: in x out, no
+# bias; batch norm and layer norm 4 per element with affine (2 x its "2 per element"),
+# 2 without; PReLU 1 per element; softmax 3C - 1 per position; avg pool 1 per *output*
+# element; adaptive/global avg pool (input/output area + 1) per output element; ReLU,
+# ReLU6, LeakyReLU, max pools and dropout 0; modules without a rule (tanh, sigmoid,
+# ELU, GELU, SiLU, hardswish, flatten) 0; Python `+`/`*` 0.
+THOP = {**_all(None), **dict.fromkeys(("conv", "depthwise", "pointwise", "conv_transpose"),
+                                       thop_conv),
+        "linear": macs, "batchnorm": norm(4, 2), "layernorm": norm(4, 2),
+        "prelu": times_output(1), "softmax": thop_softmax, "avgpool": times_output(1),
+        "adaptive_avgpool": thop_adaptive_avg, "global_avgpool": thop_adaptive_avg}
+
 PROFILES: dict[str, Profile] = {}
 
 
@@ -146,6 +182,10 @@ register(Profile(
     "ptflops", "ptflops 0.7.5 get_model_complexity_info(backend='pytorch')",
     "ptflops MACs", "conv/linear MACs + bias + batch norm + activations + pooling (ReLU and "
     "pooling twice); trainable params", PTFLOPS, trainable))
+register(Profile(
+    "thop", "thop 0.1.1.post2209072238 profile(model, inputs)",
+    "thop MACs", "conv/linear MACs (no bias) + 4 x batch-norm elements + avg pooling + "
+    "softmax; trainable params", THOP, trainable))
 register(Profile(
     "keras", "Keras model.summary() 'Total params' (Keras reports no FLOPs)",
     "MACs", "params include batch-norm moving mean/variance; MACs as torchvision",

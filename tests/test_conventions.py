@@ -27,6 +27,7 @@ def test_reference_data_covers_every_bundled_spec():
     assert set(SPECS) == set(cnncost.bundled_specs())
     assert DATA["versions"]["fvcore"] == "0.1.5.post20221221"
     assert DATA["versions"]["ptflops"] == "0.7.5"
+    assert DATA["versions"]["thop"] == "0.1.1-2209072238"  # pip: 0.1.1.post2209072238
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -48,6 +49,21 @@ def test_ptflops_profile_matches_recorded_ptflops(name):
     ref = DATA["specs"][name]["ptflops"]
     t = cnncost.analyze(name, convention="ptflops").totals
     assert (t.macs, t.params) == (ref["macs"], ref["params"])
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_thop_profile_matches_recorded_thop(name):
+    ref = DATA["specs"][name]["thop"]
+    t = cnncost.analyze(name, convention="thop").totals
+    assert (t.macs, t.params) == (ref["macs"], ref["params"])
+
+
+def test_thop_depthwise_and_adaptive_rules():
+    spec = {"name": "dw", "input": [8, 10, 10], "layers": [
+        {"op": "depthwise", "kernel": 3, "padding": 1, "bias": False},
+        {"op": "adaptive_avgpool", "output": 3}]}
+    t = cnncost.analyze(spec, convention="thop").totals
+    assert t.macs == 8 * 10 * 10 * 1 * 9 + int((10 / 3 * 10 / 3 + 1) * 8 * 9)
 
 
 def test_fvcore_by_operator_agrees_with_the_rule_split():
@@ -107,7 +123,7 @@ def test_ptflops_counts_bias_per_output_element():
 def test_unknown_convention():
     with pytest.raises(cnncost.SpecError, match="did you mean 'fvcore'"):
         cnncost.analyze("resnet18", convention="fvcor")
-    with pytest.raises(ValueError, match="conventions: fvcore, keras, ptflops, torchvision"):
+    with pytest.raises(ValueError, match="conventions: fvcore, keras, ptflops, thop, torchvision"):
         get("nope")
 
 
@@ -121,7 +137,7 @@ def test_cli_analyze_convention():
     assert data["totals"]["macs"] == DATA["specs"]["resnet50"]["fvcore"]["flops"]
     table = runner.invoke(main, ["analyze", "resnet50", "--convention", "ptflops"])
     assert table.exit_code == 0 and "convention ptflops" in table.output
-    bad = runner.invoke(main, ["analyze", "resnet50", "--convention", "thop"])
+    bad = runner.invoke(main, ["analyze", "resnet50", "--convention", "thp"])
     assert bad.exit_code == 2
 
 
