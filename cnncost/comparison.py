@@ -167,7 +167,9 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
                          variant=options.get("variant"),
                          convention=options.get("convention", "torchvision"))
     except SpecError as exc:
-        return Outcome(point, "", None, tuple(exc.problems))
+        swept = {f"--set {name}": f"--sweep {name}" for name, _ in point.settings}
+        return Outcome(point, "", None, tuple(p._replace(path=swept.get(p.path, p.path))
+                                              for p in exc.problems))
     return Outcome(point, result.name, result.totals._asdict(), ())
 
 

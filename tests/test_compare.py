@@ -186,7 +186,8 @@ def test_sweep_value_of_wrong_type_fails_that_point_only():
     result = CliRunner().invoke(main, ["compare", "mobilenet_v1", "--sweep", "width=0.5,wide",
                                        "--format", "csv"])
     assert result.exit_code == 2
-    assert "mobilenet_v1 width=wide" in result.stderr
+    assert ("error: mobilenet_v1 width=wide: specs/mobilenet_v1.yaml: --sweep width: variable "
+            "'width' is a number (default 1.0); received 'wide'") in result.stderr
     assert "mobilenet_v1 width=0.5," in result.stdout
 
 
@@ -200,6 +201,16 @@ def test_set_and_sweep_same_variable_is_a_usage_error():
 def test_jobs_give_the_same_rows():
     args = ["compare", "resnet50", "--sweep", "width=32,48,64", "--sweep", "resolution=160,224"]
     assert json_rows(*args, "--jobs", "2") == json_rows(*args)
+
+
+def test_jobs_with_a_failing_point_and_a_progress_bar():
+    result = CliRunner().invoke(main, ["compare", "mobilenet_v1", "--sweep", "width=0.5,x,1.0",
+                                       "--jobs", "2", "--progress", "--format", "csv",
+                                       "--columns", "model,macs"])
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == ["model,macs", "mobilenet_v1 width=0.5,149497088",
+                                          "mobilenet_v1 width=1.0,568740352"]
+    assert "mobilenet_v1 width=x" in result.stderr and "1 of 3 models failed" in result.stderr
 
 
 def test_convention_batch_dtype_reach_every_row():
