@@ -11,13 +11,16 @@ from .errors import Problem, SpecError
 
 __version__ = "0.1.0"
 __all__ = ["Analysis", "Problem", "Row", "SpecError", "Totals", "analyze", "build",
-           "build_graph", "bundled_specs", "load", "resolve_vars", "verify", "__version__"]
+           "build_graph", "bundled_specs", "compare", "load", "resolve_vars", "verify",
+           "__version__"]
 
-# Names that need torch, imported on first use so that `import cnncost` never imports it.
-_LAZY = {"build": "cnncost.builder", "verify": "cnncost.verification"}
+# Functions imported on first use, so that `import cnncost` imports neither torch (build,
+# verify) nor pandas (compare, which imports it when called).
+_LAZY = {"build": "cnncost.builder", "verify": "cnncost.verification",
+         "compare": "cnncost.comparison"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

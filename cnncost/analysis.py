@@ -67,6 +67,7 @@ class Analysis(NamedTuple):
     description: str = ""  # the spec's one-line description (its figures are for defaults)
     variant: str | None = None  # the variant analyzed, if any
     custom: bool = False  # a variant, --set or --input changed the spec's defaults
+    convention: str = "torchvision"  # the counting profile (cnncost.conventions) applied
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -91,8 +92,11 @@ class Analysis(NamedTuple):
         return out
 
     def to_dict(self, depth: int = 0) -> dict[str, Any]:
-        """JSON-ready dict: spec info, totals and rows (collapsed to `depth` if > 0)."""
-        return {
+        """JSON-ready dict: spec info, totals and rows (collapsed to `depth` if > 0).
+
+        A non-default counting convention adds a "convention" key after "dtype".
+        """
+        out = {
             "name": self.name,
             "file": self.file,
             "description": self.description,
@@ -105,6 +109,12 @@ class Analysis(NamedTuple):
             "totals": self.totals._asdict(),
             "layers": [{**r._asdict(), "shape": list(r.shape)} for r in self.collapse(depth)],
         }
+        if self.convention != "torchvision":
+            out = {**{k: v for k, v in out.items() if k not in ("vars", "variant", "totals",
+                                                                 "layers")},
+                   "convention": self.convention,
+                   **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
+        return out
 
     def to_dataframe(self, depth: int = 0) -> Any:
         """Rows as a pandas DataFrame (pandas is imported only here)."""
@@ -150,8 +160,20 @@ def peak_live_bytes(graph: Graph, per_element: int) -> int:
     return peak * per_element
 
 
-def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "") -> Analysis:
-    """Costs of every node of `graph` for `batch` samples stored as `dtype`."""
+def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
+                  convention: str = "torchvision") -> Analysis:
+    """Costs of every node of `graph` for `batch` samples stored as `dtype`.
+
+    `convention` names a counting profile (:mod:`cnncost.conventions`) that restates
+    MACs and params as another tool counts them; the default changes nothing.
+    """
+    profile = None
+    if convention != "torchvision":
+        from .conventions import get
+
+        profile = get(convention)
+        if profile.identity:
+            profile = None
     bytes_per = DTYPE_BYTES[dtype]
     act_per = batch * bytes_per
     nodes = graph.nodes
@@ -170,7 +192,10 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         cost = memo.get(key)
         if cost is None:
             opdef = OPS[node.op]
-            cost = opdef.cost([nodes[i].shape for i in inputs], node.shape, node.attrs)
+            shapes = [nodes[i].shape for i in inputs]
+            cost = opdef.cost(shapes, node.shape, node.attrs)
+            if profile is not None:
+                cost = profile.apply(node.op, shapes, node.shape, node.attrs, cost)
             memo[key] = cost
             cost.weighted = opdef.category in WEIGHTED
         act = 0 if node.view else node.size * act_per
@@ -192,4 +217,5 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         layers=len(rows) - 1, weighted_layers=weighted)
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                     output_shape=nodes[graph.output].shape, batch=batch, dtype=dtype,
-                    vars=graph.vars, rows=rows, totals=totals, description=description)
+                    vars=graph.vars, rows=rows, totals=totals, description=description,
+                    convention=convention)

@@ -211,18 +211,28 @@ def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | N
 
 
 def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype: str = "fp32",
-            set: Mapping | None = None, variant: str | None = None) -> Analysis:
+            set: Mapping | None = None, variant: str | None = None,
+            convention: str = "torchvision") -> Analysis:
     """Analyze an architecture: shapes, params, MACs, FLOPs and memory per layer.
 
     `spec`: a path, a bundled spec name ("resnet50"), a mapping or a Spec.
     `input`: override the input shape, e.g. "3x160x160". `set`: spec variables.
+    `convention`: counting profile for MACs and params (docs/conventions.md,
+    "Counting profiles"): torchvision (default), fvcore, ptflops or keras.
     Raises SpecError (with every problem found) on invalid input.
     """
+    if convention != "torchvision":
+        from .conventions import get
+
+        try:
+            get(convention)
+        except ValueError as exc:
+            raise SpecError([_problem("", str(exc))]) from None
     if dtype not in DTYPE_BYTES:
         raise SpecError([_problem("", f"unknown dtype {dtype!r}{did_you_mean(dtype, DTYPE_BYTES)} "
                                       f"(allowed: {one_of(DTYPE_BYTES)})")])
     if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
         raise SpecError([_problem("", f"batch must be a positive integer, received {batch!r}")])
     graph = build_graph(spec, input=input, set=set, variant=variant)
-    result = analyze_graph(graph, batch, dtype, graph.description)
+    result = analyze_graph(graph, batch, dtype, graph.description, convention)
     return result._replace(variant=variant, custom=bool(variant or set or input))

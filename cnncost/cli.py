@@ -96,6 +96,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "export": "cnncost.commands.export:export",
     "gate": "cnncost.commands.gate:gate",
     "baseline": "cnncost.commands.baseline:baseline",
+    "compare": "cnncost.commands.compare:compare",
+    "diff": "cnncost.commands.diff:diff",
 }
 
 
@@ -140,6 +142,17 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+# Names of the counting profiles (cnncost/conventions.py); listed here so that --help
+# does not import the profiles. tests/test_conventions.py checks the two agree.
+CONVENTIONS = ("torchvision", "fvcore", "ptflops", "thop", "keras")
+
+convention_option = click.option(
+    "--convention", type=click.Choice(CONVENTIONS), default="torchvision", show_default=True,
+    help="Counting profile for MACs and params: torchvision (conv/linear MACs, no bias), "
+         "fvcore, ptflops, thop or keras (params with BN moving statistics). See "
+         "docs/conventions.md.")
+
+
 @main.command()
 @click.argument("spec")
 @spec_options
@@ -152,15 +165,17 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@convention_option
 @guarded
 def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
-            batch: int, dtype: str, depth: int, fmt: str, output: str | None) -> None:
+            batch: int, dtype: str, depth: int, fmt: str, output: str | None,
+            convention: str) -> None:
     """Per-layer shapes, params, MACs, FLOPs and memory of SPEC, with totals."""
     from .api import analyze as run
     from .formats import render
 
     result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
-                 variant=variant)
+                 variant=variant, convention=convention)
     options = {}
     if fmt == "table":
         to_tty = output is None and sys.stdout.isatty()

@@ -64,6 +64,10 @@ def header_line(analysis: Any) -> str:
     a = analysis
     name = f"{a.name} (variant {a.variant})" if a.variant else a.name
     parts = [name, f"input {fmt_shape(a.input_shape)}", f"batch {a.batch}", a.dtype]
+    if getattr(a, "convention", "torchvision") != "torchvision":
+        from ..conventions import get
+
+        parts.append(f"convention {a.convention} (MACs = {get(a.convention).label})")
     if a.vars:
         parts.append(", ".join(f"{k}={v}" for k, v in a.vars.items()))
     return " | ".join(parts)

@@ -1,0 +1,147 @@
+"""Counting profiles: each reproduces what its tool reported on the bundled specs.
+
+tests/data/convention_reference.json is the recorded output of fvcore, ptflops and
+torch.utils.flop_counter on the PyTorch model of every bundled spec (regenerate with
+`python benchmarks/convention_reference.py`; versions are inside the file).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import cnncost
+from cnncost.cli import main
+from cnncost.conventions import PROFILES, get
+from cnncost.ops import OPS
+
+DATA = json.loads((Path(__file__).parent / "data" / "convention_reference.json")
+                  .read_text(encoding="utf-8"))
+SPECS = sorted(DATA["specs"])
+
+
+def test_reference_data_covers_every_bundled_spec():
+    assert set(SPECS) == set(cnncost.bundled_specs())
+    assert DATA["versions"]["fvcore"] == "0.1.5.post20221221"
+    assert DATA["versions"]["ptflops"] == "0.7.5"
+    assert DATA["versions"]["thop"] == "0.1.1-2209072238"  # pip: 0.1.1.post2209072238
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_torchvision_profile_is_torch_flop_counter(name):
+    ref = DATA["specs"][name]["torch_flop_counter"]
+    t = cnncost.analyze(name, convention="torchvision").totals
+    assert (t.macs, t.params) == (ref["macs"], ref["params"])
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_fvcore_profile_matches_recorded_fvcore(name):
+    ref = DATA["specs"][name]["fvcore"]
+    t = cnncost.analyze(name, convention="fvcore").totals
+    assert (t.macs, t.params) == (ref["flops"], ref["params"])
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_ptflops_profile_matches_recorded_ptflops(name):
+    ref = DATA["specs"][name]["ptflops"]
+    t = cnncost.analyze(name, convention="ptflops").totals
+    assert (t.macs, t.params) == (ref["macs"], ref["params"])
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_thop_profile_matches_recorded_thop(name):
+    ref = DATA["specs"][name]["thop"]
+    t = cnncost.analyze(name, convention="thop").totals
+    assert (t.macs, t.params) == (ref["macs"], ref["params"])
+
+
+def test_thop_depthwise_and_adaptive_rules():
+    spec = {"name": "dw", "input": [8, 10, 10], "layers": [
+        {"op": "depthwise", "kernel": 3, "padding": 1, "bias": False},
+        {"op": "adaptive_avgpool", "output": 3}]}
+    t = cnncost.analyze(spec, convention="thop").totals
+    assert t.macs == 8 * 10 * 10 * 1 * 9 + int((10 / 3 * 10 / 3 + 1) * 8 * 9)
+
+
+def test_fvcore_by_operator_agrees_with_the_rule_split():
+    """fvcore's own split for resnet50: conv + linear = our MACs; batch_norm = 2 x BN elements."""
+    by_op = DATA["specs"]["resnet50"]["fvcore"]["by_operator"]
+    plain = cnncost.analyze("resnet50")
+    bn_elements = sum(r.other_ops // 2 for r in plain.rows if r.op == "batchnorm")
+    assert by_op["conv"] + by_op["linear"] == plain.totals.macs
+    assert by_op["batch_norm"] == 2 * bn_elements
+    assert by_op["adaptive_avg_pool2d"] == 2048 * 7 * 7
+    assert "aten::max_pool2d" in DATA["specs"]["resnet50"]["fvcore"]["skipped"]
+
+
+@pytest.mark.parametrize("name,params", [
+    ("mobilenet_v1", 4_253_864),  # Keras applications.MobileNet() Total params
+    ("mobilenet_v2", 3_538_984),  # Keras applications.MobileNetV2() Total params
+    ("seed_mnist_cnn", 1_199_882),  # Keras mnist_cnn example
+    ("seed_mlp_4096", 2_365_450),  # model.summary() printed in seed 000
+])
+def test_keras_profile_counts_bn_moving_statistics(name, params):
+    default = cnncost.analyze(name).totals
+    keras = cnncost.analyze(name, convention="keras").totals
+    assert keras.params == params == default.keras_params
+    assert keras.macs == default.macs
+    assert keras.weight_bytes == 4 * params
+
+
+def test_default_profile_changes_nothing():
+    a = cnncost.analyze("mobilenet_v2")
+    b = cnncost.analyze("mobilenet_v2", convention="torchvision")
+    assert a == b
+    assert "convention" not in a.to_dict()
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_states_every_op(name):
+    assert set(PROFILES[name].counts) == set(OPS)
+
+
+def test_profile_scales_with_batch_and_keeps_memory():
+    one = cnncost.analyze("resnet18", convention="ptflops")
+    four = cnncost.analyze("resnet18", convention="ptflops", batch=4)
+    plain = cnncost.analyze("resnet18")
+    assert four.totals.macs == 4 * one.totals.macs
+    assert four.totals.flops == 2 * four.totals.macs
+    assert one.totals.peak_activation_bytes == plain.totals.peak_activation_bytes
+    assert sum(r.macs for r in one.rows) == one.totals.macs
+
+
+def test_ptflops_counts_bias_per_output_element():
+    spec = {"name": "one", "input": [3, 8, 8],
+            "layers": [{"op": "conv", "out": 4, "kernel": 3, "padding": 1, "bias": True}]}
+    t = cnncost.analyze(spec, convention="ptflops").totals
+    assert t.macs == 4 * 8 * 8 * 3 * 9 + 4 * 8 * 8
+
+
+def test_unknown_convention():
+    with pytest.raises(cnncost.SpecError, match="did you mean 'fvcore'"):
+        cnncost.analyze("resnet18", convention="fvcor")
+    with pytest.raises(ValueError, match="conventions: fvcore, keras, ptflops, thop, torchvision"):
+        get("nope")
+
+
+def test_cli_analyze_convention():
+    runner = CliRunner()
+    result = runner.invoke(main, ["analyze", "resnet50", "--convention", "fvcore", "--format",
+                                  "json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["convention"] == "fvcore"
+    assert data["totals"]["macs"] == DATA["specs"]["resnet50"]["fvcore"]["flops"]
+    table = runner.invoke(main, ["analyze", "resnet50", "--convention", "ptflops"])
+    assert table.exit_code == 0 and "convention ptflops" in table.output
+    bad = runner.invoke(main, ["analyze", "resnet50", "--convention", "thp"])
+    assert bad.exit_code == 2
+
+
+def test_cli_choices_match_the_registry():
+    from cnncost.cli import CONVENTIONS
+
+    assert set(CONVENTIONS) == set(PROFILES)
