@@ -38,10 +38,12 @@ def plot(comparison: Any, path: str) -> None:
         for row in rows:
             key = " ".join([row["spec"], *(f"{n}={row[n]}" for n in others)])
             curves.setdefault(key, []).append(row)
-        for key, members in curves.items():
+        for index, (key, members) in enumerate(curves.items()):
             members = sorted(members, key=lambda r: r["macs"])
             ax.plot([r["macs"] / 1e6 for r in members], [r["params"] / 1e6 for r in members],
                     marker="o", label=key)
+            if index != len(curves) - 1:  # label the points of one curve only: no overlap
+                continue
             for r in members:
                 ax.annotate(f"{first}={r[first]}", (r["macs"] / 1e6, r["params"] / 1e6),
                             fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -59,6 +61,7 @@ def plot(comparison: Any, path: str) -> None:
     ax.set_xlabel("MACs (millions)")
     ax.set_ylabel("params (millions)")
     ax.grid(True, alpha=0.3)
+    ax.margins(0.08)  # room for the labels of the outermost points
     fig.tight_layout()
     try:
         fig.savefig(path)
