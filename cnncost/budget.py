@@ -10,6 +10,8 @@ SpecError is raised. Nothing here analyzes a spec or prints.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -329,10 +331,15 @@ class _Parser:
         return raw
 
     def parse_budgets(self, raw: Any, path: str, line: int) -> dict:
+        return self.per_metric(raw, path, line, "budget", self.budget)
+
+    def per_metric(self, raw: Any, path: str, line: int, what: str,
+                   parse_one: Callable[[str, Any, str, int], Any]) -> dict:
+        """A mapping of metric -> `what`, each value parsed by `parse_one`."""
         if raw is None:
             return {}
         if not isinstance(raw, dict):
-            self.err(line, path, f"expected a mapping of metric -> budget, received {show(raw)}")
+            self.err(line, path, f"expected a mapping of metric -> {what}, received {show(raw)}")
             return {}
         out = {}
         for key, value in raw.items():
@@ -340,9 +347,9 @@ class _Parser:
             metric = self.metric(key, path, kline)
             if metric is None:
                 continue
-            budget = self.budget(metric, value, f"{path}.{metric}", kline)
-            if budget is not None:
-                out[metric] = budget
+            parsed = parse_one(metric, value, f"{path}.{metric}", kline)
+            if parsed is not None:
+                out[metric] = parsed
         return out
 
     def budget(self, metric: str, raw: Any, path: str, line: int) -> Budget | None:
@@ -371,21 +378,7 @@ class _Parser:
         return Budget(limit, f"{op} {text}", level, line)
 
     def parse_regression(self, raw: Any, path: str, line: int) -> dict:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict):
-            self.err(line, path, f"expected a mapping of metric -> tolerance, received {show(raw)}")
-            return {}
-        out = {}
-        for key, value in raw.items():
-            kline = raw.line_of(key)
-            metric = self.metric(key, path, kline)
-            if metric is None:
-                continue
-            tolerance = self.tolerance(metric, value, f"{path}.{metric}", kline)
-            if tolerance is not None:
-                out[metric] = tolerance
-        return out
+        return self.per_metric(raw, path, line, "tolerance", self.tolerance)
 
     def tolerance(self, metric: str, raw: Any, path: str, line: int) -> Tolerance | None:
         info = METRICS[metric]
