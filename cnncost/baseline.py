@@ -175,6 +175,11 @@ def _validate(data: Any, problems: list) -> dict:
         if not isinstance(metrics, dict):
             problems.append(f"{where}.metrics: expected an object of metric -> number")
             continue
+        missing = [m for m in ANALYTIC if m not in metrics]
+        if missing:
+            problems.append(f"{where}.metrics: missing {', '.join(missing)} (a baseline records "
+                            "every analytic metric; rewrite it with `cnncost baseline save "
+                            "--force`)")
         for metric, value in metrics.items():
             if metric not in METRICS:
                 problems.append(f"{where}.metrics: unknown metric {metric!r}")

@@ -186,6 +186,15 @@ def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_b
                       f"allowed {tol.text}", tol.line)
     status = _status(findings, value, base, comparable, lower, note, check,
                      record is None and have_baseline)
+    tol = check.tolerance
+    if status == "new" and have_baseline and tol is not None and tol.level != "off":
+        # Fail closed: a model renamed in the budget file, or a baseline that lost it,
+        # must not pass its regression checks silently. A warning; --strict fails it.
+        found("warn", f"{where}: not in the baseline, so its regression tolerance {tol.text} "
+              "was not checked (after review, record it with `cnncost baseline update`)",
+              tol.line)
+        if strict:
+            status = "fail"
     if status == "new" and not note:
         note = "not in the baseline" if record is None else "metric not in the baseline"
     elif status == "skipped" and not note:

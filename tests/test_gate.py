@@ -170,6 +170,8 @@ def test_shrinking_reports_improved(repo):
      "models.seed_mnist_cnn.metrics.macs: expected a non-negative integer, received -1"),
     (lambda text: text.replace('"macs": 11992448', '"maks": 11992448'),
      "unknown metric 'maks'"),
+    (lambda text: text.replace('"macs": 11992448,', ''),
+     "models.seed_mnist_cnn.metrics: missing macs"),
     (lambda text: "[]", "expected a JSON object"),
     (lambda text: "", "not valid JSON"),
 ])
@@ -287,6 +289,22 @@ def test_new_and_removed_models(repo):
     assert result.exit_code == 0
     (repo / "c.yaml").write_text("models: [{spec: lenet5}]\n")
     assert "note: lenet5: nothing is checked" in run("gate", "--budget", "c.yaml").output
+
+
+def test_model_missing_from_the_baseline_warns_and_strict_fails(repo):
+    """A renamed model must not pass its regression checks silently (fail closed)."""
+    save()
+    budget = repo / "cnncost.budget.yaml"
+    edit(budget, "  - spec: specs/seed_mnist_cnn.yaml", "  - name: mnist-renamed\n"
+                                                         "    spec: specs/seed_mnist_cnn.yaml")
+    result = run("gate")
+    assert result.exit_code == 0
+    assert ("mnist-renamed: macs: not in the baseline, so its regression tolerance +1% was "
+            "not checked") in result.output
+    assert statuses(run("gate", "--format", "json"))[("mnist-renamed", "macs")] == "new"
+    strict = run("gate", "--strict", "--format", "json")
+    assert strict.exit_code == 1
+    assert statuses(strict)[("mnist-renamed", "macs")] == "fail"
 
 
 def test_level_off_is_skipped(repo):
