@@ -375,6 +375,8 @@ class _Parser:
         except ValueError as exc:
             self.err(line, path, f"{exc}, received {show(raw)}")
             return None
+        if isinstance(text, float) and text.is_integer():
+            text = int(text)  # 1.0e+7 is shown as 10000000
         return Budget(limit, f"{op} {text}", level, line)
 
     def parse_regression(self, raw: Any, path: str, line: int) -> dict:

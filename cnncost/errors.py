@@ -110,9 +110,16 @@ def show(value: object) -> str:
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, str):
         if _YAML_NUMBER_TEXT.match(value):
+            mantissa, _, exponent = value.lower().partition("e")
+            if "." not in mantissa:
+                mantissa += ".0"
+            if exponent[0] not in "+-":
+                exponent = "+" + exponent
+            number = float(value)
+            plain = f"{int(number)}" if number.is_integer() and abs(number) < 1e16 else repr(number)
             return (f"{value!r} (text: YAML 1.1 reads a number like {value} as a string; "
-                    f"write it out, e.g. {float(value):g}, or with a dot and a signed exponent, "
-                    f"e.g. 1.0e+3)")
+                    f"write it out, e.g. {plain}, or with a dot and a signed exponent, "
+                    f"e.g. {mantissa}e{exponent})")
         return repr(value)
     if isinstance(value, datetime.date):
         return f"the date {value.isoformat()} (YAML reads unquoted dates as dates; quote it)"

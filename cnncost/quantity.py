@@ -12,6 +12,9 @@ budget compares with the engine's integers without rounding. Suffixes:
 - rates (images per second): a plain number with an optional SI suffix;
 - percentages: ``1%``, ``0.5 %``.
 
+Numbers may be written with an exponent (``5e6``, ``1.2e9``), which YAML 1.1 leaves as
+text; here they are read as numbers.
+
 A parse error is a ValueError whose message says what is allowed.
 """
 
@@ -35,7 +38,10 @@ EXAMPLES = {"count": "5M, 600k, 1.5G or 4Mi", "bytes": "20MB (10^6 bytes), 8MiB 
             "or 1024 (bytes)", "ms": "12.5 or 12.5ms", "rate": "250 or 1.2k"}
 INTEGER_KINDS = ("count", "bytes")  # whole numbers only
 
-_NUMBER = re.compile(r"^\s*([+]?(?:\d+(?:_\d+)*)?(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+# a number (digits, optional fraction, optional exponent: YAML 1.1 leaves 5e6 as text), then
+# an optional unit suffix
+_NUMBER = re.compile(r"^\s*([+]?(?:\d+(?:_\d+)*)?(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*"
+                     r"([A-Za-z]*)\s*$")
 
 
 def parse_quantity(value: object, kind: str) -> Fraction:
@@ -48,7 +54,7 @@ def parse_quantity(value: object, kind: str) -> Fraction:
             raise ValueError(f"expected a non-negative {kind_name(kind)}")
     else:
         match = _NUMBER.match(value)
-        if not match or match.group(1) in ("", "+", "."):
+        if not match or not re.match(r"^\+?(\d|\.\d)", match.group(1)):
             raise ValueError(f"expected a {kind_name(kind)} such as {EXAMPLES[kind]}")
         number, suffix = Fraction(match.group(1).replace("_", "")), match.group(2)
     factors = SUFFIXES[kind]

@@ -488,7 +488,9 @@ def test_1e3_message_explains_yaml(tmp_path):
         """)
     lines = error_lines(cli("analyze", path))
     text = message(lines[0], path)
-    assert "YAML" in text or "string" in text or "text" in text, lines
+    assert "YAML 1.1 reads a number like 1e3 as a string" in text, lines
+    # both suggestions are numbers YAML reads as numbers
+    assert "write it out, e.g. 1000, or with a dot and a signed exponent, e.g. 1.0e+3" in text
 
 
 def test_1e2_input_size_is_treated_like_other_sizes(tmp_path):
