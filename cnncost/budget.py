@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .analysis import DTYPE_BYTES
-from .errors import ErrorSink, Loc, did_you_mean, one_of, show
+from .errors import ErrorSink, Loc, SpecError, did_you_mean, one_of, show
 from .metrics import MEASURED, METRICS
 from .quantity import parse_percent, parse_quantity
 from .yamlio import LocDict, read_yaml
@@ -245,7 +245,33 @@ class _Parser:
                   for metric in dict.fromkeys([*budgets, *regression])}
         if spec is None or name is None:
             return None
+        self.check_spec_settings(spec, settings, found, label)
         return Model(name, spec, found["spec"], settings, checks, line)
+
+    def check_spec_settings(self, spec: str, settings: dict, found: LocDict, label: str) -> None:
+        """Variables and variant named in the budget file must exist in the spec: reported
+        here, at the budget file's lines (a spec that does not load is reported later, when
+        the gate evaluates it)."""
+        if not settings["vars"] and settings["variant"] is None:
+            return
+        from .api import load
+
+        try:
+            loaded = load(spec)
+        except SpecError:
+            return
+        raw_vars = found.get("vars")
+        for key in settings["vars"]:
+            if key not in loaded.vars:
+                self.err(raw_vars.line_of(key), f"{label}.vars",
+                         f"unknown variable {key!r} of {spec}{did_you_mean(key, loaded.vars)} "
+                         f"(vars: {one_of(loaded.vars) or 'none defined'})")
+        variant = settings["variant"]
+        if variant is not None and variant not in loaded.variants:
+            self.err(found.line_of("variant"), f"{label}.variant",
+                     f"unknown variant {variant!r} of {spec}"
+                     f"{did_you_mean(variant, loaded.variants)} (variants: "
+                     f"{one_of(loaded.variants) or 'none defined'})")
 
     def spec(self, raw: Any, path: str, line: int) -> str | None:
         from .api import bundled_specs

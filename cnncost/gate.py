@@ -92,7 +92,7 @@ def evaluate_models(budget: BudgetFile, measure: bool | None = None,
         except SpecError as exc:
             problems.extend(exc.problems)
             problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
-                                    f"could not evaluate {model.spec} (see above)"))
+                                    f"cannot be gated ({model.spec}): see the error above"))
     if problems:
         raise SpecError(problems)
     return out

@@ -59,9 +59,9 @@ def load_measurer() -> Measurer:
         from .measure import measure_latency
     except ImportError as exc:
         raise SpecError([Problem(Loc(""), "", f"measured metrics ({', '.join(MEASURED)}) need "
-                                 f"cnncost.measure and PyTorch, which cannot be imported here "
-                                 f"({exc}); install torch, or run with --no-measure to skip "
-                                 "them")]) from None
+                                 f"PyTorch, which cannot be imported here ({exc}): "
+                                 "pip install 'cnncost[torch]' (or pip install torch), or run "
+                                 "with --no-measure to skip them")]) from None
     return measure_latency
 
 

@@ -274,7 +274,8 @@ def test_measure_without_module_exits_2(monkeypatch):
     monkeypatch.setitem(sys.modules, "cnncost.measure", None)  # import fails
     result = CliRunner().invoke(main, ["compare", "resnet18", "--measure"])
     assert result.exit_code == 2
-    assert "--measure needs the cnncost.measure module" in result.stderr
+    assert "--measure needs PyTorch" in result.stderr
+    assert "pip install 'cnncost[torch]'" in result.stderr
 
 
 def test_measure_failure_is_named(monkeypatch):

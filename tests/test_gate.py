@@ -207,7 +207,7 @@ def test_spec_error_fails_with_exit_2_and_spec_line(repo):
     assert f"error: specs/seed_mnist_cnn.yaml:{line}: " in result.output
     assert "did you mean 'kernel'?" in result.output
     assert (f"cnncost.budget.yaml:{line_of(repo / 'cnncost.budget.yaml', '- spec:')}: model "
-            "seed_mnist_cnn: could not evaluate specs/seed_mnist_cnn.yaml") in result.output
+            "seed_mnist_cnn: cannot be gated (specs/seed_mnist_cnn.yaml)") in result.output
 
 
 def test_all_problems_collected_spec_and_baseline(repo):
@@ -305,6 +305,19 @@ def test_model_missing_from_the_baseline_warns_and_strict_fails(repo):
     strict = run("gate", "--strict", "--format", "json")
     assert strict.exit_code == 1
     assert statuses(strict)[("mnist-renamed", "macs")] == "fail"
+
+
+def test_unknown_vars_and_variant_reported_at_budget_lines(repo):
+    (repo / "b.yaml").write_text("models:\n  - spec: specs/seed_mnist_cnn.yaml\n"
+                                 "    vars: {clases: 3}\n    variant: big\n"
+                                 "    budgets: {params: 5e6}\n")
+    result = run("gate", "--budget", "b.yaml")
+    assert result.exit_code == 2
+    assert ("error: b.yaml:3: models[0] (seed_mnist_cnn).vars: unknown variable 'clases' of "
+            "specs/seed_mnist_cnn.yaml; did you mean 'classes'? (vars: classes)") in result.output
+    assert ("error: b.yaml:4: models[0] (seed_mnist_cnn).variant: unknown variant 'big' of "
+            "specs/seed_mnist_cnn.yaml (variants: none defined)") in result.output
+    assert "--set" not in result.output
 
 
 def test_level_off_is_skipped(repo):
@@ -539,8 +552,8 @@ def test_missing_measure_module_is_exit_2(repo, monkeypatch):
     monkeypatch.setitem(sys.modules, "cnncost.measure", None)  # import fails as if missing
     result = run("gate")
     assert result.exit_code == 2
-    assert "measured metrics (latency_ms, throughput) need cnncost.measure and PyTorch" in \
-        result.output and "--no-measure" in result.output
+    assert "measured metrics (latency_ms, throughput) need PyTorch" in result.output
+    assert "pip install 'cnncost[torch]'" in result.output and "--no-measure" in result.output
 
 
 def test_gate_without_measured_metrics_does_not_import_torch(repo):
@@ -572,5 +585,5 @@ def test_unusable_measuring_device_is_exit_2(repo, monkeypatch):
     result = run("baseline", "save")
     assert result.exit_code == 2
     assert "cannot measure latency: no CUDA device is available" in result.output
-    assert "cnncost.budget.yaml:2: model seed_mnist_cnn: could not evaluate " \
-           "specs/seed_mnist_cnn.yaml (see above)" in result.output
+    assert "cnncost.budget.yaml:2: model seed_mnist_cnn: cannot be gated " \
+           "(specs/seed_mnist_cnn.yaml): see the error above" in result.output

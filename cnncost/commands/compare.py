@@ -22,11 +22,11 @@ from ..errors import SpecError
 def get_measurer() -> Any:
     """cnncost.measure.measure_latency, imported on demand; exit 2 if it is missing."""
     try:
-        from ..measure import measure_latency  # type: ignore[import-not-found]
+        from ..measure import measure_latency
     except ImportError as exc:
-        click.echo(f"error: --measure needs the cnncost.measure module, which is not available "
-                   f"in this installation ({exc}); compare without --measure for the analytic "
-                   "columns", err=True)
+        click.echo(f"error: --measure needs PyTorch, which cannot be imported here ({exc}): "
+                   "pip install 'cnncost[torch]' (or pip install torch); compare without "
+                   "--measure for the analytic columns", err=True)
         sys.exit(EXIT_BAD_INPUT)
     return measure_latency
 
