@@ -118,10 +118,20 @@ class Analysis(NamedTuple):
 
     def to_dataframe(self, depth: int = 0) -> Any:
         """Rows as a pandas DataFrame (pandas is imported only here)."""
-        import pandas as pd
+        pd = require_pandas()
 
         rows = [{**r._asdict(), "shape": "x".join(map(str, r.shape))} for r in self.collapse(depth)]
         return pd.DataFrame(rows)
+
+
+def require_pandas() -> Any:
+    """pandas, or an ImportError that says how to install it (it is an optional extra)."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("this needs pandas, an optional extra of cnncost: pip install pandas "
+                          "(or pip install 'cnncost[pandas]')") from None
+    return pandas
 
 
 def peak_live_bytes(graph: Graph, per_element: int) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-import torch
+from .torch_import import torch
 from torch import nn
 
 from .expand import Graph, Node

@@ -306,7 +306,9 @@ def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None 
     `errors="raise"` raises SpecError listing every failing point; `"skip"` leaves
     them out. pandas is imported here only.
     """
-    import pandas as pd
+    from .analysis import require_pandas
+
+    pd = require_pandas()
 
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', received {errors!r}")

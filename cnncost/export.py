@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from . import __version__
+from .torch_import import torch  # noqa: F401 - first, so its import is quiet
+from torch import nn  # noqa: E402
 
-from . import __version__, torch_modules
+from . import torch_modules
 from .builder import BUILDERS, BuildError, Make
 from .expand import Graph
 
@@ -79,7 +81,9 @@ def _helpers_source() -> str:
 def export_source(graph: Graph, name: str | None = None, spec_file: str = "") -> str:
     """Python source of a standalone module defining the model of `graph`."""
     cls = name or class_name(graph.name)
-    if not cls.isidentifier() or keyword.iskeyword(cls):
+    if keyword.iskeyword(cls):
+        raise BuildError(f"class name {cls!r} is a Python keyword")
+    if not cls.isidentifier():
         raise BuildError(f"class name {cls!r} is not a Python identifier")
     nodes = graph.nodes
     names = {n.name for n in nodes[1:]}
@@ -158,4 +162,4 @@ def export(spec: Any, *, input: tuple | str | None = None, set: Mapping | None =
     from .api import build_graph
 
     graph = build_graph(spec, input=input, set=set, variant=variant)
-    return export_source(graph, name, graph.file)
+    return export_source(graph, name, Path(graph.file).name)  # no local paths in the file

@@ -357,3 +357,11 @@ def test_readme_and_docs_compare_outputs_are_real():
             assert result.output.rstrip() == shown.rstrip(), command
             checked += 1
     assert checked >= 5
+
+
+def test_missing_pandas_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"pip install pandas \(or pip install 'cnncost\[pandas\]'\)"):
+        cnncost.compare(["lenet5"])
+    with pytest.raises(ImportError, match="pip install pandas"):
+        cnncost.analyze("lenet5").to_dataframe()

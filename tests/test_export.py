@@ -92,6 +92,7 @@ def test_cli_writes_a_file_that_runs_with_torch_alone(tmp_path):
     text = target.read_text()
     assert "class MnistNet(nn.Module):" in text
     assert "import cnncost" not in text and "from cnncost" not in text
+    assert "from seed_mnist_cnn.yaml" in text.splitlines()[0]  # the file name, no local path
     done = subprocess.run([sys.executable, str(target)], capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -101,5 +102,7 @@ def test_cli_writes_a_file_that_runs_with_torch_alone(tmp_path):
 def test_cli_export_errors():
     out = CliRunner().invoke(main, ["export", "lenet5", "--class-name", "not valid"])
     assert out.exit_code == 2 and "not a Python identifier" in out.output
+    out = CliRunner().invoke(main, ["export", "lenet5", "--class-name", "class"])
+    assert out.exit_code == 2 and "is a Python keyword" in out.output
     out = CliRunner().invoke(main, ["export", "no_such_spec"])
     assert out.exit_code == 2 and "no such spec file or bundled spec" in out.stderr

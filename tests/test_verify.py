@@ -320,3 +320,33 @@ def test_cli_without_torch_says_how_to_install():
     assert done.returncode == 2, done.stderr
     assert "cnncost verify needs PyTorch" in done.stderr and "pip install" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_busy_cpu_note(monkeypatch):
+    import cnncost.verification as module
+
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (1.8, 1.0, 1.0))
+    note = module.cpu_contention(2)
+    assert note and "load average 1.8 on 2 CPUs" in note and "--threads 1" in note
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert module.cpu_contention(1) is None  # one thread, one free CPU
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert module.cpu_contention(2) is None
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (3.0, 1.0, 1.0))
+    result = verify("lenet5", device="cpu", latency_runs=3)
+    assert result.notes and "the CPU is busy" in result.notes[0]
+    out = cli("verify", "lenet5", "--device", "cpu", "--runs", "3")
+    assert "note: the CPU is busy (load average 3.0 on 2 CPUs)" in out.output
+
+
+def test_no_numpy_warning_without_numpy():
+    """torch warns at import when NumPy is missing (as with `pip install torch` alone);
+    cnncost never uses NumPy, so its torch commands stay quiet."""
+    code = ("import sys; sys.modules['numpy'] = None\n"
+            "from cnncost.cli import main\n"
+            "main(['verify', 'lenet5', '--device', 'meta'])\n")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert "NumPy" not in done.stderr

@@ -22,7 +22,7 @@ INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
 def import_torch_or_exit(command: str) -> None:
     """Exit 2 with install instructions when torch is missing."""
     try:
-        import torch  # noqa: F401
+        from .. import torch_import  # noqa: F401
     except ImportError:
         click.echo(f"error: {INSTALL_TORCH.replace('cnncost verify', f'cnncost {command}')}",
                    err=True)

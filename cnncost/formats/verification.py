@@ -85,6 +85,7 @@ def summary_lines(v: Any) -> list[str]:
             f"{env['threads']} threads")
     elif v.env["device"] == "meta":
         lines.append("forward latency: not measured on the meta device")
+    lines += [f"note: {note}" for note in v.notes]
     return lines
 
 
