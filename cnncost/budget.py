@@ -197,7 +197,8 @@ class _Parser:
             self.err(line, "models", "missing: list the models to gate (see docs/ci.md)")
             return ()
         if not isinstance(raw, list) or not raw:
-            self.err(line, "models", f"expected a non-empty list of models, received {show(raw)}")
+            got = "an empty list" if raw == [] else show(raw)
+            self.err(line, "models", f"expected a non-empty list of models, received {got}")
             return ()
         models: list[Model] = []
         seen: dict[str, int] = {}

@@ -258,7 +258,8 @@ class Expander:
                 try:
                     dims.append(pos_int(self.value(raw, ctx.env)))
                 except (ExprError, OpError) as exc:
-                    self.errors.add(spec.loc, "input", f"input sizes: {exc}")
+                    where = Loc(spec.file, spec.input_line) if spec.input_line else spec.loc
+                    self.errors.add(where, "input", f"input sizes: {exc}")
                     return None
         shape = tuple(dims)
         if numel(shape) > MAX_ELEMENTS:

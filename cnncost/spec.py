@@ -93,6 +93,7 @@ class Spec(NamedTuple):
     loc: Loc
     var_lines: Mapping = _NO_LINES
     broken_blocks: frozenset = frozenset()  # blocks already reported (cycles); not expanded
+    input_line: int = 0  # line of `input:` (0 if unknown)
 
 
 def entries(raw: dict, line: int) -> list[tuple[Any, Any, int]]:
@@ -488,7 +489,8 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: dict
     return Spec(name=text["name"] or Path(file).stem, description=text["description"],
                 source=text["source"], file=file, input=dims, vars=variables, defaults=defaults,
                 blocks=blocks, layers=layers, variants=variants, loc=Loc(file, raw.line),
-                var_lines=var_lines, broken_blocks=frozenset(cyclic))
+                var_lines=var_lines, broken_blocks=frozenset(cyclic),
+                input_line=line("input") if "input" in raw else 0)
 
 
 def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
@@ -592,13 +594,15 @@ def parse_variants(raw: Any, variables: dict, p: _Parser, line: int) -> dict:
 
 def parse_input(raw: Any, p: _Parser, line: int) -> tuple | None:
     """The input's dims, raw (ints or expressions); None if unusable (already reported)."""
+    original = raw
     if isinstance(raw, str) and re.fullmatch(r"\s*\d+(\s*x\s*\d+)*\s*", raw):
         raw = [int(x) for x in raw.split("x")]
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = [raw]
     if not isinstance(raw, list) or len(raw) not in (1, 3):
+        count = f" ({len(raw)} sizes)" if isinstance(raw, list) else ""
         p.err(line, "input", f"input must be [channels, height, width] (or [features]) or "
-              f"'CxHxW', received {show(raw)}")
+              f"'CxHxW', received {show(original)}{count}")
         return None
     for v in raw:
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):

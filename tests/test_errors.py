@@ -642,6 +642,24 @@ def test_kernel_larger_than_input_after_downsampling(tmp_path):
            "[input 3x2x2]", count=1)
 
 
+def test_zero_input_size_points_at_the_input_line(tmp_path):
+    path = write(tmp_path, """
+        name: x
+        input: [0, 8, 8]
+        layers: [relu]
+        """)
+    expect(path, 2, "input", "input sizes: expected a positive integer, received 0", count=1)
+
+
+def test_input_text_of_two_sizes_is_quoted_as_written(tmp_path):
+    path = write(tmp_path, """
+        name: x
+        input: "3x8"
+        layers: [relu]
+        """)
+    expect(path, 2, "input", "or 'CxHxW', received '3x8' (2 sizes)", count=1)
+
+
 def test_ceil_mode_with_uneven_padding(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
