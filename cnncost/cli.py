@@ -73,6 +73,14 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def table_options(fmt: str, output: str | None) -> dict:
+    """Rendering options of a table: color and the terminal's width when it goes to one."""
+    if fmt != "table":
+        return {}
+    to_tty = output is None and sys.stdout.isatty()
+    return {"color": to_tty, "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
+
+
 def emit(text: str, output: str | None) -> None:
     """Write to -o FILE (atomically) or stdout."""
     if output is None or output == "-":
@@ -176,12 +184,7 @@ def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str |
 
     result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
                  variant=variant, convention=convention)
-    options = {}
-    if fmt == "table":
-        to_tty = output is None and sys.stdout.isatty()
-        options = {"color": to_tty,
-                   "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
-    emit(render(fmt, result, depth, **options), output)
+    emit(render(fmt, result, depth, **table_options(fmt, output)), output)
 
 
 @main.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from .formats.common import aligned
 from .gate import GateResult, Row
 from .metrics import METRICS
 from .quantity import fmt_delta, fmt_percent, fmt_value
@@ -52,13 +53,9 @@ def source(result: GateResult) -> str:
 
 
 def render_text(result: GateResult) -> str:
-    table = [list(COLUMNS)] + [cells(row) for row in result.rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    right = {2, 3, 4, 5}
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                       for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
-             for line in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    right = {2, 3, 4, 5}  # baseline, current, delta, delta %
+    lines = aligned(list(COLUMNS), [cells(row) for row in result.rows],
+                    [i not in right for i in range(len(COLUMNS))])
     out = [f"cnncost gate | {source(result)}", *lines, ""]
     for level, message, line in findings(result):
         out.append(f"{level}: {result.budget_file}:{line}: {message}")

@@ -8,14 +8,13 @@ reported on stderr with its name; the others are still shown; the exit code is t
 
 from __future__ import annotations
 
-import shutil
 import sys
 from typing import Any
 
 import click
 
 from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, convention_option, emit, guarded,
-                   parse_sets, spec_options)
+                   parse_sets, spec_options, table_options)
 from ..errors import SpecError
 
 
@@ -137,12 +136,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     if comparison.rows or fmt != "table":
         from ..formats.comparison import render
 
-        render_options = {}
-        if fmt == "table":
-            to_tty = output is None and sys.stdout.isatty()
-            render_options = {"color": to_tty,
-                              "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
-        emit(render(fmt, comparison, shown, **render_options), output)
+        emit(render(fmt, comparison, shown, **table_options(fmt, output)), output)
     if plot_file and comparison.rows:
         from ..plot import plot
 

@@ -10,13 +10,12 @@ reported).
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import click
 
 from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, convention_option, emit, guarded,
-                   parse_sets, report_errors, spec_options)
+                   parse_sets, report_errors, spec_options, table_options)
 from ..errors import SpecError
 
 
@@ -66,9 +65,4 @@ def diff(spec_a: str, spec_b: str, input_: str | None, sets: tuple[str, ...],
             failed = True
     if failed:
         sys.exit(EXIT_BAD_INPUT)
-    options = {}
-    if fmt == "table":
-        to_tty = output is None and sys.stdout.isatty()
-        options = {"color": to_tty,
-                   "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
-    emit(render(fmt, run(results[0], results[1], depth), **options), output)
+    emit(render(fmt, run(results[0], results[1], depth), **table_options(fmt, output)), output)

@@ -7,12 +7,12 @@ fit in the device's free memory.
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import click
 
-from ..cli import EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, parse_sets, spec_options
+from ..cli import (EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, parse_sets, spec_options,
+                   table_options)
 
 INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
                  "pip install 'cnncost[torch]' (or pip install torch; for the CPU build: "
@@ -65,9 +65,7 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     except VerifyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    to_tty = output is None and sys.stdout.isatty()
-    emit(render(fmt, result, color=to_tty,
-                width=shutil.get_terminal_size((80, 24)).columns if to_tty else 0,
-                only_mismatches=only_mismatches), output)
+    emit(render(fmt, result, only_mismatches=only_mismatches, **table_options(fmt, output)),
+         output)
     if not result.ok:
         sys.exit(EXIT_FINDINGS)

@@ -59,6 +59,18 @@ def total_lines(analysis: object) -> list[tuple[str, str]]:
     ]
 
 
+def aligned(headers: list[str], rows: list[list[str]], left: list[bool]) -> list[str]:
+    """A plain-text table: the header, a rule of dashes, then the rows, each column as wide
+    as its widest cell, left- or right-aligned, two spaces apart."""
+    widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(text.ljust(w) if lj else text.rjust(w)
+                         for text, w, lj in zip(line, widths, left, strict=True)).rstrip()
+
+    return [fmt(headers), "  ".join("-" * w for w in widths), *(fmt(line) for line in rows)]
+
+
 def header_line(analysis: Any) -> str:
     """'resnet50 (variant paper) | input 3x224x224 | batch 1 | fp32 | var=value, ...'."""
     a = analysis

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .common import binary, grouped
+from .common import aligned, binary, grouped
 
 BYTES = ("weight_bytes", "peak_activation_bytes")
 
@@ -79,7 +79,7 @@ def table(comparison: Any, columns: list[str], color: bool = False, width: int =
     widths = [max([len(title(c))] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
     needed = sum(widths) + 3 * len(columns) + 1
     if len(cells) > 1000:  # rich lays out ~1.5 ms a row: plain text beyond
-        return plain(comparison, columns, cells, widths)
+        return plain(comparison, columns, cells)
     grid = Table()
     for column, w in zip(columns, widths, strict=True):
         grid.add_column(title(column), justify="left" if _left(column, comparison) else "right",
@@ -95,17 +95,9 @@ def table(comparison: Any, columns: list[str], color: bool = False, width: int =
     return out.getvalue()
 
 
-def plain(comparison: Any, columns: list[str], cells: list, widths: list[int]) -> str:
-    lefts = [_left(c, comparison) for c in columns]
-
-    def fmt(line: list[str]) -> str:
-        return "  ".join(t.ljust(w) if lj else t.rjust(w)
-                         for t, w, lj in zip(line, widths, lefts, strict=True)).rstrip()
-
-    out = [header(comparison), fmt([title(c) for c in columns]),
-           "  ".join("-" * w for w in widths)]
-    out += [fmt(line) for line in cells]
-    return "\n".join(out) + "\n"
+def plain(comparison: Any, columns: list[str], cells: list) -> str:
+    table = aligned([title(c) for c in columns], cells, [_left(c, comparison) for c in columns])
+    return "\n".join([header(comparison), *table]) + "\n"
 
 
 def markdown(comparison: Any, columns: list[str], **_: Any) -> str:

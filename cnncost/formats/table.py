@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .common import COLUMNS, HEADERS, caption, cell, header_line, total_lines
+from .common import COLUMNS, HEADERS, aligned, caption, cell, header_line, total_lines
 
 PLAIN_ABOVE = 1000  # rows
 
@@ -50,18 +50,9 @@ def render(analysis: Any, depth: int = 0, color: bool = False, width: int | None
 
 def plain(analysis: Any, cells: list) -> str:
     """The same table as aligned plain text, for very long tables."""
-    cells = [[HEADERS[c] for c in COLUMNS]] + cells
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    left = [c in ("name", "op") for c in COLUMNS]
-
-    def fmt(line: list[str]) -> str:
-        return "  ".join(text.ljust(w) if lj else text.rjust(w)
-                         for text, w, lj in zip(line, widths, left, strict=True)).rstrip()
-
     out = [header_line(analysis),
-           f"({len(cells) - 1:,} rows, shown as plain text; --depth N collapses them)",
-           fmt(cells[0]), "  ".join("-" * w for w in widths)]
-    out += [fmt(line) for line in cells[1:]]
+           f"({len(cells):,} rows, shown as plain text; --depth N collapses them)",
+           *aligned([HEADERS[c] for c in COLUMNS], cells, [c in ("name", "op") for c in COLUMNS])]
     if caption(analysis):
         out.append(caption(analysis))
     label_width = max(len(label) for label, _ in total_lines(analysis))

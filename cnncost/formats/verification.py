@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ..ops import fmt_shape
-from .common import binary
+from .common import aligned, binary
 from .table import PLAIN_ABOVE
 
 HEADERS = ("layer", "op", "output", "params", "buffers", "MACs", "check")
@@ -95,7 +95,8 @@ def render(fmt: str, v: Any, color: bool = False, width: int | None = None,
         return json.dumps(v.to_dict(), indent=2) + "\n"
     cells = layer_cells(v, only_mismatches)
     if len(cells) > PLAIN_ABOVE:
-        return "\n".join([header(v), *_plain(cells), *summary_lines(v)]) + "\n"
+        table = aligned(list(HEADERS), cells, [i < 2 for i in range(len(HEADERS))])
+        return "\n".join([header(v), *table, *summary_lines(v)]) + "\n"
     from rich.console import Console
     from rich.table import Table
 
@@ -118,13 +119,3 @@ def render(fmt: str, v: Any, color: bool = False, width: int | None = None,
         console.print(line, style="bold red" if line.startswith("MISMATCH") else None)
     return out.getvalue()
 
-
-def _plain(cells: list[list[str]]) -> list[str]:
-    rows = [list(HEADERS), *cells]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
-
-    def fmt(line: list[str]) -> str:
-        return "  ".join(t.ljust(w) if i < 2 else t.rjust(w)
-                         for i, (t, w) in enumerate(zip(line, widths, strict=True))).rstrip()
-
-    return [fmt(rows[0]), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows[1:])]
