@@ -199,6 +199,26 @@ for _op, (_cls, _args) in _SIMPLE.items():
 
 
 # ----------------------------------------------------------------- the model
+def make_for(node: Node, nodes: list) -> Make:
+    """How to create `node`'s module; BuildError if no factory is registered for its op."""
+    factory = BUILDERS.get(node.op)
+    if factory is None:
+        raise BuildError(f"{node.name}: the PyTorch builder has no op {node.op!r}")
+    return factory(node, [nodes[i].shape for i in node.inputs])
+
+
+def last_uses(graph: Graph) -> list[int]:
+    """Node index -> the index of the last node that reads its output: its own index when
+    none does, past the last node for the model output (alive to the end)."""
+    nodes = graph.nodes
+    last_use = list(range(len(nodes)))
+    for node in nodes:
+        for i in node.inputs:
+            last_use[i] = max(last_use[i], node.index)
+    last_use[graph.output] = len(nodes)
+    return last_use
+
+
 class SpecModel(nn.Module):
     """The PyTorch model of a cnncost spec; module names are the analytic layer names.
 
@@ -211,11 +231,7 @@ class SpecModel(nn.Module):
         self.spec_name = graph.name
         self.input_shape = tuple(graph.input_shape)
         nodes = graph.nodes
-        last_use = list(range(len(nodes)))
-        for node in nodes:
-            for i in node.inputs:
-                last_use[i] = max(last_use[i], node.index)
-        last_use[graph.output] = len(nodes)
+        last_use = last_uses(graph)
         # plan: (node index, module, input indices, indices whose last use this is)
         self._plan: list[tuple[int, nn.Module, tuple, tuple]] = []
         seen: set[str] = set()
@@ -223,10 +239,7 @@ class SpecModel(nn.Module):
             if node.name in seen:
                 raise BuildError(f"two layers are named {node.name!r}")
             seen.add(node.name)
-            factory = BUILDERS.get(node.op)
-            if factory is None:
-                raise BuildError(f"{node.name}: the PyTorch builder has no op {node.op!r}")
-            module = factory(node, [nodes[i].shape for i in node.inputs]).create()
+            module = make_for(node, nodes).create()
             attach(self, node.name, module)
             done = tuple(i for i in dict.fromkeys(node.inputs) if last_use[i] == node.index)
             if last_use[node.index] == node.index:  # never read: drop it at once

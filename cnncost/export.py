@@ -23,7 +23,7 @@ from .torch_import import torch  # noqa: F401 - first, so its import is quiet
 from torch import nn  # noqa: E402
 
 from . import torch_modules
-from .builder import BUILDERS, BuildError, Make
+from .builder import BuildError, Make, last_uses, make_for
 from .expand import Graph
 
 MODULES_FILE = Path(torch_modules.__file__)
@@ -89,17 +89,9 @@ def export_source(graph: Graph, name: str | None = None, spec_file: str = "") ->
     names = {n.name for n in nodes[1:]}
     init = []
     for node in nodes[1:]:
-        factory = BUILDERS.get(node.op)
-        if factory is None:
-            raise BuildError(f"{node.name}: the PyTorch builder has no op {node.op!r}")
-        make = factory(node, [nodes[i].shape for i in node.inputs])
-        init.append(f"        attach(self, {node.name!r}, {_constructor(make)})")
+        init.append(f"        attach(self, {node.name!r}, {_constructor(make_for(node, nodes))})")
 
-    last_use = list(range(len(nodes)))
-    for node in nodes:
-        for i in node.inputs:
-            last_use[i] = max(last_use[i], node.index)
-    last_use[graph.output] = len(nodes)
+    last_use = last_uses(graph)
     var = {0: "x"}
     free: list[str] = []
     count = 0

@@ -42,6 +42,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_target(device: str, dtype: str, allow_meta: bool = False) -> tuple:
+    """(torch.device, torch.dtype) to build a model on; ValueError if PyTorch cannot do it here."""
+    if dtype not in TORCH_DTYPES:
+        raise ValueError(f"dtype {dtype!r} has no PyTorch model here (allowed: "
+                         f"{', '.join(TORCH_DTYPES)}; int8 needs a quantized model)")
+    try:
+        where = resolve_device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r}: {exc}") from None
+    if where.type == "meta" and not allow_meta:
+        raise ValueError("latency cannot be measured on the meta device")
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("no CUDA device is available here (use --device cpu"
+                         + (" or meta)" if allow_meta else ")"))
+    return where, TORCH_DTYPES[dtype]
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -175,19 +192,11 @@ def measure_latency(spec: Any, *, input: tuple | str | None = None, batch: int =
     """
     from .builder import build
 
-    if dtype not in TORCH_DTYPES:
-        raise ValueError(f"dtype {dtype!r} cannot be measured (allowed: "
-                         f"{', '.join(TORCH_DTYPES)})")
-    where = resolve_device(device)
-    if where.type == "meta":
-        raise ValueError("latency cannot be measured on the meta device")
-    if where.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("no CUDA device is available (use --device cpu)")
+    where, torch_dtype = resolve_target(device, dtype)
     if threads is not None:
         torch.set_num_threads(threads)
-    model = build(spec, input=input, set=set, variant=variant, device=where,
-                  dtype=TORCH_DTYPES[dtype])
-    example = torch.randn(batch, *model.input_shape, device=where, dtype=TORCH_DTYPES[dtype])
+    model = build(spec, input=input, set=set, variant=variant, device=where, dtype=torch_dtype)
+    example = torch.randn(batch, *model.input_shape, device=where, dtype=torch_dtype)
     env = environment(where, dtype, batch)
     return time_model(model, example, runs=runs, warmup=warmup, budget_s=budget_s, env=env)
 

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .api import build_graph
 from .builder import build_model
-from .measure import TORCH_DTYPES, Latency, environment, resolve_device, time_model
+from .measure import Latency, environment, resolve_target, time_model
 
 CHECKED = ("shape", "params", "buffers", "macs")  # what is compared, per layer and in total
 # Allocate only when MEMORY_FACTOR x the analytic estimate + MEMORY_HEADROOM is free: convolution
@@ -83,9 +83,10 @@ class Verification(NamedTuple):
         return None
 
     def to_dict(self) -> dict:
-        def plain(values: dict) -> dict:
-            return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        def plain(value: Any) -> Any:  # shapes as JSON lists
+            return list(value) if isinstance(value, tuple) else value
 
+        first = self.first_mismatch()
         return {
             "name": self.analysis.name,
             "file": self.analysis.file,
@@ -96,14 +97,13 @@ class Verification(NamedTuple):
             "dtype": self.analysis.dtype,
             "vars": self.analysis.vars,
             "memory_estimate_bytes": self.memory_estimate,
-            "totals": {k: {"analytic": list(a) if isinstance(a, tuple) else a,
-                           "pytorch": list(m) if isinstance(m, tuple) else m, "ok": a == m}
+            "totals": {k: {"analytic": plain(a), "pytorch": plain(m), "ok": a == m}
                        for k, (a, m) in self.totals.items()},
             "first_mismatch": (dict(zip(("layer", "quantity", "analytic", "pytorch"),
-                                        self.first_mismatch(), strict=True))
-                               if self.first_mismatch() else None),
+                                        map(plain, first), strict=True)) if first else None),
             "layers": [{"name": c.name, "op": c.op, "ok": c.ok, "mismatches": c.mismatches(),
-                        "analytic": plain(c.analytic), "pytorch": plain(c.measured)}
+                        "analytic": {k: plain(v) for k, v in c.analytic.items()},
+                        "pytorch": {k: plain(v) for k, v in c.measured.items()}}
                        for c in self.layers],
             "notes": list(self.notes),
             "latency": None if self.latency is None else
@@ -168,21 +168,15 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
     none). `free_bytes` overrides the free memory detected (for tests). Raises SpecError
     for an invalid spec and VerifyError when it cannot run as asked.
     """
-    if dtype not in TORCH_DTYPES:
-        raise VerifyError(f"dtype {dtype!r} cannot be verified in PyTorch (allowed: "
-                          f"{', '.join(TORCH_DTYPES)}; int8 needs a quantized model)")
     try:
-        where = resolve_device(device)
-    except RuntimeError as exc:
-        raise VerifyError(f"unknown device {device!r}: {exc}") from None
-    if where.type == "cuda" and not torch.cuda.is_available():
-        raise VerifyError("no CUDA device is available here (use --device cpu or meta)")
+        where, torch_dtype = resolve_target(device, dtype, allow_meta=True)
+    except ValueError as exc:
+        raise VerifyError(str(exc)) from None
     graph = build_graph(spec, input=input, set=set, variant=variant)
     analysis = analyze_graph(graph, batch, dtype, graph.description)
     analysis = analysis._replace(variant=variant, custom=bool(variant or set or input))
     estimate = check_memory(analysis, where, free_bytes)
 
-    torch_dtype = TORCH_DTYPES[dtype]
     model = build_model(graph, device=where, dtype=torch_dtype).eval()
     layers = model.layers()
     shapes: dict[str, tuple] = {}
