@@ -30,32 +30,18 @@ def test_reference_data_covers_every_bundled_spec():
     assert DATA["versions"]["thop"] == "0.1.1-2209072238"  # pip: 0.1.1.post2209072238
 
 
-@pytest.mark.parametrize("name", SPECS)
-def test_torchvision_profile_is_torch_flop_counter(name):
-    ref = DATA["specs"][name]["torch_flop_counter"]
-    t = cnncost.analyze(name, convention="torchvision").totals
-    assert (t.macs, t.params) == (ref["macs"], ref["params"])
+# profile -> (tool recorded in the reference data, the key of its MAC count there)
+RECORDED = {"torchvision": ("torch_flop_counter", "macs"), "fvcore": ("fvcore", "flops"),
+            "ptflops": ("ptflops", "macs"), "thop": ("thop", "macs")}
 
 
 @pytest.mark.parametrize("name", SPECS)
-def test_fvcore_profile_matches_recorded_fvcore(name):
-    ref = DATA["specs"][name]["fvcore"]
-    t = cnncost.analyze(name, convention="fvcore").totals
-    assert (t.macs, t.params) == (ref["flops"], ref["params"])
-
-
-@pytest.mark.parametrize("name", SPECS)
-def test_ptflops_profile_matches_recorded_ptflops(name):
-    ref = DATA["specs"][name]["ptflops"]
-    t = cnncost.analyze(name, convention="ptflops").totals
-    assert (t.macs, t.params) == (ref["macs"], ref["params"])
-
-
-@pytest.mark.parametrize("name", SPECS)
-def test_thop_profile_matches_recorded_thop(name):
-    ref = DATA["specs"][name]["thop"]
-    t = cnncost.analyze(name, convention="thop").totals
-    assert (t.macs, t.params) == (ref["macs"], ref["params"])
+@pytest.mark.parametrize("convention", RECORDED)
+def test_profile_matches_the_recorded_tool(convention, name):
+    tool, macs_key = RECORDED[convention]
+    ref = DATA["specs"][name][tool]
+    t = cnncost.analyze(name, convention=convention).totals
+    assert (t.macs, t.params) == (ref[macs_key], ref["params"])
 
 
 def test_thop_depthwise_and_adaptive_rules():
