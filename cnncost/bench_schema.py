@@ -133,7 +133,7 @@ SCHEMA = {
     "title": "cnncost bench result",
     "type": "object",
     "required": ["kind", "schema_version", "tool_version", "spec", "settings", "env", "peaks",
-                 "results"],
+                 "notes", "results"],
     "additionalProperties": False,
     "properties": {
         "kind": {"const": KIND},
@@ -175,6 +175,8 @@ SCHEMA = {
         },
         "env": {"type": "object", "description": "environment without the batch"},
         "peaks": {"oneOf": [PEAKS, {"type": "null"}]},
+        "notes": {"type": "array", "items": {"type": "string"},
+                  "description": "warnings about the measurement (e.g. a busy CPU)"},
         "results": {"type": "array", "minItems": 1, "items": RESULT},
     },
 }

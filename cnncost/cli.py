@@ -101,6 +101,8 @@ def emit(text: str, output: str | None) -> None:
 # command name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
     "verify": "cnncost.commands.verify:verify",
+    "bench": "cnncost.commands.bench:bench",
+    "peaks": "cnncost.commands.peaks:peaks",
     "export": "cnncost.commands.export:export",
     "gate": "cnncost.commands.gate:gate",
     "baseline": "cnncost.commands.baseline:baseline",

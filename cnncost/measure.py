@@ -11,15 +11,17 @@ a large model on a small CPU still finishes. `cnncost bench` builds on this.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .torch_import import torch
 
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16,
+                "bf16": torch.bfloat16}
 
 
 class Latency(NamedTuple):
@@ -56,7 +58,26 @@ def resolve_target(device: str, dtype: str, allow_meta: bool = False) -> tuple:
     if where.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("no CUDA device is available here (use --device cpu"
                          + (" or meta)" if allow_meta else ")"))
+    if dtype == "tf32" and where.type != "cuda":
+        raise ValueError(f"tf32 is a mode of NVIDIA tensor cores; on {where.type} use fp32")
     return where, TORCH_DTYPES[dtype]
+
+
+@contextlib.contextmanager
+def precision(device: torch.device, dtype: str) -> Iterator[None]:
+    """On CUDA, allow TF32 tensor-core math exactly when `dtype` is tf32 (PyTorch lets
+    cuDNN convolutions use TF32 by default, which would make "fp32" timings TF32 ones);
+    the previous settings are restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    allowed = dtype == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def device_name(device: torch.device) -> str:
@@ -74,7 +95,8 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
-def environment(device: torch.device, dtype: str, batch: int) -> dict:
+def environment(device: torch.device, dtype: str, batch: int, *, channels_last: bool = False,
+                compile: bool = False) -> dict:
     """The fingerprint stored with every measurement: what makes times comparable."""
     env = {
         "device": device.type,
@@ -85,11 +107,14 @@ def environment(device: torch.device, dtype: str, batch: int) -> dict:
         "dtype": dtype,
         "batch": batch,
         "threads": torch.get_num_threads(),
+        "channels_last": channels_last,
+        "compile": compile,
     }
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda
         env["cudnn"] = torch.backends.cudnn.version()
         env["cudnn_benchmark"] = True
+        env["tf32"] = dtype == "tf32"
     return env
 
 
@@ -115,14 +140,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+Tick = Callable[[str, int, int], None]  # (phase, done, total) progress callback
+
+
 def time_model(model: torch.nn.Module, example: torch.Tensor, *, runs: int = 50,
                warmup: int = 10, warmup_s: float = 0.2, budget_s: float = 5.0,
-               env: dict | None = None) -> Latency:
+               env: dict | None = None, tick: Tick | None = None) -> Latency:
     """Time `model(example)`: first call, warm-up, then up to `runs` timed calls.
 
     Warm-up lasts `warmup` calls and at least `warmup_s` seconds (at most `budget_s`);
     timed runs stop early once `budget_s` seconds have been spent on them (at least 3
-    runs are kept when `runs` >= 3).
+    runs are kept when `runs` >= 3). `tick("warmup"|"timed", done, total)` is called as
+    the runs go (for a progress bar).
     """
     device = example.device
     batch = example.shape[0]
@@ -142,15 +171,17 @@ def time_model(model: torch.nn.Module, example: torch.Tensor, *, runs: int = 50,
         while done < warmup or time.perf_counter() - start < warmup_s:
             model(example)
             done += 1
+            if tick is not None:
+                tick("warmup", min(done, warmup), warmup)
             if time.perf_counter() - start > budget_s:  # a slow model: enough warm-up
                 break
         _sync(device)
-        times = _timed_runs(model, example, runs, budget_s)
+        times = _timed_runs(model, example, runs, budget_s, tick)
     return summarize(times, batch, env, first_ms)
 
 
 def _timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
-                budget_s: float) -> list[float]:
+                budget_s: float, tick: Tick | None = None) -> list[float]:
     device = example.device
     floor = min(3, runs)
     if device.type == "cuda":
@@ -163,6 +194,8 @@ def _timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
             model(example)
             end.record()
             events.append((begin, end))
+            if tick is not None:
+                tick("timed", i + 1, runs)
             if i + 1 >= floor and i % 8 == 7:
                 torch.cuda.synchronize(device)  # only to check the budget, every 8 runs
                 if time.perf_counter() - spent_from > budget_s:
@@ -177,6 +210,8 @@ def _timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
         elapsed = time.perf_counter() - start
         times.append(elapsed * 1000)
         spent += elapsed
+        if tick is not None:
+            tick("timed", i + 1, runs)
         if i + 1 >= floor and spent > budget_s:
             break
     return times
@@ -198,5 +233,6 @@ def measure_latency(spec: Any, *, input: tuple | str | None = None, batch: int =
     model = build(spec, input=input, set=set, variant=variant, device=where, dtype=torch_dtype)
     example = torch.randn(batch, *model.input_shape, device=where, dtype=torch_dtype)
     env = environment(where, dtype, batch)
-    return time_model(model, example, runs=runs, warmup=warmup, budget_s=budget_s, env=env)
+    with precision(where, dtype):
+        return time_model(model, example, runs=runs, warmup=warmup, budget_s=budget_s, env=env)
 

@@ -1,9 +1,12 @@
-"""Plots of a comparison (`cnncost compare --plot FILE.png`); matplotlib is optional.
+"""Plots (`--plot FILE.png`); matplotlib is optional and imported here only.
 
-Compared models: MACs against params, bubble area proportional to peak live activation
-memory, each bubble labelled. A sweep: MACs against params as curves along the first
-swept variable, one curve per setting of the other swept variables (or per spec).
-matplotlib is imported here only; without it :func:`plot` raises :class:`PlotUnavailable`.
+- :func:`plot`, for `cnncost compare`: compared models as MACs against params, bubble
+  area proportional to peak live activation memory, each bubble labelled; a sweep as
+  curves along the first swept variable, one curve per setting of the others.
+- :func:`roofline`, for `cnncost bench --per-layer`: each layer at its arithmetic
+  intensity and achieved FLOP/s, under the device's two roofs, one panel per batch size.
+
+Without matplotlib both raise :class:`PlotUnavailable`.
 """
 
 from __future__ import annotations
@@ -62,6 +65,65 @@ def plot(comparison: Any, path: str) -> None:
     ax.set_ylabel("params (millions)")
     ax.grid(True, alpha=0.3)
     ax.margins(0.08)  # room for the labels of the outermost points
+    fig.tight_layout()
+    try:
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+BOUND_COLORS = {"compute": "tab:blue", "memory": "tab:orange", "overhead": "tab:red",
+                None: "tab:gray"}
+LABELLED = 5  # the slowest layers of each panel get their names written
+
+
+def roofline(result: Any, path: str) -> None:
+    """Draw the per-layer roofline of `result` (cnncost.bench.BenchResult) into `path`."""
+    plt = _pyplot()
+    panels = [r for r in result.results if r.per_layer is not None]
+    if not panels:
+        raise ValueError("no per-layer timings to plot (run bench with --per-layer)")
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5.5), dpi=120,
+                             squeeze=False)
+    peaks = result.peaks
+    for ax, r in zip(axes[0], panels, strict=True):
+        layers = [x for x in r.per_layer.layers
+                  if x.intensity and x.time_ms > 0 and (x.flops + x.other_ops) > 0]
+        hidden = [x for x in r.per_layer.layers if x not in layers]
+        xs = [x.intensity for x in layers]
+        ys = [(x.flops + x.other_ops) / (x.time_ms / 1000) for x in layers]
+        for bound in BOUND_COLORS:
+            chosen = [i for i, x in enumerate(layers) if x.bound == bound]
+            if chosen:
+                ax.scatter([xs[i] for i in chosen], [ys[i] for i in chosen],
+                           s=[20 + 600 * layers[i].share for i in chosen], alpha=0.6,
+                           color=BOUND_COLORS[bound],
+                           label=f"{bound}-bound" if bound else "no verdict")
+        for i in sorted(range(len(layers)), key=lambda i: -layers[i].time_ms)[:LABELLED]:
+            ax.annotate(layers[i].name, (xs[i], ys[i]), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+        if peaks is not None and xs:
+            low = min(min(xs), peaks.ridge) / 4
+            high = max(max(xs), peaks.ridge) * 4
+            grid = [low * (high / low) ** (k / 200) for k in range(201)]
+            ax.plot(grid, [min(peaks.flops_per_s, peaks.bandwidth_bytes_per_s * a) for a in grid],
+                    color="black", linewidth=1.2,
+                    label=f"roof ({peaks.source}): {peaks.flops_per_s / 1e12:.3g} TFLOP/s, "
+                          f"{peaks.bandwidth_bytes_per_s / 1e9:.3g} GB/s")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
+        ax.set_ylabel("achieved FLOP/s (FLOPs + other ops / measured time)")
+        title = f"{result.spec['name']}, batch {r.batch}, {result.settings.dtype}"
+        if hidden:
+            share = sum(x.share for x in hidden)
+            title += (f"\n{len(hidden)} layer{'s' if len(hidden) != 1 else ''} without work or "
+                      f"traffic not shown ({100 * share:.1f}% of time)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{result.env['device_name']} ({result.env['device']}), torch "
+                 f"{result.env['torch']}", fontsize=10)
     fig.tight_layout()
     try:
         fig.savefig(path)

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .api import build_graph
 from .builder import build_model
-from .measure import Latency, environment, resolve_target, time_model
+from .measure import Latency, environment, precision, resolve_target, time_model
 
 CHECKED = ("shape", "params", "buffers", "macs")  # what is compared, per layer and in total
 # Allocate only when MEMORY_FACTOR x the analytic estimate + MEMORY_HEADROOM is free: convolution
@@ -212,8 +212,9 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
     notes: tuple = ()
     if where.type != "meta" and latency_runs > 0:
         busy = cpu_contention(env["threads"]) if where.type == "cpu" else None
-        latency = time_model(model, example, runs=latency_runs, warmup=3, warmup_s=0.1,
-                             budget_s=latency_budget_s, env=env)
+        with precision(where, dtype):
+            latency = time_model(model, example, runs=latency_runs, warmup=3, warmup_s=0.1,
+                                 budget_s=latency_budget_s, env=env)
         notes = (busy,) if busy else ()
     return Verification(analysis, checks, totals, env, latency, estimate, notes)
 

@@ -1,0 +1,451 @@
+"""`cnncost bench`: measured latency per batch size, and per layer against the roofline.
+
+Imports torch. One pass over plain data: build the model once, then for each batch size
+time it end to end (:func:`cnncost.measure.time_model`: eval mode, inference mode, cudnn
+autotuning, first call apart, warm-up by runs and by time, CUDA events or
+``perf_counter``), optionally cross-check that median with ``torch.utils.benchmark``
+(an independent timer in the same run), and optionally time every layer (:func:`time_layers`:
+CUDA events recorded in forward hooks, one synchronization at the end) and place it
+on the roofline (:mod:`cnncost.roofline`) against the device's peaks
+(:mod:`cnncost.peaks`). The result is a :class:`BenchResult` of named tuples;
+rendering lives in :mod:`cnncost.formats.bench`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from .torch_import import torch
+
+from . import __version__
+from .analysis import Analysis, analyze_graph
+from .measure import (Latency, environment, precision, resolve_target, summarize,
+                      time_model)
+from .peaks import Peaks
+from .roofline import classify, layer_bytes
+
+QUALITY_WARN = 0.10  # IQR / median above this: the spread deserves a look
+QUALITY_UNRELIABLE = 0.25  # above this: do not trust the median
+CROSS_CHECK_TOLERANCE = 0.05
+PEAK_CHOICES = ("auto", "table", "measure", "none")
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+class BenchError(ValueError):
+    """The benchmark cannot run as asked (device, dtype, memory, compilation)."""
+
+
+class Settings(NamedTuple):
+    """How the measurement was asked for (JSON `settings`)."""
+
+    device: str
+    dtype: str
+    channels_last: bool
+    compile: bool
+    threads: int | None
+    runs: int
+    warmup: int
+    warmup_s: float
+    budget_s: float
+    per_layer: bool
+    cross_check: bool
+
+
+class CrossCheck(NamedTuple):
+    """The same model timed by an independent method in the same run."""
+
+    method: str
+    median_ms: float
+    difference: float  # (bench median - independent median) / independent median
+    tolerance: float
+    agrees: bool
+
+
+class LayerTime(NamedTuple):
+    """One layer: analytic work and traffic, measured time, roofline verdict."""
+
+    name: str
+    op: str
+    shape: tuple
+    macs: int
+    flops: int
+    other_ops: int
+    bytes: int
+    intensity: float | None
+    time_ms: float
+    share: float
+    bound_ms: float | None
+    bound: str | None
+    efficiency: float | None
+
+
+class PerLayer(NamedTuple):
+    mode: str  # "eager": hooks cannot see inside a compiled model
+    runs: int
+    total_ms: float  # sum of the layers' median times
+    end_to_end_ms: float  # median of the hooked forward passes
+    overhead_ms: float  # a trivial layer, timed the same way
+    layers: list  # of LayerTime
+
+
+class BatchResult(NamedTuple):
+    batch: int
+    env: dict
+    macs: int
+    flops: int
+    latency: Latency
+    tflops: float
+    peak_share: float | None
+    quality: str
+    cross_check: CrossCheck | None
+    per_layer: PerLayer | None
+
+
+class BenchResult(NamedTuple):
+    spec: dict  # name, file, sha256, input_shape, output_shape, vars, variant
+    settings: Settings
+    env: dict  # environment without the batch
+    peaks: Peaks | None
+    notes: list
+    results: list  # of BatchResult
+
+    def to_dict(self) -> dict:
+        """The JSON document (schema: cnncost.bench_schema.SCHEMA)."""
+        from .bench_schema import KIND, SCHEMA_VERSION
+
+        return {
+            "kind": KIND, "schema_version": SCHEMA_VERSION, "tool_version": __version__,
+            "spec": self.spec, "settings": self.settings._asdict(), "env": self.env,
+            "peaks": self.peaks.to_dict() if self.peaks else None, "notes": list(self.notes),
+            "results": [_result_dict(r) for r in self.results],
+        }
+
+
+def _result_dict(r: BatchResult) -> dict:
+    lat = r.latency
+    return {
+        "batch": r.batch, "env": r.env, "macs": r.macs, "flops": r.flops,
+        "latency": {"median_ms": lat.median_ms, "p10_ms": lat.p10_ms, "p90_ms": lat.p90_ms,
+                    "iqr_ms": lat.iqr_ms, "samples": lat.samples, "first_ms": lat.first_ms,
+                    "spread": spread(lat)},
+        "images_per_s": lat.images_per_s, "tflops": r.tflops, "peak_share": r.peak_share,
+        "quality": r.quality,
+        "cross_check": r.cross_check._asdict() if r.cross_check else None,
+        "per_layer": None if r.per_layer is None else {
+            **{k: v for k, v in r.per_layer._asdict().items() if k != "layers"},
+            "layers": [{**layer._asdict(), "shape": list(layer.shape)}
+                       for layer in r.per_layer.layers]},
+    }
+
+
+# ----------------------------------------------------------------- statistics
+def spread(latency: Latency) -> float:
+    """IQR / median: the relative spread of the timed runs."""
+    return latency.iqr_ms / latency.median_ms if latency.median_ms > 0 else 0.0
+
+
+def quality(latency: Latency) -> str:
+    """ok, warn (spread above 10%) or unreliable (above 25%)."""
+    s = spread(latency)
+    if s > QUALITY_UNRELIABLE:
+        return "unreliable"
+    if s > QUALITY_WARN:
+        return "warn"
+    return "ok"
+
+
+def cross_check_result(median_ms: float, independent_ms: float, method: str,
+                       tolerance: float = CROSS_CHECK_TOLERANCE) -> CrossCheck:
+    difference = (median_ms - independent_ms) / independent_ms
+    return CrossCheck(method, independent_ms, difference, tolerance, abs(difference) <= tolerance)
+
+
+# ----------------------------------------------------------------- timing
+def independent_median_ms(model: Any, example: torch.Tensor, min_run_time: float) -> float:
+    """Median per-call time from ``torch.utils.benchmark.Timer.blocked_autorange``: a
+    different timer (blocks of calls, the host clock around a synchronizing timer on
+    accelerators) from bench's own per-call CUDA events or perf_counter."""
+    from torch.utils.benchmark import Timer
+
+    timer = Timer(stmt="model(x)", globals={"model": model, "x": example},
+                  num_threads=torch.get_num_threads())
+    with torch.inference_mode():
+        measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    return measurement.median * 1000
+
+
+class _Clock:
+    """Start/stop stamps of the layers for one forward pass: CUDA events on a GPU, host
+    time on a CPU (where a layer's work is done when its forward returns)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.runs: list[dict] = []
+
+    def new_run(self) -> None:
+        self.runs.append({})
+
+    def stamp(self) -> Any:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def hooks(self, name: str) -> tuple:
+        def before(module: Any, inputs: Any) -> None:
+            self.runs[-1][name] = [self.stamp(), None]
+
+        def after(module: Any, inputs: Any, output: Any) -> None:
+            self.runs[-1][name][1] = self.stamp()
+
+        return before, after
+
+    def elapsed_ms(self, begin: Any, end: Any) -> float:
+        if self.cuda:
+            return begin.elapsed_time(end)
+        return (end - begin) * 1000
+
+
+class _Trivial(torch.nn.Module):
+    """The cheapest layer there is: one elementwise op on one element."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+
+def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
+                tick: Progress | None = None) -> tuple[dict, float, float, int]:
+    """Per-layer median times of `model` (a SpecModel, eager), the median hooked forward
+    pass, the time of a trivial layer timed the same way (ms), and the runs done.
+
+    Every layer gets a pre- and a post-forward hook that stamp the time (CUDA events on
+    a GPU, synchronized once after all runs); the first hooked pass is a warm-up.
+    """
+    device = example.device
+    clock = _Clock(device)
+    handles = []
+    for name, module in model.layers():
+        before, after = clock.hooks(name)
+        handles.append(module.register_forward_pre_hook(before))
+        handles.append(module.register_forward_hook(after))
+    trivial = _Trivial()
+    before, after = clock.hooks("__trivial__")
+    trivial.register_forward_pre_hook(before)
+    trivial.register_forward_hook(after)
+    tiny = torch.zeros(1, device=device, dtype=example.dtype)
+    totals: list[tuple[Any, Any]] = []
+    floor = min(3, runs)
+    try:
+        with torch.inference_mode():
+            clock.new_run()
+            model(example)  # warm-up with the hooks in place
+            trivial(tiny)
+            clock.runs.clear()
+            spent_from = time.perf_counter()
+            for i in range(runs):
+                clock.new_run()
+                begin = clock.stamp()
+                model(example)
+                end = clock.stamp()
+                totals.append((begin, end))
+                trivial(tiny)
+                if tick is not None:
+                    tick("per-layer", i + 1, runs)
+                if i + 1 >= floor and time.perf_counter() - spent_from > budget_s:
+                    break
+            if clock.cuda:
+                torch.cuda.synchronize(device)
+    finally:
+        for handle in handles:
+            handle.remove()
+    per_layer: dict[str, list[float]] = {}
+    for run in clock.runs:
+        for name, (begin, end) in run.items():
+            per_layer.setdefault(name, []).append(clock.elapsed_ms(begin, end))
+    medians = {name: statistics.median(times) for name, times in per_layer.items()}
+    overhead = medians.pop("__trivial__")
+    end_to_end = statistics.median(clock.elapsed_ms(b, e) for b, e in totals)
+    return medians, end_to_end, overhead, len(totals)
+
+
+def layer_table(analysis: Analysis, graph: Any, medians: dict, peaks: Peaks | None,
+                overhead_ms: float) -> list[LayerTime]:
+    """Every layer's analytic numbers, measured time and roofline verdict."""
+    moved = layer_bytes(graph, analysis)
+    total = sum(medians.values()) or 1.0
+    out = []
+    for row, nbytes in zip(analysis.rows[1:], moved[1:], strict=True):
+        t = medians[row.name]
+        roof = classify(row.flops + row.other_ops, nbytes, t / 1000, peaks, overhead_ms / 1000)
+        out.append(LayerTime(
+            row.name, row.op, tuple(row.shape), row.macs, row.flops, row.other_ops, nbytes,
+            roof.intensity, t, t / total, None if roof.bound_s is None else roof.bound_s * 1000,
+            roof.bound, roof.efficiency))
+    return out
+
+
+# ----------------------------------------------------------------- peaks
+def resolve_peaks(choice: str | Peaks | None, device: torch.device, dtype: str,
+                  tick: Progress | None = None) -> Peaks | None:
+    """The roofs for `choice`: auto (the measured cache, else the datasheet table, else
+    measure now and cache), table, measure (now, and cache), none; or given Peaks."""
+    from . import peaks as lib
+
+    if choice is None or isinstance(choice, Peaks):
+        return choice
+    if choice not in PEAK_CHOICES:
+        raise BenchError(f"--peaks {choice!r}: expected one of {', '.join(PEAK_CHOICES)}")
+    if choice == "none":
+        return None
+    from .measure import device_name
+
+    name = device_name(device)
+    key = lib.cache_key(name, dtype, torch.get_num_threads() if device.type == "cpu" else None,
+                        torch.__version__)
+    if choice == "table":
+        return lib.lookup(name, dtype)
+    if choice == "auto":
+        found = lib.cached(key) or lib.lookup(name, dtype)
+        if found is not None:
+            return found
+    from .microbench import measure_peaks
+
+    if tick is not None:
+        tick("peaks (matmul, copy)", 0, 1)
+    peaks = measure_peaks(device, dtype)
+    with contextlib.suppress(OSError):  # a read-only home: the peaks still serve this run
+        lib.store(key, peaks)
+    if tick is not None:
+        tick("peaks (matmul, copy)", 1, 1)
+    return peaks
+
+
+# ----------------------------------------------------------------- the benchmark
+def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = None,
+          variant: str | None = None, batches: tuple = (1,), device: str = "auto",
+          dtype: str = "fp32", channels_last: bool = False, compile: bool = False,
+          threads: int | None = None, per_layer: bool = False, cross_check: bool = False,
+          runs: int = 50, warmup: int = 10, warmup_s: float = 0.5, budget_s: float = 5.0,
+          peaks: str | Peaks | None = "auto", progress: Progress | None = None,
+          free_bytes: int | None = None) -> BenchResult:
+    """Measure `spec` for each batch size in `batches` (see the module docstring).
+
+    Raises SpecError for an invalid spec and BenchError when it cannot run as asked.
+    """
+    from .api import build_graph
+    from .baseline import spec_sha256
+    from .builder import build_model
+    from .verification import VerifyError, check_memory, cpu_contention
+
+    if not batches or any(int(b) < 1 for b in batches):
+        raise BenchError("batch sizes must be whole numbers >= 1")
+    try:
+        where, torch_dtype = resolve_target(device, dtype)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    if threads is not None:
+        torch.set_num_threads(threads)
+    graph = build_graph(spec, input=input, set=set, variant=variant)
+    storage = "fp32" if dtype == "tf32" else dtype
+    analyses = {b: analyze_graph(graph, b, storage) for b in batches}
+    for analysis in analyses.values():
+        try:
+            check_memory(analysis, where, free_bytes)
+        except VerifyError as exc:
+            raise BenchError(str(exc).replace("verify wants", "bench wants")) from None
+    settings = Settings(str(device), dtype, channels_last, compile, threads, runs, warmup,
+                        warmup_s, budget_s, per_layer, cross_check)
+    model = build_model(graph, device=where, dtype=torch_dtype).eval()
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    runner = _compiled(model) if compile else model
+    env = environment(where, dtype, batches[0], channels_last=channels_last, compile=compile)
+    notes = []
+    if where.type == "cpu":
+        busy = cpu_contention(env["threads"])
+        if busy:
+            notes.append(busy)
+    with precision(where, dtype):
+        roofs = resolve_peaks(peaks, where, dtype, progress)
+        results = []
+        for batch in batches:
+            example = torch.randn(batch, *graph.input_shape, device=where, dtype=torch_dtype)
+            if len(graph.input_shape) == 3:
+                example = example.contiguous(memory_format=memory_format)
+            results.append(_one_batch(
+                runner, model, example, analyses[batch], graph, settings, roofs, progress,
+                environment(where, dtype, batch, channels_last=channels_last, compile=compile)))
+    env.pop("batch")
+    spec_info = {
+        "name": graph.name, "file": graph.file,
+        "sha256": spec_sha256(spec) if isinstance(spec, str) else None,
+        "input_shape": list(graph.input_shape),
+        "output_shape": list(graph.nodes[graph.output].shape),
+        "vars": graph.vars, "variant": variant,
+    }
+    if compile and per_layer:
+        notes.append("per-layer times are from the eager model: hooks cannot see inside the "
+                     "compiled one, whose end-to-end times are above")
+    return BenchResult(spec_info, settings, env, roofs, notes, results)
+
+
+def _compiled(model: Any) -> Any:
+    try:
+        return torch.compile(model)
+    except Exception as exc:  # noqa: BLE001 - torch.compile raises many kinds
+        raise BenchError(f"torch.compile failed: {type(exc).__name__}: {exc}") from None
+
+
+def _ticker(progress: Progress | None, batch: int) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda what, done, total: progress(f"batch {batch}: {what}", done, total)
+
+
+def _one_batch(runner: Any, model: Any, example: torch.Tensor, analysis: Analysis, graph: Any,
+               settings: Settings, roofs: Peaks | None, progress: Progress | None,
+               env: dict) -> BatchResult:
+    batch = example.shape[0]
+    tick = _ticker(progress, batch)
+    try:
+        latency = time_model(runner, example, runs=settings.runs, warmup=settings.warmup,
+                             warmup_s=settings.warmup_s, budget_s=settings.budget_s, env=env,
+                             tick=tick)
+    except torch.cuda.OutOfMemoryError:
+        raise BenchError(f"out of memory at batch {batch}: use a smaller --batch") from None
+    except Exception as exc:  # noqa: BLE001 - a compiled model fails at its first call
+        if not settings.compile:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise BenchError(f"torch.compile failed: {type(exc).__name__}: {first}") from None
+    flops = analysis.totals.flops
+    achieved = flops / (latency.median_ms / 1000) if latency.median_ms > 0 else 0.0
+    check = None
+    if settings.cross_check:
+        if tick is not None:
+            tick("cross-check", 0, 1)
+        independent = independent_median_ms(
+            runner, example, min(max(settings.budget_s / 2, 0.2), 5.0))
+        check = cross_check_result(latency.median_ms, independent,
+                                   "torch.utils.benchmark.Timer.blocked_autorange")
+        if tick is not None:
+            tick("cross-check", 1, 1)
+    layers = None
+    if settings.per_layer:
+        medians, end_to_end, overhead, done = time_layers(
+            model, example, settings.runs, settings.budget_s, tick)
+        layers = PerLayer("eager", done, sum(medians.values()), end_to_end, overhead,
+                          layer_table(analysis, graph, medians, roofs, overhead))
+    return BatchResult(batch, env, analysis.totals.macs, flops, latency, achieved / 1e12,
+                       achieved / roofs.flops_per_s if roofs else None, quality(latency),
+                       check, layers)
+
+
+__all__ = ["BenchError", "BenchResult", "bench", "quality", "spread", "summarize"]

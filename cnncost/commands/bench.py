@@ -1,0 +1,141 @@
+"""`cnncost bench`: measure SPEC's latency per batch size, and per layer on the roofline.
+
+Exit 0 when the measurement ran, 2 on bad input: an invalid spec, a missing torch, a
+device or dtype this machine cannot run, not enough memory, a failed torch.compile.
+Progress goes to stderr (a rich bar on a terminal); the report to stdout or -o FILE.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from ..cli import EXIT_BAD_INPUT, emit, guarded, parse_sets, spec_options, table_options
+from .verify import import_torch_or_exit
+
+DTYPES = ("fp32", "tf32", "bf16", "fp16")
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """'1,8,32' -> (1, 8, 32); click.BadParameter on anything else."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise click.BadParameter(f"expected batch sizes like 1,8,32 (whole numbers >= 1), "
+                                     f"received {text!r}", param_hint="--batch")
+        if int(part) not in out:
+            out.append(int(part))
+    return tuple(out)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Any]:
+    """A callback (what, done, total) drawing one rich bar per phase on stderr, or None."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=max(total, done))
+
+        yield update
+
+
+@click.command()
+@click.argument("spec")
+@spec_options
+@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto",
+              show_default=True, help="Where to run: auto is cuda when a GPU is present.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
+              help="Precision; tf32 is fp32 storage with TF32 tensor-core math (CUDA only). "
+                   "fp32 turns TF32 off, which PyTorch leaves on for cuDNN convolutions.")
+@click.option("--batch", "batch_text", default="1", show_default=True, metavar="N[,N...]",
+              help="Batch sizes, e.g. 1,8,32: one measurement each.")
+@click.option("--channels-last", is_flag=True, help="Model and input in channels-last layout.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="Run torch.compile(model) (its first call, timed apart, includes compiling).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for PyTorch (default: PyTorch's choice). Recorded either way.")
+@click.option("--per-layer", is_flag=True,
+              help="Also time every layer (hooks) and place it on the roofline.")
+@click.option("--cross-check", is_flag=True,
+              help="Also time the model with torch.utils.benchmark (an independent timer) and "
+                   "report whether the medians agree within 5%.")
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Timed forward passes per batch size (fewer if --budget runs out).")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Untimed warm-up passes (and at least --warmup-s seconds).")
+@click.option("--warmup-s", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Minimum warm-up time in seconds.")
+@click.option("--budget", "budget_s", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Seconds of timed runs per batch size, at most.")
+@click.option("--peaks", type=click.Choice(("auto", "table", "measure", "none")), default="auto",
+              show_default=True,
+              help="The device's peak FLOP/s and bandwidth: auto uses a cached measurement, "
+                   "else the datasheet table, else measures now (and caches); see cnncost peaks.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Show only the N slowest layers (with --per-layer).")
+@click.option("--plot", "plot_file", metavar="FILE.png",
+              help="Draw the per-layer roofline to FILE.png (needs matplotlib; implies "
+                   "--per-layer).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown", "csv")),
+              default="table", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@guarded
+def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None, device: str,
+          dtype: str, batch_text: str, channels_last: bool, compile_: bool, threads: int | None,
+          per_layer: bool, cross_check: bool, runs: int, warmup: int, warmup_s: float,
+          budget_s: float, peaks: str, top: int | None, plot_file: str | None,
+          progress: bool | None, fmt: str, output: str | None) -> None:
+    """Measure SPEC's latency per batch size; with --per-layer, each layer on the roofline.
+
+    \b
+    cnncost bench resnet50 --batch 1,8,32 --cross-check
+    cnncost bench mobilenet_v2 --device cuda --dtype fp16 --per-layer --plot roofline.png
+    """
+    batches = parse_batches(batch_text)
+    import_torch_or_exit("bench")
+    if plot_file:
+        from ..plot import PlotUnavailable, _pyplot
+
+        try:
+            _pyplot()
+        except PlotUnavailable as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        per_layer = True
+    from ..bench import BenchError, bench as run
+    from ..formats.bench import render
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    try:
+        with progress_bar(bool(show)) as update:
+            result = run(spec, input=input_, set=parse_sets(sets), variant=variant,
+                         batches=batches, device=device, dtype=dtype, channels_last=channels_last,
+                         compile=compile_, threads=threads, per_layer=per_layer,
+                         cross_check=cross_check, runs=runs, warmup=warmup, warmup_s=warmup_s,
+                         budget_s=budget_s, peaks=peaks, progress=update)
+    except BenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    emit(render(fmt, result, top=top, **table_options(fmt, output)), output)
+    if plot_file:
+        from ..plot import roofline
+
+        roofline(result, plot_file)
+        click.echo(f"wrote {plot_file}", err=True)
