@@ -240,10 +240,19 @@ def list_specs() -> None:
 
 
 @main.command()
+@click.option("--bench", "bench_", is_flag=True,
+              help="The schema of `cnncost bench --format json` output instead.")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @guarded
-def schema(output: str | None) -> None:
+def schema(bench_: bool, output: str | None) -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
+    if bench_:
+        import json
+
+        from .bench_schema import SCHEMA
+
+        emit(json.dumps(SCHEMA, indent=2) + "\n", output)
+        return
     from .schema import render_schema
 
     emit(render_schema(), output)
