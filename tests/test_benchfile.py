@@ -12,6 +12,9 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -556,3 +559,76 @@ def test_measurements_never_import_torch(repo):
                          cwd=repo, check=False)
     assert out.stdout.strip().endswith("EXIT [0, 0, 0] []"), out.stdout + out.stderr
     assert '"current": 2.5' in out.stdout and "mobilenet_v2,3504872," in out.stdout
+
+
+# ------------------------------------------------------------------ the docs are real
+def doc_section(doc: str, heading: str) -> str:
+    text = (ROOT / "docs" / doc).read_text()
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def doc_commands(section: str) -> list[list[str]]:
+    """The `cnncost` command lines of a section's bash block, without `cnncost bench` (GPU)."""
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    lines = [shlex.split(line, comments=True) for line in block.splitlines()]
+    return [args[1:] for args in lines if args and args[0] == "cnncost" and args[1] != "bench"]
+
+
+CI_SECTION = "Measured metrics from `cnncost bench`"
+MNIST_BUDGET = """\
+models:
+  - spec: specs/seed_mnist_cnn.yaml
+    budgets: {latency_ms: 5}
+    regression: {latency_ms: 10%}
+  - name: mnist-batch8
+    spec: specs/seed_mnist_cnn.yaml
+    batch: 8
+    budgets: {throughput: ">= 1k"}
+"""
+
+
+def test_ci_doc_commands_run_without_torch_on_a_sample_repository(repo):
+    (repo / "specs").mkdir()
+    shutil.copy(ROOT / "specs" / "seed_mnist_cnn.yaml", repo / "specs")
+    (repo / "cnncost.budget.yaml").write_text(MNIST_BUDGET)
+    write(repo / "bench.json", bench_doc("specs/seed_mnist_cnn.yaml", {1: 0.5, 8: 1.25}))
+    commands = doc_commands(doc_section("ci.md", CI_SECTION))
+    assert [c[:2] for c in commands] == [["baseline", "update"], ["gate", "--measurements"]]
+    assert run("baseline", "save", "--no-measure").exit_code == 0  # committed earlier
+    for args in commands:
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+    stored = json.loads((repo / "cnncost.baseline.json").read_text())["models"]
+    assert stored["mnist-batch8"]["metrics"]["throughput"] == 8000 / 1.25
+    got = rows(run(*commands[-1], "--format", "json"))
+    assert got[("seed_mnist_cnn", "latency_ms")]["current"] == 0.5
+    assert got[("mnist-batch8", "throughput")]["current"] == 6400.0
+    assert {r["status"] for r in got.values()} == {"pass"}
+
+
+def test_ci_doc_note_of_an_unmatched_model_is_real(repo):
+    (repo / "specs").mkdir()
+    shutil.copy(ROOT / "specs" / "seed_mnist_cnn.yaml", repo / "specs")
+    (repo / "cnncost.budget.yaml").write_text(MNIST_BUDGET)
+    write(repo / "bench.json", bench_doc("specs/seed_mnist_cnn.yaml", {1: 0.5}))
+    assert run("baseline", "save", "--no-measure").exit_code == 0
+    documented = re.search(r"e\.g\.\n?`(no bench result in .*?)`", doc_section("ci.md", CI_SECTION),
+                           re.S).group(1)
+    note = rows(run("gate", "--measurements", "bench.json", "--format", "json"))[
+        ("mnist-batch8", "throughput")]["note"]
+    assert note == " ".join(documented.split())
+
+
+def test_compare_doc_commands_and_warning_are_real(repo):
+    section = doc_section("compare.md", "Measured columns from bench results (`--measurements FILE`)")
+    write(repo / "r18.json", bench_doc("resnet18", {1: 1.5, 8: 6.0}))
+    write(repo / "mv2.json", bench_doc(SPEC, {1: 2.5, 8: 9.75}))
+    [command] = doc_commands(section)
+    result = run(*command, "--format", "json")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert [r["latency_ms"] for r in json.loads(result.stdout)["rows"]] == [6.0, 9.75]
+    warning = re.search(r"```\n(warning: .*?)\n```", section, re.S).group(1)
+    unmatched = run("compare", "resnet18", "--measurements", "mv2.json", "--format", "csv")
+    assert unmatched.exit_code == 0 and unmatched.stderr == warning + "\n"
