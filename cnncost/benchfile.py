@@ -154,7 +154,7 @@ def _differences(entry: Entry, key: Key) -> list[str]:
             have = {k: have.get(k) for k in names if k in have}
             want = {k: want.get(k) for k in names if k in want}
         text = f"{name} {field.show(have)} (wanted {field.show(want)})"
-        if name == "dtype" and have == "tf32":
+        if name == "dtype" and (have, want) == ("tf32", "fp32"):
             text += "; a tf32 result never stands for an fp32 model"
         out.append(text)
     return out
@@ -168,7 +168,8 @@ def describe(key: Key) -> str:
 
 
 def _content(entry: Entry) -> str:
-    return json.dumps({"settings": entry.settings, "result": entry.result}, sort_keys=True)
+    return json.dumps({"settings": entry.settings, "result": entry.result}, sort_keys=True,
+                      default=repr)  # NaN in an opaque env is kept as _NonFinite
 
 
 def _changed(a: Entry, b: Entry) -> list[str]:
@@ -212,7 +213,8 @@ class Measurements(NamedTuple):
 
     def explain(self, key: Key) -> str:
         """Why no result matched `key`: what was looked for and the closest result."""
-        wanted = f"no bench result in {', '.join(self.files)} matched {describe(key)}"
+        files = ", ".join(dict.fromkeys(self.files))
+        wanted = f"no bench result in {files} matched {describe(key)}"
         same_spec = [e for e in self.entries if _same_spec(e, key)]
         if same_spec:
             closest = min(same_spec, key=lambda e: len(_differences(e, key)))
