@@ -163,6 +163,29 @@ convention_option = click.option(
          "docs/conventions.md.")
 
 
+measurements_option = click.option(
+    "--measurements", "measurement_files", multiple=True, metavar="FILE",
+    help="Take measured latency and throughput from the results of `cnncost bench --format "
+         "json` in FILE instead of measuring here (repeatable; needs no torch). A result is "
+         "used when it is of the same spec file, input, vars, variant, batch and dtype.")
+
+
+def check_measurements(files: tuple[str, ...], measure: bool | None, option: str) -> None:
+    """--measurements excludes measuring here: a usage error (exit 2) with `option` given."""
+    if files and measure is not None:
+        raise click.UsageError(f"--measurements and {option} exclude each other: with "
+                               "--measurements the measured values come from the bench files")
+
+
+def load_measurement_files(files: tuple[str, ...]) -> Any:
+    """The bench results of --measurements FILE... (cnncost.benchfile), or None without any."""
+    if not files:
+        return None
+    from .benchfile import load_measurements
+
+    return load_measurements(files)
+
+
 @main.command()
 @click.argument("spec")
 @spec_options

@@ -69,6 +69,8 @@ class Outcome(NamedTuple):
     name: str  # the spec's own name ("" if it failed to load)
     totals: dict | None  # Totals._asdict(), None on failure
     problems: tuple  # Problem, ...; empty on success
+    input_shape: tuple = ()  # per sample, as analyzed (for matching bench results)
+    vars: dict | None = None  # the variables as resolved (for matching bench results)
 
 
 class Comparison(NamedTuple):
@@ -170,7 +172,8 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
         swept = {f"--set {name}": f"--sweep {name}" for name, _ in point.settings}
         return Outcome(point, "", None, tuple(p._replace(path=swept.get(p.path, p.path))
                                               for p in exc.problems))
-    return Outcome(point, result.name, result.totals._asdict(), ())
+    return Outcome(point, result.name, result.totals._asdict(), (), tuple(result.input_shape),
+                   dict(result.vars))
 
 
 def _analyze_chunk(points: list[Point], options: dict) -> list[Outcome]:
@@ -286,7 +289,8 @@ def columns_for(comparison: Comparison, wanted: Sequence[str] | None = None) -> 
     out = []
     for name in wanted:
         if name not in available:
-            hint = "" if name not in MEASURED else " (measured columns need --measure)"
+            hint = "" if name not in MEASURED else \
+                " (measured columns need --measure or --measurements)"
             raise _usage(f"--columns: unknown column {name!r}{did_you_mean(name, available)}"
                          f"{hint} (columns: {one_of(available)})")
         out.append(name)

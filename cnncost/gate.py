@@ -1,7 +1,8 @@
 """The gate: evaluate every model of a budget file and compare with budgets and baseline.
 
 Passes, each handing plain data to the next: :func:`~cnncost.budget.load_budget` ->
-:func:`evaluate_models` (analyze each spec; measure latency only where asked) ->
+:func:`evaluate_models` (analyze each spec; measure latency only where asked, or take it
+from bench results given with ``--measurements``) ->
 :func:`compare` (one :class:`Row` per model x metric with a status) -> a renderer in
 :mod:`cnncost.gate_report`. Nothing here prints.
 
@@ -75,9 +76,11 @@ def needs_measuring(model: Model, measure: bool | None) -> bool:
 
 
 def evaluate_models(budget: BudgetFile, measure: bool | None = None,
-                    only: tuple = ()) -> dict:
+                    only: tuple = (), measurements: Any = None) -> dict:
     """Model name -> Evaluation for every model (or those named in `only`).
 
+    With `measurements` (a ``cnncost.benchfile.Measurements``) every model's measured
+    metrics come from its matching bench result, and nothing is measured here.
     All models are evaluated before any error is raised, so one SpecError lists every
     broken spec, each followed by the budget-file line of the model that uses it.
     """
@@ -86,9 +89,10 @@ def evaluate_models(budget: BudgetFile, measure: bool | None = None,
     for model in budget.models:
         if only and model.name not in only:
             continue
-        options = budget.measure if needs_measuring(model, measure) else None
+        options = budget.measure if measurements is None and needs_measuring(model, measure) \
+            else None
         try:
-            out[model.name] = evaluate(model.spec, model.settings, options)
+            out[model.name] = evaluate(model.spec, model.settings, options, measurements)
         except SpecError as exc:
             problems.extend(exc.problems)
             problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
@@ -164,7 +168,7 @@ def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_b
         findings.append(Finding("error" if level == "error" or strict else "warn", message, at))
 
     if value is None:
-        note = "not measured (--no-measure, or measuring is off for this run)"
+        note = evaluation.missing or "not measured (--no-measure, or measuring is off for this run)"
     else:
         shown = fmt_value(value, info.kind)
         budget = check.budget

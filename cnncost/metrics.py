@@ -70,13 +70,18 @@ class Evaluation(NamedTuple):
 
     values: dict  # metric name -> int (analytic) or float (measured)
     env: dict | None  # environment fingerprint of the measured values, None if not measured
+    missing: str = ""  # why the measured values are absent when they were looked for
 
 
-def evaluate(spec: str, settings: dict, measure: dict | None = None) -> Evaluation:
+def evaluate(spec: str, settings: dict, measure: dict | None = None,
+             measurements: Any = None) -> Evaluation:
     """Analyze `spec` with `settings` (input, batch, dtype, vars, variant); if `measure` is
-    given (runs, warmup, device), also measure latency and throughput.
+    given (runs, warmup, device), also measure latency and throughput; if `measurements`
+    is given (a ``cnncost.benchfile.Measurements``), take them from its matching bench
+    result instead (``missing`` says why when none matches).
 
-    Raises SpecError for a spec that does not analyze.
+    Raises SpecError for a spec that does not analyze (or for two bench results that
+    disagree about it).
     """
     from .api import analyze
 
@@ -85,6 +90,14 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None) -> Evaluati
                        variant=settings["variant"])
     values: dict[str, Any] = {name: getattr(analysis.totals, METRICS[name].total)
                               for name in ANALYTIC}
+    if measurements is not None:
+        from .benchfile import analysis_key
+
+        key = analysis_key(spec, analysis)
+        found = measurements.lookup(key)
+        if found is None:
+            return Evaluation(values, None, measurements.explain(key))
+        return Evaluation({**values, **measured_values(found)}, dict(found.env))
     env = None
     if measure is not None:
         try:
@@ -94,7 +107,15 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None) -> Evaluati
         except ValueError as exc:  # the measurer's word for an unusable device or dtype
             raise SpecError([Problem(Loc(str(spec)), "", f"cannot measure latency: {exc}")]) \
                 from None
-        values["latency_ms"] = float(latency.median_ms)
-        values["throughput"] = float(latency.images_per_s)
+        values.update(measured_values(latency))
         env = dict(latency.env)
     return Evaluation(values, env)
+
+
+# measured metric -> the field of a Latency (cnncost.measure) or bench result it is
+LATENCY_FIELDS = {"latency_ms": "median_ms", "throughput": "images_per_s"}
+
+
+def measured_values(latency: Any) -> dict:
+    """The measured metrics of a Latency (or a bench result shaped like one)."""
+    return {metric: float(getattr(latency, field)) for metric, field in LATENCY_FIELDS.items()}

@@ -2,7 +2,8 @@
 
 The baseline is JSON (format in docs/ci.md) written atomically: schema version, tool
 version, git commit, and per model the spec's sha256, the settings and every
-analytic metric (plus latency and throughput with their environment when measured).
+analytic metric (plus latency and throughput with their environment when measured here,
+or when taken from `cnncost bench` results with --measurements).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..budget import DEFAULT_FILE, load_budget
-from ..cli import guarded
+from ..cli import check_measurements, guarded, load_measurement_files, measurements_option
 from ..errors import Loc, Problem, SpecError, did_you_mean, one_of
 
 BUDGET_OPTION = click.option("--budget", "budget_file", default=DEFAULT_FILE, show_default=True,
@@ -30,12 +31,19 @@ def baseline() -> None:
     """Save or update the baseline that `cnncost gate` compares against."""
 
 
-def _records(budget, measure, only=()) -> dict:
+def _records(budget, measure, only=(), measurement_files=(), kept: str = "") -> dict:
+    """The records of the budget's models (or of `only`); with --measurements, a warning on
+    stderr for each model that no bench result matched (`kept`: what happens to it then)."""
     from ..baseline import record
     from ..gate import evaluate_models
 
-    current = evaluate_models(budget, measure, only)
+    measurements = load_measurement_files(measurement_files)
+    current = evaluate_models(budget, measure, only, measurements)
     models = {m.name: m for m in budget.models}
+    for name, ev in current.items():
+        if ev.missing:
+            click.echo(f"warning: {name}: {ev.missing}; no measured metrics recorded{kept}",
+                       err=True)
     return {name: record(models[name], ev.values, ev.env)
             for name, ev in current.items()}
 
@@ -56,32 +64,37 @@ def _write(path: str, records: dict) -> None:
 @BUDGET_OPTION
 @BASELINE_OPTION
 @MEASURE_OPTION
+@measurements_option
 @click.option("--force", is_flag=True, help="Overwrite an existing baseline.")
 @guarded
-def save(budget_file: str, baseline_file: str | None, measure: bool | None, force: bool) -> None:
+def save(budget_file: str, baseline_file: str | None, measure: bool | None,
+         measurement_files: tuple[str, ...], force: bool) -> None:
     """Write a new baseline with the current metrics of every model in the budget file."""
+    check_measurements(measurement_files, measure, "--measure/--no-measure")
     budget = load_budget(budget_file)
     path = baseline_file or budget.baseline
     if Path(path).exists() and not force:
         raise SpecError([Problem(Loc(path), "", "baseline exists; use `cnncost baseline update` "
                                  "to refresh it, or --force to overwrite it")])
-    _write(path, _records(budget, measure))
+    _write(path, _records(budget, measure, measurement_files=measurement_files))
 
 
 @baseline.command()
 @BUDGET_OPTION
 @BASELINE_OPTION
 @MEASURE_OPTION
+@measurements_option
 @click.option("--model", "only", multiple=True, metavar="NAME",
               help="Update only this model (repeatable); the others keep their stored values.")
 @guarded
 def update(budget_file: str, baseline_file: str | None, measure: bool | None,
-           only: tuple[str, ...]) -> None:
+           measurement_files: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Refresh an existing baseline: every model of the budget file (models no longer in it
     are dropped), or only the --model ones. Measured values that are not measured again
     are kept."""
     from ..baseline import load_baseline
 
+    check_measurements(measurement_files, measure, "--measure/--no-measure")
     budget = load_budget(budget_file)
     path = baseline_file or budget.baseline
     if not Path(path).exists():
@@ -94,7 +107,8 @@ def update(budget_file: str, baseline_file: str | None, measure: bool | None,
                for name in only if name not in names]
     if unknown:
         raise SpecError(unknown)
-    fresh = _records(budget, measure, only)
+    fresh = _records(budget, measure, only, measurement_files,
+                     " (any stored ones are kept)")
     records = {name: r for name, r in old.models.items() if only and name in names}
     for name, new in fresh.items():
         previous = old.models.get(name)

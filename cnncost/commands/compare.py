@@ -1,7 +1,8 @@
 """`cnncost compare`: side-by-side totals of several specs, or of a sweep of one.
 
 Thin: parses options, calls :mod:`cnncost.compare` (plan, run, table), optionally
-:mod:`cnncost.measure` (``--measure``, imported only then) and :mod:`cnncost.plot`
+:mod:`cnncost.measure` (``--measure``, imported only then) or the bench results of
+:mod:`cnncost.benchfile` (``--measurements FILE``, no torch), and :mod:`cnncost.plot`
 (``--plot``), and renders with :mod:`cnncost.formats.comparison`. A spec that fails is
 reported on stderr with its name; the others are still shown; the exit code is then 2.
 """
@@ -13,8 +14,9 @@ from typing import Any
 
 import click
 
-from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, convention_option, emit, guarded,
-                   parse_sets, spec_options, table_options)
+from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, check_measurements, convention_option,
+                   emit, guarded, load_measurement_files, measurements_option, parse_sets,
+                   spec_options, table_options)
 from ..errors import SpecError
 
 
@@ -64,7 +66,8 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 @click.option("--columns", metavar="A,B,...",
               help="Columns to show, comma-separated (default: all). Names: model, the swept "
                    "variables, params, macs, flops, weight_bytes, peak_activation_bytes, depth, "
-                   "params_ratio, macs_ratio, peak_ratio; with --measure also latency_ms, "
+                   "params_ratio, macs_ratio, peak_ratio; with --measure or --measurements also "
+                   "latency_ms, "
                    "latency_p10_ms, latency_p90_ms, images_per_s, latency_ratio.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
               show_default=True)
@@ -75,6 +78,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
               help="Progress bar on stderr (default: for 50+ points when stderr is a terminal).")
 @click.option("--measure", is_flag=True,
               help="Also measure latency and throughput with PyTorch (cnncost.measure).")
+@measurements_option
 @click.option("--device", default="auto", show_default=True, help="Device for --measure.")
 @click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="Timed runs per model for --measure.")
@@ -88,7 +92,8 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
             sets: tuple[str, ...], variant: str | None, batch: int, dtype: str, convention: str,
             baseline: str | None, sort: str | None, reverse: bool, columns: str | None,
             fmt: str, output: str | None, jobs: int, progress: bool | None, measure: bool,
-            device: str, runs: int, warmup: int, plot_file: str | None) -> None:
+            measurement_files: tuple[str, ...], device: str, runs: int, warmup: int,
+            plot_file: str | None) -> None:
     """Compare SPECS side by side (params, MACs, FLOPs, memory, depth, ratios).
 
     \b
@@ -101,6 +106,8 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     clash = sorted(set(overrides) & {n for n, _ in grid})
     if clash:
         raise click.BadParameter(f"{', '.join(clash)} is both set and swept", param_hint="--set")
+    check_measurements(measurement_files, measure or None, "--measure")
+    measurements = load_measurement_files(measurement_files)
     measurer = get_measurer() if measure else None
     if plot_file:
         from ..plot import _pyplot, PlotUnavailable
@@ -124,6 +131,11 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
                                                    warmup)
         failures += measure_failures
         failed = {o.point.label for o in measure_failures}
+        outcomes = [o for o in outcomes if o.point.label not in failed]
+    if measurements is not None:
+        measured, env, lookup_failures = _from_files(measurements, outcomes, options)
+        failures += lookup_failures
+        failed = {o.point.label for o in lookup_failures}
         outcomes = [o for o in outcomes if o.point.label not in failed]
     settings = {k: v for k, v in options.items() if v not in (None, {})}
     comparison = lib.table(outcomes, baseline=baseline, sort=sort, reverse=reverse,
@@ -155,6 +167,44 @@ def report_failure(failure: Any) -> None:
         text = str(problem)
         prefix = "" if problem.loc.file == label else f"{label}: "
         click.echo(f"error: {prefix}{text}", err=True)
+
+
+def _from_files(measurements: Any, outcomes: list, options: dict) -> tuple[dict, dict, list]:
+    """--measurements: the bench result of every analyzed point that has one (label ->
+    BenchLatency), the environment of the first, and the points whose results conflict.
+    One warning line on stderr names the points without a result, one more says when the
+    results come from different environments."""
+    from ..benchfile import key_for
+
+    measured: dict[str, Any] = {}
+    unmatched, failures = [], []
+    for outcome in outcomes:
+        if outcome.problems:
+            continue
+        key = key_for(outcome.point.spec, name=outcome.name, input_shape=outcome.input_shape,
+                      vars=outcome.vars or {}, variant=options["variant"],
+                      batch=options["batch"], dtype=options["dtype"])
+        try:
+            found = measurements.lookup(key)
+        except SpecError as exc:
+            failures.append(outcome._replace(problems=tuple(exc.problems)))
+            continue
+        if found is None:
+            unmatched.append(outcome.point.label)
+        else:
+            measured[outcome.point.label] = found
+    if unmatched:
+        click.echo(f"warning: --measurements: no bench result matched {', '.join(unmatched)} "
+                   f"(batch {options['batch']}, dtype {options['dtype']}; a result matches the "
+                   "same spec file, input, vars, variant, batch and dtype): their measured "
+                   "cells are empty", err=True)
+    envs = [lat.env for lat in measured.values()]
+    differ = sorted({k for env in envs for k in {*env, *envs[0]} if env.get(k) != envs[0].get(k)})
+    if differ:
+        click.echo(f"warning: --measurements: the results were measured in different "
+                   f"environments ({', '.join(differ)} differ); the header shows the first's",
+                   err=True)
+    return measured, dict(envs[0]) if envs else {}, failures
 
 
 def _measure(measurer: Any, outcomes: list, options: dict, device: str, runs: int,

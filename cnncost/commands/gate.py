@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from ..budget import DEFAULT_FILE, BudgetFile, load_budget
-from ..cli import emit, guarded
+from ..cli import (check_measurements, emit, guarded, load_measurement_files,
+                   measurements_option)
 from ..errors import SpecError
 from ..gate_report import REPORTS, annotations, problem_annotations, render_markdown
 
@@ -30,8 +31,10 @@ def needs_baseline(budget: BudgetFile) -> bool:
                for model in budget.models for check in model.checks.values())
 
 
-def load_inputs(budget_file: str, baseline_file: str | None, measure: bool | None):
-    """Budget, baseline (or None) and current metrics; one SpecError with every problem."""
+def load_inputs(budget_file: str, baseline_file: str | None, measure: bool | None,
+                measurement_files: tuple[str, ...] = ()):
+    """Budget, baseline (or None) and current metrics (measured ones from the bench files
+    `measurement_files` when given); one SpecError with every problem."""
     from ..baseline import load_baseline
     from ..gate import evaluate_models
 
@@ -45,7 +48,8 @@ def load_inputs(budget_file: str, baseline_file: str | None, measure: bool | Non
         except SpecError as exc:
             problems.extend(exc.problems)
     try:
-        current = evaluate_models(budget, measure)
+        measurements = load_measurement_files(measurement_files)
+        current = evaluate_models(budget, measure, measurements=measurements)
     except SpecError as exc:
         problems.extend(exc.problems)
     if problems:
@@ -65,15 +69,18 @@ def load_inputs(budget_file: str, baseline_file: str | None, measure: bool | Non
 @click.option("--measure/--no-measure", default=None,
               help="Measure latency and throughput for every model / for none (default: where "
                    "the budget checks them).")
+@measurements_option
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE.")
 @guarded
 def gate(budget_file: str, baseline_file: str | None, fmt: str, strict: bool,
-         measure: bool | None, output: str | None) -> None:
+         measure: bool | None, measurement_files: tuple[str, ...], output: str | None) -> None:
     """Fail when a model exceeds its budget or regresses against the baseline."""
     from ..gate import compare
 
+    check_measurements(measurement_files, measure, "--measure/--no-measure")
     try:
-        budget, baseline, current = load_inputs(budget_file, baseline_file, measure)
+        budget, baseline, current = load_inputs(budget_file, baseline_file, measure,
+                                                measurement_files)
     except SpecError as exc:
         if on_github():
             click.echo("\n".join(problem_annotations(exc.problems)))
