@@ -357,6 +357,26 @@ def test_cli_json_validates_and_is_complete(tiny, tmp_path):
     assert doc["settings"]["runs"] == 3 and doc["settings"]["threads"] == 1
 
 
+def test_real_bench_output_feeds_compare_and_gate(tiny, tmp_path):
+    """The JSON bench writes is what compare and gate read (--measurements), exactly."""
+    out = tmp_path / "b.json"
+    done = cli("bench", tiny, "--device", "cpu", "--threads", "1", "--batch", "1,4", "--runs", "3",
+               "--peaks", "none", "--format", "json", "-o", out)
+    assert done.exit_code == 0, done.output
+    medians = {r["batch"]: r["latency"]["median_ms"] for r in json.loads(out.read_text())["results"]}
+    compared = cli("compare", tiny, "--batch", "4", "--measurements", out, "--format", "json")
+    assert compared.exit_code == 0, compared.output
+    assert json.loads(compared.output)["rows"][0]["latency_ms"] == medians[4]
+    budget = tmp_path / "budget.yaml"
+    budget.write_text(f"version: 1\nmodels:\n  - name: t\n    spec: {tiny}\n    batch: 4\n"
+                      "    budgets:\n      latency_ms: 1e9\n      throughput: '>= 1e-9'\n")
+    gated = cli("gate", "--budget", budget, "--measurements", out, "--format", "json")
+    assert gated.exit_code == 0, gated.output
+    rows = {r["metric"]: r for r in json.loads(gated.output)["rows"]}
+    assert rows["latency_ms"]["current"] == medians[4] and rows["latency_ms"]["status"] == "pass"
+    assert rows["throughput"]["current"] == pytest.approx(4 * 1000 / medians[4])
+
+
 def test_cli_table_top_and_formats(tiny):
     common = ["bench", tiny, "--device", "cpu", "--threads", "1", "--runs", "3", "--warmup", "0",
               "--per-layer"]

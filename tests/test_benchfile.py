@@ -73,6 +73,7 @@ def bench_doc(spec: str = SPEC, medians: dict | None = None, *, dtype: str = "fp
                      "per_layer": False, "cross_check": False},
         "env": {**(env or ENV), "dtype": dtype},
         "peaks": None,
+        "notes": [],
         "results": [result(analysis, batch, median, {**(env or ENV), "dtype": dtype})
                     for batch, median in (medians or {1: 2.5, 8: 9.75}).items()],
     }
