@@ -14,6 +14,7 @@ rendering lives in :mod:`cnncost.formats.bench`.
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -385,7 +386,7 @@ def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = 
     env.pop("batch")
     spec_info = {
         "name": graph.name, "file": graph.file,
-        "sha256": spec_sha256(spec) if isinstance(spec, str) else None,
+        "sha256": spec_sha256(str(spec)) if isinstance(spec, (str, os.PathLike)) else None,
         "input_shape": list(graph.input_shape),
         "output_shape": list(graph.nodes[graph.output].shape),
         "vars": graph.vars, "variant": variant,
