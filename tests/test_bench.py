@@ -295,7 +295,11 @@ def test_cross_check_runs_an_independent_timer(tiny, monkeypatch):
 
 
 def test_channels_last_and_other_dtypes(tiny):
-    r = quick(tiny, channels_last=True, dtype="bf16", peaks="none")
+    import hashlib
+    from pathlib import Path
+
+    r = quick(Path(tiny), channels_last=True, dtype="bf16", peaks="none")
+    assert r.spec["sha256"] == hashlib.sha256(Path(tiny).read_bytes()).hexdigest()
     assert r.env["channels_last"] is True and r.settings.dtype == "bf16"
     assert r.peaks is None and r.results[0].peak_share is None
     jsonschema.validate(r.to_dict(), SCHEMA)
