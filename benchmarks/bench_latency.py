@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--budget", type=float, default=5.0)
+    parser.add_argument("--time-budget", dest="budget", type=float, default=5.0)
     parser.add_argument("--peaks", default="auto")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--json", action="store_true")

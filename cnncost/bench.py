@@ -31,6 +31,7 @@ from .roofline import classify, layer_bytes
 
 QUALITY_WARN = 0.10  # IQR / median above this: the spread deserves a look
 QUALITY_UNRELIABLE = 0.25  # above this: do not trust the median
+QUALITY_MIN_RUNS = 5  # fewer timed runs: the spread itself is not known well ("warn")
 CROSS_CHECK_TOLERANCE = 0.05
 PEAK_CHOICES = ("auto", "table", "measure", "none")
 
@@ -151,11 +152,11 @@ def spread(latency: Latency) -> float:
 
 
 def quality(latency: Latency) -> str:
-    """ok, warn (spread above 10%) or unreliable (above 25%)."""
+    """ok, warn (spread above 10%, or fewer than 5 runs) or unreliable (above 25%)."""
     s = spread(latency)
     if s > QUALITY_UNRELIABLE:
         return "unreliable"
-    if s > QUALITY_WARN:
+    if s > QUALITY_WARN or latency.samples < QUALITY_MIN_RUNS:
         return "warn"
     return "ok"
 
@@ -226,7 +227,8 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
     pass, the time of a trivial layer timed the same way (ms), and the runs done.
 
     Every layer gets a pre- and a post-forward hook that stamp the time (CUDA events on
-    a GPU, synchronized once after all runs); the first hooked pass is a warm-up.
+    a GPU, synchronized once after all runs); the first hooked pass is a warm-up. The
+    trivial layer is timed afterwards on its own (:func:`trivial_layer_ms`).
     """
     device = example.device
     clock = _Clock(device)
@@ -235,18 +237,12 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
         before, after = clock.hooks(name)
         handles.append(module.register_forward_pre_hook(before))
         handles.append(module.register_forward_hook(after))
-    trivial = _Trivial()
-    before, after = clock.hooks("__trivial__")
-    trivial.register_forward_pre_hook(before)
-    trivial.register_forward_hook(after)
-    tiny = torch.zeros(1, device=device, dtype=example.dtype)
     totals: list[tuple[Any, Any]] = []
     floor = min(3, runs)
     try:
         with torch.inference_mode():
             clock.new_run()
             model(example)  # warm-up with the hooks in place
-            trivial(tiny)
             clock.runs.clear()
             spent_from = time.perf_counter()
             for i in range(runs):
@@ -255,7 +251,6 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
                 model(example)
                 end = clock.stamp()
                 totals.append((begin, end))
-                trivial(tiny)
                 if tick is not None:
                     tick("per-layer", i + 1, runs)
                 if i + 1 >= floor and time.perf_counter() - spent_from > budget_s:
@@ -270,9 +265,29 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
         for name, (begin, end) in run.items():
             per_layer.setdefault(name, []).append(clock.elapsed_ms(begin, end))
     medians = {name: statistics.median(times) for name, times in per_layer.items()}
-    overhead = medians.pop("__trivial__")
     end_to_end = statistics.median(clock.elapsed_ms(b, e) for b, e in totals)
-    return medians, end_to_end, overhead, len(totals)
+    return medians, end_to_end, trivial_layer_ms(device, example.dtype), len(totals)
+
+
+def trivial_layer_ms(device: torch.device, dtype: torch.dtype, runs: int = 50) -> float:
+    """Median time of the cheapest layer (one elementwise op on one element), timed with the
+    same hooks as the model's layers, on an idle device: the fixed cost of any layer."""
+    clock = _Clock(device)
+    trivial = _Trivial()
+    before, after = clock.hooks("trivial")
+    trivial.register_forward_pre_hook(before)
+    trivial.register_forward_hook(after)
+    tiny = torch.zeros(1, device=device, dtype=dtype)
+    with torch.inference_mode():
+        if clock.cuda:
+            torch.cuda.synchronize(device)  # an idle queue: no backlog hides the launch cost
+        for _ in range(runs + 1):
+            clock.new_run()
+            trivial(tiny)
+        if clock.cuda:
+            torch.cuda.synchronize(device)
+    times = [clock.elapsed_ms(*run["trivial"]) for run in clock.runs[1:]]
+    return statistics.median(times)
 
 
 def layer_table(analysis: Analysis, graph: Any, medians: dict, peaks: Peaks | None,
@@ -292,6 +307,16 @@ def layer_table(analysis: Analysis, graph: Any, medians: dict, peaks: Peaks | No
 
 
 # ----------------------------------------------------------------- peaks
+def peaks_key(device: torch.device, dtype: str) -> tuple[str, str]:
+    """(device name, cache key) of measured peaks: CPU peaks depend on the thread count."""
+    from .measure import device_name
+    from .peaks import cache_key
+
+    name = device_name(device)
+    threads = torch.get_num_threads() if device.type == "cpu" else None
+    return name, cache_key(name, dtype, threads, torch.__version__)
+
+
 def resolve_peaks(choice: str | Peaks | None, device: torch.device, dtype: str,
                   tick: Progress | None = None) -> Peaks | None:
     """The roofs for `choice`: auto (the measured cache, else the datasheet table, else
@@ -304,11 +329,7 @@ def resolve_peaks(choice: str | Peaks | None, device: torch.device, dtype: str,
         raise BenchError(f"--peaks {choice!r}: expected one of {', '.join(PEAK_CHOICES)}")
     if choice == "none":
         return None
-    from .measure import device_name
-
-    name = device_name(device)
-    key = lib.cache_key(name, dtype, torch.get_num_threads() if device.type == "cpu" else None,
-                        torch.__version__)
+    name, key = peaks_key(device, dtype)
     if choice == "table":
         return lib.lookup(name, dtype)
     if choice == "auto":
@@ -321,7 +342,7 @@ def resolve_peaks(choice: str | Peaks | None, device: torch.device, dtype: str,
         tick("peaks (matmul, copy)", 0, 1)
     peaks = measure_peaks(device, dtype)
     with contextlib.suppress(OSError):  # a read-only home: the peaks still serve this run
-        lib.store(key, peaks)
+        peaks = lib.store(key, peaks)
     if tick is not None:
         tick("peaks (matmul, copy)", 1, 1)
     return peaks
@@ -340,9 +361,7 @@ def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = 
     Raises SpecError for an invalid spec and BenchError when it cannot run as asked.
     """
     from .api import build_graph
-    from .baseline import spec_sha256
-    from .builder import build_model
-    from .verification import VerifyError, check_memory, cpu_contention
+    from .verification import VerifyError, check_memory
 
     if not batches or any(int(b) < 1 for b in batches):
         raise BenchError("batch sizes must be whole numbers >= 1")
@@ -350,18 +369,37 @@ def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = 
         where, torch_dtype = resolve_target(device, dtype)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
-    if threads is not None:
-        torch.set_num_threads(threads)
     graph = build_graph(spec, input=input, set=set, variant=variant)
+    if channels_last and len(graph.input_shape) != 3:
+        raise BenchError(f"--channels-last needs a CxHxW input; {graph.name} takes "
+                         f"{'x'.join(map(str, graph.input_shape))}")
     storage = "fp32" if dtype == "tf32" else dtype
     analyses = {b: analyze_graph(graph, b, storage) for b in batches}
     for analysis in analyses.values():
         try:
-            check_memory(analysis, where, free_bytes)
+            check_memory(analysis, where, free_bytes, command="bench",
+                         advice="use a smaller --batch")
         except VerifyError as exc:
-            raise BenchError(str(exc).replace("verify wants", "bench wants")) from None
-    settings = Settings(str(device), dtype, channels_last, compile, threads, runs, warmup,
-                        warmup_s, budget_s, per_layer, cross_check)
+            raise BenchError(str(exc)) from None
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _bench(spec, graph, analyses, where, torch_dtype, variant, batches, Settings(
+            str(device), dtype, channels_last, compile, threads, runs, warmup, warmup_s,
+            budget_s, per_layer, cross_check), peaks, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _bench(spec: Any, graph: Any, analyses: dict, where: torch.device, torch_dtype: Any,
+           variant: str | None, batches: tuple, settings: Settings, peaks: Any,
+           progress: Progress | None) -> BenchResult:
+    from .baseline import spec_sha256
+    from .builder import build_model
+    from .verification import cpu_contention
+
+    dtype, channels_last, compile = settings.dtype, settings.channels_last, settings.compile
     model = build_model(graph, device=where, dtype=torch_dtype).eval()
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     if channels_last:
@@ -391,15 +429,37 @@ def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = 
         "output_shape": list(graph.nodes[graph.output].shape),
         "vars": graph.vars, "variant": variant,
     }
-    if compile and per_layer:
+    if compile and settings.per_layer:
         notes.append("per-layer times are from the eager model: hooks cannot see inside the "
                      "compiled one, whose end-to-end times are above")
+    notes += peak_notes(results, roofs)
     return BenchResult(spec_info, settings, env, roofs, notes, results)
+
+
+def peak_notes(results: list, roofs: Peaks | None) -> list[str]:
+    """Warnings when something measured ran faster than the peak allows: then the peak is
+    under-measured (or the datasheet wrong), and shares and verdicts against it are off."""
+    if roofs is None:
+        return []
+    notes = []
+    fix = ("the peak used is too low; measure it again with cnncost peaks --measure (each "
+           "roof keeps its best measurement)")
+    for r in results:
+        if r.peak_share is not None and r.peak_share > 1:
+            notes.append(f"batch {r.batch} reached {100 * r.peak_share:.0f}% of the peak FLOP/s: "
+                         + fix)
+        fast = [x.name for x in (r.per_layer.layers if r.per_layer else ())
+                if x.bound == "compute" and x.efficiency is not None and x.efficiency > 1]
+        if fast:
+            notes.append(f"batch {r.batch}: {len(fast)} compute-bound layer"
+                         f"{'s' if len(fast) != 1 else ''} ran above the peak FLOP/s "
+                         f"({', '.join(fast[:3])}{', ...' if len(fast) > 3 else ''}): " + fix)
+    return notes
 
 
 def _compiled(model: Any) -> Any:
     try:
-        return torch.compile(model)
+        return torch.compile(model, dynamic=False)  # one graph per batch size, compiled anew
     except Exception as exc:  # noqa: BLE001 - torch.compile raises many kinds
         raise BenchError(f"torch.compile failed: {type(exc).__name__}: {exc}") from None
 

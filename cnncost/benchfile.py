@@ -307,7 +307,25 @@ def validate(document: Any) -> list[tuple[str, str]]:
                                    + ("; written by a newer cnncost: upgrade" if newer else ""))]
     problems: list[tuple[str, str]] = []
     check(document, SCHEMA, "", problems)
+    if not problems:
+        problems += consistency(document)
     return problems
+
+
+def consistency(document: dict) -> list[tuple[str, str]]:
+    """What the schema cannot say: p10 <= median <= p90 and images/s = batch / median
+    (a hand-edited or corrupted result fails closed instead of passing a gate)."""
+    out = []
+    for i, result in enumerate(document["results"]):
+        lat = result["latency"]
+        if not lat["p10_ms"] <= lat["median_ms"] <= lat["p90_ms"]:
+            out.append((f"results[{i}].latency", f"expected p10_ms <= median_ms <= p90_ms, "
+                        f"received {lat['p10_ms']}, {lat['median_ms']}, {lat['p90_ms']}"))
+        rate = result["batch"] * 1000 / lat["median_ms"]
+        if not math.isclose(result["images_per_s"], rate, rel_tol=1e-6):
+            out.append((f"results[{i}].images_per_s", f"expected batch x 1000 / median_ms = "
+                        f"{rate:g}, received {result['images_per_s']:g}"))
+    return out
 
 
 # ------------------------------------------------------------------ the schema's keywords

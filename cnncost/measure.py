@@ -63,6 +63,19 @@ def resolve_target(device: str, dtype: str, allow_meta: bool = False) -> tuple:
     return where, TORCH_DTYPES[dtype]
 
 
+# (module, attribute) pairs that decide whether fp32 math may use TF32 tensor cores:
+# PyTorch's fp32_precision settings where they exist (mixing them with the legacy
+# allow_tf32 flags raises), else the legacy flags.
+def _tf32_switches() -> list[tuple[Any, str, Any, Any]]:
+    """(object, attribute, value allowing TF32, value forbidding it)."""
+    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)
+    if hasattr(matmul, "fp32_precision") and conv is not None \
+            and hasattr(conv, "fp32_precision"):
+        return [(matmul, "fp32_precision", "tf32", "ieee"),
+                (conv, "fp32_precision", "tf32", "ieee")]
+    return [(matmul, "allow_tf32", True, False), (torch.backends.cudnn, "allow_tf32", True, False)]
+
+
 @contextlib.contextmanager
 def precision(device: torch.device, dtype: str) -> Iterator[None]:
     """On CUDA, allow TF32 tensor-core math exactly when `dtype` is tf32 (PyTorch lets
@@ -71,13 +84,15 @@ def precision(device: torch.device, dtype: str) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    allowed = dtype == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
+    switches = _tf32_switches()
+    before = [getattr(obj, attr) for obj, attr, _, _ in switches]
+    for obj, attr, allow, forbid in switches:
+        setattr(obj, attr, allow if dtype == "tf32" else forbid)
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+        for (obj, attr, _, _), value in zip(switches, before, strict=True):
+            setattr(obj, attr, value)
 
 
 def device_name(device: torch.device) -> str:

@@ -6,7 +6,8 @@ No torch here. Two sources, best first:
   a large copy for bandwidth) run by ``cnncost peaks --measure`` or by ``cnncost bench``
   when nothing better is known, cached in ``$CNNCOST_CACHE`` (default
   ``$XDG_CACHE_HOME/cnncost``, else ``~/.cache/cnncost``) as ``peaks.json``, keyed by
-  device name, dtype, CPU threads and torch version;
+  device name, dtype, CPU threads and torch version, keeping the best measurement of
+  each roof;
 - **table**: :data:`KNOWN_DEVICES`, vendor datasheet figures for common GPUs (dense
   tensor-core peaks, no structured sparsity).
 
@@ -17,6 +18,7 @@ what this machine delivers, so efficiencies against it are the more telling.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -59,6 +61,9 @@ class Device(NamedTuple):
 # Dense peaks (datasheets print tensor-core figures "with sparsity", twice these).
 # First match wins, so specific names come before general ones.
 KNOWN_DEVICES: tuple[Device, ...] = (
+    Device("NVIDIA H200 NVL", r"\bH200\b.*NVL",
+           {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5}, 4800,
+           "NVIDIA H200 Tensor Core GPU datasheet (NVL)"),
     Device("NVIDIA H200", r"\bH200\b",
            {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}, 4800,
            "NVIDIA H200 Tensor Core GPU datasheet (SXM)"),
@@ -147,27 +152,44 @@ def _read_cache() -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0
+
+
 def cached(key: str) -> Peaks | None:
-    """The measured peaks stored under `key`, or None."""
+    """The measured peaks stored under `key`, or None (also for a malformed entry)."""
     entry = _read_cache().get(key)
     try:
         peaks = Peaks(**entry)
     except TypeError:
         return None
-    if peaks.flops_per_s > 0 and peaks.bandwidth_bytes_per_s > 0:
+    if _positive(peaks.flops_per_s) and _positive(peaks.bandwidth_bytes_per_s) \
+            and all(isinstance(v, str) for v in (peaks.device_name, peaks.dtype, peaks.reference)):
         return peaks
     return None
 
 
-def store(key: str, peaks: Peaks) -> Path:
-    """Add `peaks` to the cache under `key` (atomic write); returns the cache file."""
+def store(key: str, peaks: Peaks) -> Peaks:
+    """Add `peaks` to the cache under `key` (atomic write) and return what is cached now.
+
+    A peak is the most the device has been seen to do, so each roof keeps the best
+    measurement so far: a run slowed by other work never lowers it. OSError if the
+    cache cannot be written.
+    """
     path = cache_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _read_cache()
+    old = cached(key)
+    if old is not None:
+        peaks = peaks._replace(
+            flops_per_s=max(peaks.flops_per_s, old.flops_per_s),
+            bandwidth_bytes_per_s=max(peaks.bandwidth_bytes_per_s, old.bandwidth_bytes_per_s),
+            reference=peaks.reference if peaks.flops_per_s >= old.flops_per_s else old.reference)
     data[key] = peaks.to_dict()
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".peaks.", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         json.dump(data, out, indent=2, sort_keys=True)
         out.write("\n")
     os.replace(tmp, path)
-    return path
+    return peaks

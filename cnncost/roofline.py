@@ -10,9 +10,11 @@ allow, and what bounds the layer. No torch here.
 - **bound time** = max(work / peak FLOP/s, bytes / bandwidth): no implementation can
   be faster (short of caches holding the data, which shows as efficiency above 1).
 - **classification**: *overhead-bound* when the bound time is below the measured cost
-  of running a trivial layer (kernel launch and framework dispatch dominate: neither
+  of running a trivial layer and the layer takes at most OVERHEAD_FACTOR times that
+  cost (the fixed cost of an op, launch and dispatch, is at least half its time: neither
   fewer FLOPs nor fewer bytes would help); otherwise *compute-bound* when the intensity
-  reaches the ridge point (peak FLOP/s / bandwidth), else *memory-bound*.
+  reaches the ridge point (peak FLOP/s / bandwidth), else *memory-bound*. A layer that
+  neither computes nor moves anything (a view) gets no verdict.
 - **efficiency** = bound time / measured time.
 """
 
@@ -25,6 +27,7 @@ from .expand import Graph
 from .peaks import Peaks
 
 BOUNDS = ("compute", "memory", "overhead")
+OVERHEAD_FACTOR = 2.0
 
 
 class Roof(NamedTuple):
@@ -61,12 +64,13 @@ def classify(work: int, nbytes: int, time_s: float | None, peaks: Peaks | None,
              overhead_s: float | None) -> Roof:
     """Where one layer sits: see the module docstring for every rule."""
     intensity = work / nbytes if nbytes else None
-    if peaks is None:
+    if peaks is None or (work == 0 and nbytes == 0):
         return Roof(work, nbytes, intensity, None, None, None)
     bound_s = bound_time(work, nbytes, peaks)
     if time_s is None:
         return Roof(work, nbytes, intensity, bound_s, None, None)
-    if overhead_s is not None and bound_s < overhead_s:
+    if overhead_s is not None and bound_s < overhead_s \
+            and time_s <= OVERHEAD_FACTOR * overhead_s:
         bound = "overhead"
     elif intensity is not None and intensity >= peaks.ridge:
         bound = "compute"

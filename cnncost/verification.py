@@ -137,7 +137,12 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:,.2f} GiB"
 
 
-def check_memory(analysis: Analysis, device: torch.device, free: int | None = None) -> int:
+VERIFY_ADVICE = ("use --device meta (checks shapes, params and MACs without allocating memory) "
+                 "or a smaller --batch")
+
+
+def check_memory(analysis: Analysis, device: torch.device, free: int | None = None,
+                 command: str = "verify", advice: str = VERIFY_ADVICE) -> int:
     """The estimate in bytes; VerifyError if it does not fit in `device`'s free memory."""
     need = memory_estimate(analysis)
     if device.type == "meta":
@@ -151,9 +156,8 @@ def check_memory(analysis: Analysis, device: torch.device, free: int | None = No
             f"not enough memory on {device.type}: the forward pass needs about {_mib(need)} "
             f"(weights and buffers {_mib((t.params + t.buffers) * per)}, peak activations "
             f"{_mib(t.peak_activation_bytes)} at batch {analysis.batch}, {analysis.dtype}); "
-            f"verify wants {MEMORY_FACTOR} x that + {_mib(MEMORY_HEADROOM)} free for "
-            f"workspaces and has {_mib(free)}; use --device meta (checks shapes, params and "
-            f"MACs without allocating memory) or a smaller --batch")
+            f"{command} wants {MEMORY_FACTOR} x that + {_mib(MEMORY_HEADROOM)} free for "
+            f"workspaces and has {_mib(free)}; {advice}")
     return need
 
 
@@ -232,9 +236,10 @@ def cpu_contention(threads: int) -> str | None:
         return None
     if load + threads <= cpus + 0.5:
         return None
+    plural = "s" if threads != 1 else ""
     return (f"the CPU is busy (load average {load:.1f} on {cpus} CPUs) and PyTorch runs "
-            f"{threads} threads: the latency may be inflated by contention; measure on a quiet "
-            "machine or with --threads 1")
+            f"{threads} thread{plural}: the latency may be inflated by contention; measure on a "
+            "quiet machine" + (" or with --threads 1" if threads > 1 else ""))
 
 
 def _shape_hook(shapes: dict, name: str) -> Any:

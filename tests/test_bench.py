@@ -45,6 +45,7 @@ TINY = textwrap.dedent("""\
       - {op: flatten, name: flat}
       - {op: linear, name: fc, out: 4, bias: true, norm: none, act: none}
 """)
+THREADS_AT_START = torch.get_num_threads()
 # Fake roofs: 1 GFLOP/s and 1 GB/s (ridge 1 FLOP/B), so verdicts follow from intensities.
 ROOFS = Peaks("test device", "fp32", 1e9, 1e9, "measured", "test")
 
@@ -74,6 +75,11 @@ def cli(*args):
 # ----------------------------------------------------------------- statistics
 def latency(median, iqr):
     return Latency(median, median, median, iqr, 10, 1.0, {}, 0.0)
+
+
+def test_few_runs_are_never_ok():
+    assert lib.quality(latency(100.0, 0.0)._replace(samples=4)) == "warn"
+    assert lib.quality(latency(100.0, 0.0)._replace(samples=5)) == "ok"
 
 
 @pytest.mark.parametrize(("iqr", "expected"), [
@@ -114,7 +120,10 @@ def test_layer_bytes_closed_forms(tiny):
     (4000, 1000, 1e-5, 1e-6, "compute", 4e-6),  # intensity 4 >= ridge 1
     (1000, 1000, 1e-5, 1e-6, "compute", 1e-6),  # exactly at the ridge
     (500, 1000, 1e-5, 1e-7, "memory", 1e-6),  # intensity 0.5
-    (500, 1000, 1e-5, 2e-6, "overhead", 1e-6),  # the roofs allow less than a trivial layer
+    (500, 1000, 3e-6, 2e-6, "overhead", 1e-6),  # the roofs allow less than a trivial layer
+    (500, 1000, 4e-6, 2e-6, "overhead", 1e-6),  # ... and the fixed cost is half its time
+    (500, 1000, 5e-6, 2e-6, "memory", 1e-6),  # slower than that: not the fixed cost
+    (4000, 1000, 2e-5, 5e-6, "compute", 4e-6),  # bound below the fixed cost, but slow
     (0, 1000, 1e-5, 1e-7, "memory", 1e-6),  # data movement only
 ])
 def test_classify(work, nbytes, time_s, overhead_s, bound, bound_s):
@@ -131,7 +140,8 @@ def test_classify_without_peaks_or_traffic():
     from cnncost.roofline import classify
 
     assert classify(10, 100, 1e-3, None, 1e-6)[2:] == (0.1, None, None, None)
-    assert classify(0, 0, 1e-3, ROOFS, 1e-6).intensity is None
+    view = classify(0, 0, 1e-3, ROOFS, 1e-6)  # a view: no work, no traffic, no verdict
+    assert view.intensity is None and view.bound is None and view.efficiency is None
 
 
 # ----------------------------------------------------------------- peaks
@@ -149,6 +159,8 @@ def test_classify_without_peaks_or_traffic():
     ("NVIDIA L40S", "NVIDIA L40S", 864),
     ("Tesla T4", "NVIDIA T4", 320),
     ("Tesla V100-SXM2-16GB", "NVIDIA V100 SXM2", 900),
+    ("NVIDIA H200 NVL", "NVIDIA H200 NVL", 4800),
+    ("NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 4090", 1008),
 ])
 def test_datasheet_lookup(name, row, bandwidth):
     peaks = lookup(name, "fp32")
@@ -172,10 +184,21 @@ def test_peaks_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNCOST_CACHE", str(tmp_path / "c"))
     key = peaks.cache_key("X", "fp32", 2, "2.13")
     assert peaks.cached(key) is None
-    path = peaks.store(key, ROOFS)
-    assert path == tmp_path / "c" / "peaks.json"
+    assert peaks.store(key, ROOFS) == ROOFS
+    path = peaks.cache_file()
+    assert path == tmp_path / "c" / "peaks.json" and path.exists()
     assert peaks.cached(key) == ROOFS
     assert peaks.cached(peaks.cache_key("X", "fp32", 1, "2.13")) is None  # threads differ
+    better = ROOFS._replace(flops_per_s=2e9, reference="faster run")
+    assert peaks.store(key, better).flops_per_s == 2e9
+    kept = peaks.store(key, ROOFS._replace(bandwidth_bytes_per_s=3e9))  # slower FLOP/s run
+    assert (kept.flops_per_s, kept.bandwidth_bytes_per_s, kept.reference) == (
+        2e9, 3e9, "faster run")  # each roof keeps its best
+    assert peaks.cached(key) == kept
+    for broken in ('"1e9"', "Infinity", "-1", "true"):
+        entry = {**ROOFS.to_dict(), "flops_per_s": "@"}
+        path.write_text(json.dumps({key: entry}).replace('"@"', broken))
+        assert peaks.cached(key) is None, broken
     path.write_text("{not json")
     assert peaks.cached(key) is None  # a broken cache means: measure again
     monkeypatch.delenv("CNNCOST_CACHE")
@@ -208,11 +231,42 @@ def test_resolve_peaks_order(monkeypatch):
 
 
 def test_microbenchmark_measures_something():
-    from cnncost.microbench import copy_bandwidth, matmul_flops
+    from cnncost.microbench import conv_flops, copy_bandwidth, matmul_flops
 
     flops, n = matmul_flops(torch.device("cpu"), "fp32", budget_s=0.2)
+    conv, batch = conv_flops(torch.device("cpu"), "fp32", budget_s=0.2)
     bandwidth, size = copy_bandwidth(torch.device("cpu"), budget_s=0.2)
-    assert flops > 0 and n >= 512 and bandwidth > 0 and size >= 1 << 20
+    assert flops > 0 and n >= 512 and conv > 0 and batch >= 1
+    assert bandwidth > 0 and size >= 1 << 20
+
+
+def test_measured_peak_is_the_better_of_matmul_and_conv(monkeypatch):
+    from cnncost import microbench
+
+    monkeypatch.setattr(microbench, "matmul_flops", lambda d, t, b: (5e9, 1024))
+    monkeypatch.setattr(microbench, "conv_flops", lambda d, t, b: (7e9, 4))
+    monkeypatch.setattr(microbench, "copy_bandwidth", lambda d, b: (2e9, 1 << 28))
+    peaks = microbench.measure_peaks(torch.device("cpu"), "fp16")
+    assert (peaks.flops_per_s, peaks.bandwidth_bytes_per_s) == (7e9, 2e9)
+    assert "3x3 conv" in peaks.reference and peaks.source == "measured"
+    monkeypatch.setattr(microbench, "conv_flops", lambda d, t, b: (3e9, 4))
+    assert "1024x1024 matmul" in microbench.measure_peaks(torch.device("cpu"), "fp16").reference
+
+
+def test_precision_switches_tf32_and_restores():
+    """fp32 on CUDA must not use TF32 (PyTorch's default for cuDNN convolutions); only the
+    device type is looked at, so the CPU build can check the switches."""
+    from cnncost.measure import _tf32_switches, precision
+
+    switches = _tf32_switches()
+    before = [getattr(obj, attr) for obj, attr, _, _ in switches]
+    with precision(torch.device("cuda"), "fp32"):
+        assert [getattr(obj, attr) for obj, attr, _, _ in switches] == [f for *_, f in switches]
+    with precision(torch.device("cuda"), "tf32"):
+        assert [getattr(obj, attr) for obj, attr, _, _ in switches] == [a for *_, a, _ in switches]
+    assert [getattr(obj, attr) for obj, attr, _, _ in switches] == before
+    with precision(torch.device("cpu"), "fp32"):
+        assert [getattr(obj, attr) for obj, attr, _, _ in switches] == before
 
 
 # ----------------------------------------------------------------- the benchmark
@@ -234,6 +288,7 @@ def test_bench_end_to_end_numbers_follow_from_the_measurement(tiny):
         assert r.env["batch"] == r.batch and r.env["threads"] == 1
         assert r.cross_check is None and r.per_layer is None
     assert "batch" not in result.env and result.env["channels_last"] is False
+    assert torch.get_num_threads() == THREADS_AT_START  # bench restored what it changed
     doc = result.to_dict()
     assert doc["spec"]["name"] == "tiny" and doc["spec"]["sha256"]
     assert doc["settings"]["dtype"] == "fp32" and doc["peaks"]["source"] == "measured"
@@ -306,9 +361,22 @@ def test_channels_last_and_other_dtypes(tiny):
 
 
 def test_compile(tiny):
-    r = quick(tiny, compile=True, per_layer=True, peaks="none", runs=3)
+    """One graph per batch size (dynamic=False): each batch's first call compiles."""
+    r = quick(tiny, compile=True, per_layer=True, peaks="none", runs=3, batches=(1, 2))
     assert r.env["compile"] is True and r.results[0].latency.samples == 3
     assert any("eager" in note for note in r.notes)
+    for result in r.results:
+        assert result.latency.first_ms > 10 * result.latency.median_ms, result.batch
+
+
+def test_notes_when_faster_than_the_peak(tiny):
+    slow_roofs = ROOFS._replace(flops_per_s=1.0)  # 1 FLOP/s: everything beats it
+    r = quick(tiny, per_layer=True, peaks=slow_roofs)
+    assert r.results[0].peak_share > 1
+    assert any("reached" in n and "cnncost peaks --measure" in n for n in r.notes)
+    assert any("compute-bound layers ran above the peak FLOP/s" in n for n in r.notes)
+    fast_roofs = ROOFS._replace(flops_per_s=1e18, bandwidth_bytes_per_s=1e18)
+    assert not [n for n in quick(tiny, per_layer=True, peaks=fast_roofs).notes if "peak" in n]
 
 
 def test_compile_failure_is_a_bench_error(tiny, monkeypatch):
@@ -316,7 +384,7 @@ def test_compile_failure_is_a_bench_error(tiny, monkeypatch):
         def forward(self, x):
             raise RuntimeError("no C++ compiler\nlong details")
 
-    def broken(model):
+    def broken(model, **options):
         return Broken()
 
     monkeypatch.setattr(torch, "compile", broken)
@@ -328,7 +396,8 @@ def test_compile_failure_is_a_bench_error(tiny, monkeypatch):
 def test_refusals(tiny):
     with pytest.raises(lib.BenchError, match="tf32 is a mode of NVIDIA"):
         quick(tiny, dtype="tf32")
-    with pytest.raises(lib.BenchError, match="not enough memory"):
+    with pytest.raises(lib.BenchError, match="not enough memory.*bench wants 2 x that.*use a "
+                                             "smaller --batch$"):
         quick(tiny, free_bytes=1)
     with pytest.raises(lib.BenchError, match="batch sizes"):
         quick(tiny, batches=(0,))
@@ -393,7 +462,8 @@ def test_cli_table_top_and_formats(tiny):
     assert "| batch | median ms |" in markdown.output and "| layer | op |" in markdown.output
     rows = cli(*common, "--format", "csv", "--top", "3").output.splitlines()
     assert rows[0].startswith("batch,name,op,shape") and len(rows) == 4
-    plain = cli("bench", tiny, "--device", "cpu", "--runs", "3", "--format", "csv").output
+    plain = cli("bench", tiny, "--device", "cpu", "--runs", "3", "--warmup-s", "0", "--peaks",
+                "none", "--format", "csv").output
     assert plain.splitlines()[0].startswith("batch,median_ms") and len(plain.splitlines()) == 2
 
 
@@ -405,6 +475,29 @@ def test_cli_plot(tiny, tmp_path):
     assert done.exit_code == 0, done.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "per layer, batch 2" in done.output
+
+
+def test_cli_top_implies_per_layer(tiny):
+    done = cli("bench", tiny, "--device", "cpu", "--runs", "3", "--warmup-s", "0", "--top", "1",
+               "--peaks", "none", "--format", "json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["results"][0]["per_layer"]["layers"]
+
+
+def test_cli_bad_plot_path_is_refused_before_measuring(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(lib, "bench", lambda *a, **k: pytest.fail("measured anyway"))
+    for target, message in ((tmp_path / "missing" / "r.png", "does not exist"),
+                            (tmp_path / "r.txt", "expected a file name ending in .png"),
+                            (tmp_path / "roofline", "expected a file name ending in .png")):
+        done = cli("bench", tiny, "--device", "cpu", "--plot", target)
+        assert done.exit_code == 2 and message in done.output, done.output
+
+
+def test_cli_channels_last_needs_an_image_input(tmp_path):
+    mlp = tmp_path / "mlp.yaml"
+    mlp.write_text("name: mlp\ninput: [16]\nlayers:\n  - {op: linear, out: 4}\n")
+    done = cli("bench", mlp, "--device", "cpu", "--channels-last")
+    assert done.exit_code == 2 and "--channels-last needs a CxHxW input" in done.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -493,6 +586,15 @@ def test_gpu_per_layer_roofline():
     result = lib.bench("mobilenet_v2", device="cuda", dtype="fp16", batches=(32,), runs=30,
                        per_layer=True)
     pl = result.results[0].per_layer
-    assert result.peaks is not None
-    assert all(x.bound in ("compute", "memory", "overhead") for x in pl.layers)
-    assert math.isfinite(pl.total_ms) and pl.total_ms > 0
+    assert result.peaks is not None and result.peaks.device_name == result.env["device_name"]
+    assert [x.name for x in pl.layers] == build_names("mobilenet_v2")
+    assert sum(x.share for x in pl.layers) == pytest.approx(1.0)
+    assert 0 < pl.overhead_ms < pl.end_to_end_ms and math.isfinite(pl.total_ms)
+    # the sum of the layers is the hooked end-to-end time less what runs between hooks
+    assert pl.total_ms <= pl.end_to_end_ms * 1.01
+
+
+def build_names(spec):
+    import cnncost
+
+    return [r.name for r in cnncost.analyze(spec).rows[1:]]

@@ -255,7 +255,7 @@ def test_every_problem_of_every_file_at_once(tmp_path):
         benchfile.load_measurements(files)
     assert [str(p) for p in info.value.problems] == [
         f"{files[0]}: results[0].latency.p10_ms: missing (required)",
-        f"{files[0]}: results[1].images_per_s: expected at least 0, received -1",
+        f"{files[0]}: results[1].images_per_s: expected more than 0, received -1",
         f"{files[1]}: no such bench file (write one with `cnncost bench SPEC --format json -o "
         "FILE`)"]
 
@@ -633,3 +633,18 @@ def test_compare_doc_commands_and_warning_are_real(repo):
     warning = re.search(r"```\n(warning: .*?)\n```", section, re.S).group(1)
     unmatched = run("compare", "resnet18", "--measurements", "mv2.json", "--format", "csv")
     assert unmatched.exit_code == 0 and unmatched.stderr == warning + "\n"
+
+
+def test_inconsistent_latency_fails_closed(tmp_path):
+    """A hand-edited result the schema allows but arithmetic does not: refused (exit 2)."""
+    doc = bench_doc()
+    doc["results"][0]["latency"]["p10_ms"] = doc["results"][0]["latency"]["median_ms"] + 1
+    doc["results"][1]["images_per_s"] *= 2
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(cnncost.SpecError) as info:
+        benchfile.load_measurements([path])
+    messages = [str(p) for p in info.value.problems]
+    assert any("results[0].latency: expected p10_ms <= median_ms <= p90_ms" in m for m in messages)
+    assert any("results[1].images_per_s: expected batch x 1000 / median_ms" in m
+               for m in messages)

@@ -33,25 +33,55 @@ def parse_batches(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+REFRESH_S = 0.25  # redraw the progress bar at most this often
+
+
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Any]:
-    """A callback (what, done, total) drawing one rich bar per phase on stderr, or None."""
+    """A callback (what, done, total) drawing one rich bar per phase on stderr, or None.
+
+    The bar has no refresh thread (it would compete with the measured code for the
+    interpreter); it is redrawn from the callback, which runs between timed calls, at
+    most every REFRESH_S seconds.
+    """
     if not enabled:
         yield None
         return
+    import time
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                  auto_refresh=False) as bar:
         tasks: dict[str, Any] = {}
+        drawn = [0.0]
 
         def update(what: str, done: int, total: int) -> None:
             if what not in tasks:
                 tasks[what] = bar.add_task(what, total=total)
             bar.update(tasks[what], completed=done, total=max(total, done))
+            now = time.perf_counter()
+            if now - drawn[0] >= REFRESH_S or done >= total:
+                bar.refresh()
+                drawn[0] = now
 
         yield update
+
+
+def check_plot_path(path: str) -> None:
+    """Refuse, before measuring, a plot file that could not be written."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_FORMATS:
+        raise click.BadParameter(f"expected a file name ending in {', '.join(PLOT_FORMATS)}, "
+                                 f"received {path!r}", param_hint="--plot")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise click.BadParameter(f"the folder {str(folder)!r} does not exist", param_hint="--plot")
 
 
 @click.command()
@@ -80,14 +110,16 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
               help="Untimed warm-up passes (and at least --warmup-s seconds).")
 @click.option("--warmup-s", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="Minimum warm-up time in seconds.")
-@click.option("--budget", "budget_s", type=click.FloatRange(min=0, min_open=True), default=5.0,
-              show_default=True, help="Seconds of timed runs per batch size, at most.")
+@click.option("--time-budget", "budget_s", type=click.FloatRange(min=0, min_open=True),
+              default=5.0, show_default=True,
+              help="Seconds per batch size for the timed runs (and, separately, for warm-up, "
+                   "per-layer runs and half of it for --cross-check), at most.")
 @click.option("--peaks", type=click.Choice(("auto", "table", "measure", "none")), default="auto",
               show_default=True,
               help="The device's peak FLOP/s and bandwidth: auto uses a cached measurement, "
                    "else the datasheet table, else measures now (and caches); see cnncost peaks.")
 @click.option("--top", type=click.IntRange(min=1), default=None,
-              help="Show only the N slowest layers (with --per-layer).")
+              help="Show only the N slowest layers (implies --per-layer).")
 @click.option("--plot", "plot_file", metavar="FILE.png",
               help="Draw the per-layer roofline to FILE.png (needs matplotlib; implies "
                    "--per-layer).")
@@ -109,6 +141,8 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     cnncost bench mobilenet_v2 --device cuda --dtype fp16 --per-layer --plot roofline.png
     """
     batches = parse_batches(batch_text)
+    if plot_file:
+        check_plot_path(plot_file)
     import_torch_or_exit("bench")
     if plot_file:
         from ..plot import PlotUnavailable, _pyplot
@@ -118,7 +152,7 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
         except PlotUnavailable as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-        per_layer = True
+    per_layer = per_layer or bool(plot_file) or top is not None
     from ..bench import BenchError, bench as run
     from ..formats.bench import render
 
@@ -137,5 +171,9 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     if plot_file:
         from ..plot import roofline
 
-        roofline(result, plot_file)
+        try:
+            roofline(result, plot_file)
+        except (OSError, ValueError) as exc:
+            click.echo(f"error: --plot {plot_file}: cannot write: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
         click.echo(f"wrote {plot_file}", err=True)

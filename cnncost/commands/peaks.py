@@ -11,7 +11,7 @@ import json
 
 import click
 
-from ..cli import emit, guarded
+from ..cli import EXIT_BAD_INPUT, emit, guarded
 from .bench import DTYPES
 from .verify import import_torch_or_exit
 
@@ -68,8 +68,8 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
     import torch
 
     from .. import peaks as lib
-    from ..bench import BenchError, resolve_peaks
-    from ..measure import device_name, resolve_target
+    from ..bench import peaks_key
+    from ..measure import resolve_target
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -79,15 +79,18 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
             where, _ = resolve_target(device, dtype)
         except ValueError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        name = device_name(where)
-        key = lib.cache_key(name, dtype, torch.get_num_threads() if where.type == "cpu" else None,
-                            torch.__version__)
-        try:
-            measured = resolve_peaks("measure", where, dtype) if measure else lib.cached(key)
-        except BenchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_BAD_INPUT)
+        name, key = peaks_key(where, dtype)
+        measured = lib.cached(key)
+        if measure:
+            from ..microbench import measure_peaks
+
+            measured = measure_peaks(where, dtype)
+            try:
+                measured = lib.store(key, measured)
+            except OSError as exc:
+                click.echo(f"warning: not cached ({lib.cache_file()}: "
+                           f"{exc.strerror or exc}); bench will measure again", err=True)
         found.append({"device_name": name, "dtype": dtype, "table": lib.lookup(name, dtype),
                       "measured": measured, "cache_key": key})
     if fmt == "json":

@@ -31,8 +31,13 @@ def _pct(x: float | None) -> str:
 
 
 def _quality(r: Any) -> str:
+    if r.quality == "ok":
+        return "ok"
     spread = r.latency.iqr_ms / r.latency.median_ms if r.latency.median_ms else 0.0
-    return r.quality if r.quality == "ok" else f"{r.quality} ({100 * spread:.0f}% IQR)"
+    why = f"{100 * spread:.1f}% IQR"
+    if r.latency.samples < 5:
+        why += f", {r.latency.samples} run{'s' if r.latency.samples != 1 else ''}"
+    return f"{r.quality} ({why})"
 
 
 def _check(r: Any) -> str:
