@@ -55,6 +55,8 @@ def plain_loop_ms(model, example, seconds: float = 1.0) -> float:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
+    if args.threads is not None:  # for the independent loop too (bench restores its own)
+        torch.set_num_threads(args.threads)
     rows = []
     for spec in args.specs.split(","):
         for dtype in args.dtypes.split(","):
