@@ -24,8 +24,7 @@ from .torch_import import torch
 
 from . import __version__
 from .analysis import Analysis, analyze_graph
-from .measure import (Latency, environment, precision, resolve_target, summarize,
-                      time_model)
+from .measure import (Latency, Stopwatch, environment, precision, resolve_target, time_model)
 from .peaks import Peaks
 from .roofline import classify, layer_bytes
 
@@ -181,23 +180,15 @@ def independent_median_ms(model: Any, example: torch.Tensor, min_run_time: float
     return measurement.median * 1000
 
 
-class _Clock:
-    """Start/stop stamps of the layers for one forward pass: CUDA events on a GPU, host
-    time on a CPU (where a layer's work is done when its forward returns)."""
+class _Clock(Stopwatch):
+    """Start and end stamps of every layer, one dict per forward pass."""
 
     def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
+        super().__init__(device)
         self.runs: list[dict] = []
 
     def new_run(self) -> None:
         self.runs.append({})
-
-    def stamp(self) -> Any:
-        if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            return event
-        return time.perf_counter()
 
     def hooks(self, name: str) -> tuple:
         def before(module: Any, inputs: Any) -> None:
@@ -207,11 +198,6 @@ class _Clock:
             self.runs[-1][name][1] = self.stamp()
 
         return before, after
-
-    def elapsed_ms(self, begin: Any, end: Any) -> float:
-        if self.cuda:
-            return begin.elapsed_time(end)
-        return (end - begin) * 1000
 
 
 class _Trivial(torch.nn.Module):
@@ -255,8 +241,7 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
                     tick("per-layer", i + 1, runs)
                 if i + 1 >= floor and time.perf_counter() - spent_from > budget_s:
                     break
-            if clock.cuda:
-                torch.cuda.synchronize(device)
+            clock.sync()
     finally:
         for handle in handles:
             handle.remove()
@@ -279,13 +264,11 @@ def trivial_layer_ms(device: torch.device, dtype: torch.dtype, runs: int = 50) -
     trivial.register_forward_hook(after)
     tiny = torch.zeros(1, device=device, dtype=dtype)
     with torch.inference_mode():
-        if clock.cuda:
-            torch.cuda.synchronize(device)  # an idle queue: no backlog hides the launch cost
+        clock.sync()  # an idle queue: no backlog hides the launch cost
         for _ in range(runs + 1):
             clock.new_run()
             trivial(tiny)
-        if clock.cuda:
-            torch.cuda.synchronize(device)
+        clock.sync()
     times = [clock.elapsed_ms(*run["trivial"]) for run in clock.runs[1:]]
     return statistics.median(times)
 
@@ -509,4 +492,4 @@ def _one_batch(runner: Any, model: Any, example: torch.Tensor, analysis: Analysi
                        check, layers)
 
 
-__all__ = ["BenchError", "BenchResult", "bench", "quality", "spread", "summarize"]
+__all__ = ["BenchError", "BenchResult", "bench", "quality", "spread"]

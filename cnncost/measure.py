@@ -155,6 +155,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class Stopwatch:
+    """Time stamps on a device: CUDA events on a GPU (they time the GPU's work, and are
+    read only after a synchronization), ``time.perf_counter()`` on a CPU (where the work
+    is done when the call returns). Every timer of cnncost stamps through this."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+
+    def stamp(self) -> Any:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def sync(self) -> None:
+        _sync(self.device)
+
+    def elapsed_ms(self, begin: Any, end: Any) -> float:
+        """Milliseconds between two stamps (on a GPU, after `sync`)."""
+        if self.cuda:
+            return begin.elapsed_time(end)
+        return (end - begin) * 1000
+
+
 Tick = Callable[[str, int, int], None]  # (phase, done, total) progress callback
 
 
@@ -197,39 +223,26 @@ def time_model(model: torch.nn.Module, example: torch.Tensor, *, runs: int = 50,
 
 def _timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
                 budget_s: float, tick: Tick | None = None) -> list[float]:
-    device = example.device
+    """Per-call times (ms) of up to `runs` calls, stopping once `budget_s` seconds have passed
+    (at least 3 calls). On a GPU the calls are queued back to back: the only
+    synchronization before the end is one every 8 calls, to look at the clock."""
+    watch = Stopwatch(example.device)
     floor = min(3, runs)
-    if device.type == "cuda":
-        events = []
-        spent_from = time.perf_counter()
-        for i in range(runs):
-            begin, end = (torch.cuda.Event(enable_timing=True),
-                          torch.cuda.Event(enable_timing=True))
-            begin.record()
-            model(example)
-            end.record()
-            events.append((begin, end))
-            if tick is not None:
-                tick("timed", i + 1, runs)
-            if i + 1 >= floor and i % 8 == 7:
-                torch.cuda.synchronize(device)  # only to check the budget, every 8 runs
-                if time.perf_counter() - spent_from > budget_s:
-                    break
-        torch.cuda.synchronize(device)
-        return [b.elapsed_time(e) for b, e in events]
-    times = []
-    spent = 0.0
+    every = 8 if watch.cuda else 1
+    stamps = []
+    spent_from = time.perf_counter()
     for i in range(runs):
-        start = time.perf_counter()
+        begin = watch.stamp()
         model(example)
-        elapsed = time.perf_counter() - start
-        times.append(elapsed * 1000)
-        spent += elapsed
+        stamps.append((begin, watch.stamp()))
         if tick is not None:
             tick("timed", i + 1, runs)
-        if i + 1 >= floor and spent > budget_s:
-            break
-    return times
+        if i + 1 >= floor and (i + 1) % every == 0:
+            watch.sync()
+            if time.perf_counter() - spent_from > budget_s:
+                break
+    watch.sync()
+    return [watch.elapsed_ms(b, e) for b, e in stamps]
 
 
 def measure_latency(spec: Any, *, input: tuple | str | None = None, batch: int = 1,

@@ -10,10 +10,9 @@ slower repetition only says something else got in the way.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-from .measure import TORCH_DTYPES, device_name, precision
+from .measure import TORCH_DTYPES, Stopwatch, device_name, precision
 from .peaks import Peaks
 from .torch_import import torch
 
@@ -25,21 +24,16 @@ COPY_BYTES = {"cuda": 1 << 30, "cpu": 256 << 20}
 
 
 def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
-    """A function timing one call of `fn` in seconds (CUDA events on a GPU)."""
-    if device.type == "cuda":
-        def timed(fn: Callable[[], object]) -> float:
-            begin, end = (torch.cuda.Event(enable_timing=True),
-                          torch.cuda.Event(enable_timing=True))
-            begin.record()
-            fn()
-            end.record()
-            end.synchronize()
-            return begin.elapsed_time(end) / 1000
-    else:
-        def timed(fn: Callable[[], object]) -> float:
-            start = time.perf_counter()
-            fn()
-            return time.perf_counter() - start
+    """A function timing one call of `fn` in seconds."""
+    watch = Stopwatch(device)
+
+    def timed(fn: Callable[[], object]) -> float:
+        begin = watch.stamp()
+        fn()
+        end = watch.stamp()
+        watch.sync()
+        return watch.elapsed_ms(begin, end) / 1000
+
     return timed
 
 
