@@ -81,6 +81,28 @@ def table_options(fmt: str, output: str | None) -> dict:
     return {"color": to_tty, "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
+def check_plot_file(path: str) -> None:
+    """Before any work: a --plot file that can be written, and matplotlib to draw it
+    (click usage error, or exit 2 with install instructions)."""
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_FORMATS:
+        raise click.BadParameter(f"expected a file name ending in {', '.join(PLOT_FORMATS)}, "
+                                 f"received {path!r}", param_hint="--plot")
+    if not target.parent.is_dir():
+        raise click.BadParameter(f"the folder {str(target.parent)!r} does not exist",
+                                 param_hint="--plot")
+    from .plot import PlotUnavailable, _pyplot
+
+    try:
+        _pyplot()
+    except PlotUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def emit(text: str, output: str | None) -> None:
     """Write to -o FILE (atomically) or stdout."""
     if output is None or output == "-":

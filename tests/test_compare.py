@@ -365,3 +365,10 @@ def test_missing_pandas_says_how_to_install(monkeypatch):
         cnncost.compare(["lenet5"])
     with pytest.raises(ImportError, match="pip install pandas"):
         cnncost.analyze("lenet5").to_dataframe()
+
+
+def test_plot_path_is_checked_before_any_work(tmp_path):
+    for target, message in ((tmp_path / "missing" / "p.png", "does not exist"),
+                            (tmp_path / "p.txt", "expected a file name ending in .png")):
+        done = CliRunner().invoke(main, ["compare", "lenet5", "--plot", str(target)])
+        assert done.exit_code == 2 and message in done.output, done.output

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from ..cli import EXIT_BAD_INPUT, emit, guarded, parse_sets, spec_options, table_options
+from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, parse_sets, spec_options,
+                   table_options)
 from .verify import import_torch_or_exit
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
@@ -33,7 +34,6 @@ def parse_batches(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-PLOT_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 REFRESH_S = 0.25  # redraw the progress bar at most this often
 
 
@@ -69,19 +69,6 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
                 drawn[0] = now
 
         yield update
-
-
-def check_plot_path(path: str) -> None:
-    """Refuse, before measuring, a plot file that could not be written."""
-    from pathlib import Path
-
-    target = Path(path)
-    if target.suffix.lower() not in PLOT_FORMATS:
-        raise click.BadParameter(f"expected a file name ending in {', '.join(PLOT_FORMATS)}, "
-                                 f"received {path!r}", param_hint="--plot")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise click.BadParameter(f"the folder {str(folder)!r} does not exist", param_hint="--plot")
 
 
 @click.command()
@@ -142,16 +129,8 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     """
     batches = parse_batches(batch_text)
     if plot_file:
-        check_plot_path(plot_file)
+        check_plot_file(plot_file)
     import_torch_or_exit("bench")
-    if plot_file:
-        from ..plot import PlotUnavailable, _pyplot
-
-        try:
-            _pyplot()
-        except PlotUnavailable as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
     per_layer = per_layer or bool(plot_file) or top is not None
     from ..bench import BenchError, bench as run
     from ..formats.bench import render

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, check_measurements, convention_option,
-                   emit, guarded, load_measurement_files, measurements_option, parse_sets,
-                   spec_options, table_options)
+from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, check_measurements, check_plot_file,
+                   convention_option, emit, guarded, load_measurement_files, measurements_option,
+                   parse_sets, spec_options, table_options)
 from ..errors import SpecError
 
 
@@ -110,13 +110,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     measurements = load_measurement_files(measurement_files)
     measurer = get_measurer() if measure else None
     if plot_file:
-        from ..plot import _pyplot, PlotUnavailable
-
-        try:
-            _pyplot()
-        except PlotUnavailable as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+        check_plot_file(plot_file)
     points, failures = lib.plan(specs, grid)
     options = {"input": input_, "batch": batch, "dtype": dtype, "set": overrides,
                "variant": variant, "convention": convention}
@@ -152,7 +146,11 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     if plot_file and comparison.rows:
         from ..plot import plot
 
-        plot(comparison, plot_file)
+        try:
+            plot(comparison, plot_file)
+        except (OSError, ValueError) as exc:
+            click.echo(f"error: --plot {plot_file}: cannot write: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     if comparison.failures:
         n = len(comparison.failures)
         total = n + len(comparison.rows)
