@@ -461,7 +461,7 @@ def test_cli_table_top_and_formats(tiny):
     markdown = cli(*common, "--format", "markdown")
     assert "| batch | median ms |" in markdown.output and "| layer | op |" in markdown.output
     rows = cli(*common, "--format", "csv", "--top", "3").output.splitlines()
-    assert rows[0].startswith("batch,name,op,shape") and len(rows) == 4
+    assert rows[0].startswith("batch,batch_median_ms,name,op,shape") and len(rows) == 4
     plain = cli("bench", tiny, "--device", "cpu", "--runs", "3", "--warmup-s", "0", "--peaks",
                 "none", "--format", "csv").output
     assert plain.splitlines()[0].startswith("batch,median_ms") and len(plain.splitlines()) == 2

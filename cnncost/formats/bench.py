@@ -3,8 +3,8 @@
 `render(fmt, result, ...)` with fmt "table" (rich, or aligned plain text past
 PLAIN_ABOVE rows), "markdown", "csv" or "json". Table and Markdown show the same
 tables: one row per batch size, then per batch one row per layer (the `top` slowest
-if asked). CSV gives the batch rows, or the layer rows (with a batch column) under
---per-layer. JSON is the whole :meth:`BenchResult.to_dict` document.
+if asked). CSV gives the batch rows, or the layer rows (with the batch and its
+end-to-end median in the first columns) under --per-layer. JSON is the whole :meth:`BenchResult.to_dict` document.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ def render_markdown(result: Any, top: int | None = None, **_: Any) -> str:
 BATCH_FIELDS = ("batch", "median_ms", "p10_ms", "p90_ms", "iqr_ms", "samples", "first_ms",
                 "spread", "images_per_s", "tflops", "peak_share", "quality",
                 "cross_check_ms", "cross_check_difference")
-LAYER_FIELDS = ("batch", "name", "op", "shape", "macs", "flops", "other_ops", "bytes",
-                "intensity", "time_ms", "share", "bound_ms", "bound", "efficiency")
+LAYER_FIELDS = ("batch", "batch_median_ms", "name", "op", "shape", "macs", "flops", "other_ops",
+                "bytes", "intensity", "time_ms", "share", "bound_ms", "bound", "efficiency")
 
 
 def render_csv(result: Any, top: int | None = None, **_: Any) -> str:
@@ -221,7 +221,8 @@ def render_csv(result: Any, top: int | None = None, **_: Any) -> str:
             keep = {layer.name for layer in layer_rows(r.per_layer, top)}
             for layer in raw["per_layer"]["layers"]:
                 if layer["name"] in keep:
-                    layer = {**layer, "batch": r.batch, "shape": "x".join(map(str, layer["shape"]))}
+                    layer = {**layer, "batch": r.batch, "batch_median_ms": r.latency.median_ms,
+                             "shape": "x".join(map(str, layer["shape"]))}
                     writer.writerow(["" if layer[f] is None else layer[f] for f in LAYER_FIELDS])
         return out.getvalue()
     writer.writerow(BATCH_FIELDS)
