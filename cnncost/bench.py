@@ -33,6 +33,7 @@ QUALITY_UNRELIABLE = 0.25  # above this: do not trust the median
 QUALITY_MIN_RUNS = 5  # fewer timed runs: the spread itself is not known well ("warn")
 CROSS_CHECK_TOLERANCE = 0.05
 PEAK_CHOICES = ("auto", "table", "measure", "none")
+COMPILE_MAX_BATCHES = 8  # torch._dynamo's default recompile limit
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -225,6 +226,7 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
         handles.append(module.register_forward_hook(after))
     totals: list[tuple[Any, Any]] = []
     floor = min(3, runs)
+    every = 8 if clock.cuda else 1
     try:
         with torch.inference_mode():
             clock.new_run()
@@ -239,8 +241,10 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
                 totals.append((begin, end))
                 if tick is not None:
                     tick("per-layer", i + 1, runs)
-                if i + 1 >= floor and time.perf_counter() - spent_from > budget_s:
-                    break
+                if i + 1 >= floor and (i + 1) % every == 0:
+                    clock.sync()  # on a GPU the host runs ahead: look at the clock every 8
+                    if time.perf_counter() - spent_from > budget_s:
+                        break
             clock.sync()
     finally:
         for handle in handles:
@@ -348,6 +352,11 @@ def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = 
 
     if not batches or any(int(b) < 1 for b in batches):
         raise BenchError("batch sizes must be whole numbers >= 1")
+    if compile and len(batches) > COMPILE_MAX_BATCHES:
+        raise BenchError(f"--compile takes at most {COMPILE_MAX_BATCHES} batch sizes (torch "
+                         "compiles a graph for each and runs the eager model after "
+                         f"{COMPILE_MAX_BATCHES}); received {len(batches)}: run bench again "
+                         "for the others")
     try:
         where, torch_dtype = resolve_target(device, dtype)
     except ValueError as exc:

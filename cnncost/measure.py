@@ -145,6 +145,11 @@ def summarize(times_ms: list[float], batch: int, env: dict, first_ms: float = 0.
         quartiles = statistics.quantiles(data, n=4, method="inclusive")
         p10, p90, q1, q3 = deciles[0], deciles[8], quartiles[0], quartiles[2]
     median = statistics.median(data)
+    # interpolating between tied samples can land one unit in the last place beyond them:
+    # keep every quantile between its neighbours and inside the samples' range
+    low, high = data[0], data[-1]
+    p10, q1 = max(low, min(p10, median)), max(low, min(q1, median))
+    p90, q3 = min(high, max(p90, median)), min(high, max(q3, median))
     return Latency(median_ms=median, p10_ms=p10, p90_ms=p90, iqr_ms=q3 - q1, samples=len(data),
                    images_per_s=batch * 1000.0 / median if median > 0 else float("inf"),
                    env=env, first_ms=first_ms)
@@ -167,7 +172,7 @@ class Stopwatch:
     def stamp(self) -> Any:
         if self.cuda:
             event = torch.cuda.Event(enable_timing=True)
-            event.record()
+            event.record(torch.cuda.current_stream(self.device))  # this GPU's, not cuda:0's
             return event
         return time.perf_counter()
 

@@ -77,6 +77,19 @@ def latency(median, iqr):
     return Latency(median, median, median, iqr, 10, 1.0, {}, 0.0)
 
 
+@pytest.mark.parametrize("value", [0.1009, 0.0005 * 7, 1.23456789, 2.5])
+@pytest.mark.parametrize("n", [2, 3, 7, 8, 50])
+def test_tied_samples_keep_quantiles_around_the_median(value, n):
+    """Interpolating between equal samples must not put p10 above the median (a bench file
+    with p10 > median is refused by compare and gate)."""
+    from cnncost.measure import summarize
+
+    lat = summarize([value] * n + [value * 2], batch=1, env={})
+    assert lat.p10_ms <= lat.median_ms <= lat.p90_ms and lat.iqr_ms >= 0
+    tied = summarize([value] * n, batch=1, env={})
+    assert tied.p10_ms == tied.median_ms == tied.p90_ms == value and tied.iqr_ms == 0
+
+
 def test_few_runs_are_never_ok():
     assert lib.quality(latency(100.0, 0.0)._replace(samples=4)) == "warn"
     assert lib.quality(latency(100.0, 0.0)._replace(samples=5)) == "ok"
@@ -401,6 +414,8 @@ def test_refusals(tiny):
         quick(tiny, free_bytes=1)
     with pytest.raises(lib.BenchError, match="batch sizes"):
         quick(tiny, batches=(0,))
+    with pytest.raises(lib.BenchError, match="--compile takes at most 8 batch sizes"):
+        quick(tiny, compile=True, batches=tuple(range(1, 10)))
     if not torch.cuda.is_available():
         with pytest.raises(lib.BenchError, match="no CUDA device"):
             quick(tiny, device="cuda")

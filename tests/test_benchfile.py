@@ -648,3 +648,16 @@ def test_inconsistent_latency_fails_closed(tmp_path):
     assert any("results[0].latency: expected p10_ms <= median_ms <= p90_ms" in m for m in messages)
     assert any("results[1].images_per_s: expected batch x 1000 / median_ms" in m
                for m in messages)
+
+
+def test_rounding_of_quantiles_is_not_an_inconsistency(tmp_path):
+    """Files written before quantiles were clamped may hold p10 one ulp above the median."""
+    import math
+
+    doc = bench_doc()
+    lat = doc["results"][0]["latency"]
+    lat["p10_ms"] = math.nextafter(lat["median_ms"], math.inf)
+    lat["p90_ms"] = max(lat["p90_ms"], lat["p10_ms"])
+    path = tmp_path / "ulp.json"
+    path.write_text(json.dumps(doc))
+    assert benchfile.load_measurements([path]).files == (str(path),)
