@@ -13,10 +13,8 @@ rendering lives in :mod:`cnncost.formats.bench`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -24,7 +22,8 @@ from .torch_import import torch
 
 from . import __version__
 from .analysis import Analysis, analyze_graph
-from .measure import (Latency, Stopwatch, environment, precision, resolve_target, time_model)
+from .measure import (Latency, Stopwatch, environment, precision, resolve_target, time_model,
+                      timed_runs)
 from .peaks import Peaks
 from .roofline import classify, layer_bytes
 
@@ -214,38 +213,24 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
     pass, the time of a trivial layer timed the same way (ms), and the runs done.
 
     Every layer gets a pre- and a post-forward hook that stamp the time (CUDA events on
-    a GPU, synchronized once after all runs); the first hooked pass is a warm-up. The
-    trivial layer is timed afterwards on its own (:func:`trivial_layer_ms`).
+    a GPU); the passes themselves are run and timed by :func:`cnncost.measure.timed_runs`
+    (the same loop, budget and synchronization as the end-to-end runs), after one hooked
+    warm-up pass. The trivial layer is timed afterwards on its own
+    (:func:`trivial_layer_ms`).
     """
     device = example.device
     clock = _Clock(device)
-    handles = []
+    handles = [model.register_forward_pre_hook(lambda module, inputs: clock.new_run())]
     for name, module in model.layers():
         before, after = clock.hooks(name)
         handles.append(module.register_forward_pre_hook(before))
         handles.append(module.register_forward_hook(after))
-    totals: list[tuple[Any, Any]] = []
-    floor = min(3, runs)
-    every = 8 if clock.cuda else 1
+    renamed = None if tick is None else (lambda what, done, total: tick("per-layer", done, total))
     try:
         with torch.inference_mode():
-            clock.new_run()
             model(example)  # warm-up with the hooks in place
             clock.runs.clear()
-            spent_from = time.perf_counter()
-            for i in range(runs):
-                clock.new_run()
-                begin = clock.stamp()
-                model(example)
-                end = clock.stamp()
-                totals.append((begin, end))
-                if tick is not None:
-                    tick("per-layer", i + 1, runs)
-                if i + 1 >= floor and (i + 1) % every == 0:
-                    clock.sync()  # on a GPU the host runs ahead: look at the clock every 8
-                    if time.perf_counter() - spent_from > budget_s:
-                        break
-            clock.sync()
+            totals = timed_runs(model, example, runs, budget_s, renamed)
     finally:
         for handle in handles:
             handle.remove()
@@ -254,8 +239,8 @@ def time_layers(model: Any, example: torch.Tensor, runs: int, budget_s: float,
         for name, (begin, end) in run.items():
             per_layer.setdefault(name, []).append(clock.elapsed_ms(begin, end))
     medians = {name: statistics.median(times) for name, times in per_layer.items()}
-    end_to_end = statistics.median(clock.elapsed_ms(b, e) for b, e in totals)
-    return medians, end_to_end, trivial_layer_ms(device, example.dtype), len(totals)
+    return (medians, statistics.median(totals), trivial_layer_ms(device, example.dtype),
+            len(totals))
 
 
 def trivial_layer_ms(device: torch.device, dtype: torch.dtype, runs: int = 50) -> float:
@@ -323,16 +308,25 @@ def resolve_peaks(choice: str | Peaks | None, device: torch.device, dtype: str,
         found = lib.cached(key) or lib.lookup(name, dtype)
         if found is not None:
             return found
-    from .microbench import measure_peaks
-
     if tick is not None:
         tick("peaks (matmul, copy)", 0, 1)
-    peaks = measure_peaks(device, dtype)
-    with contextlib.suppress(OSError):  # a read-only home: the peaks still serve this run
-        peaks = lib.store(key, peaks)
+    peaks, _ = measure_and_cache(device, dtype)  # a read-only home: they still serve this run
     if tick is not None:
         tick("peaks (matmul, copy)", 1, 1)
     return peaks
+
+
+def measure_and_cache(device: torch.device, dtype: str) -> tuple[Peaks, OSError | None]:
+    """Measure the roofs now and add them to the cache: (the cached peaks, each roof's
+    best so far; or the measured ones and the OSError when the cache cannot be written)."""
+    from . import peaks as lib
+    from .microbench import measure_peaks
+
+    peaks = measure_peaks(device, dtype)
+    try:
+        return lib.store(peaks_key(device, dtype)[1], peaks), None
+    except OSError as exc:
+        return peaks, exc
 
 
 # ----------------------------------------------------------------- the benchmark
@@ -397,10 +391,9 @@ def _bench(spec: Any, graph: Any, analyses: dict, where: torch.device, torch_dty
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     runner = _compiled(model) if compile else model
-    env = environment(where, dtype, batches[0], channels_last=channels_last, compile=compile)
     notes = []
     if where.type == "cpu":
-        busy = cpu_contention(env["threads"])
+        busy = cpu_contention(torch.get_num_threads())
         if busy:
             notes.append(busy)
     with precision(where, dtype):
@@ -413,7 +406,7 @@ def _bench(spec: Any, graph: Any, analyses: dict, where: torch.device, torch_dty
             results.append(_one_batch(
                 runner, model, example, analyses[batch], graph, settings, roofs, progress,
                 environment(where, dtype, batch, channels_last=channels_last, compile=compile)))
-    env.pop("batch")
+    env = {k: v for k, v in results[0].env.items() if k != "batch"}
     spec_info = {
         "name": graph.name, "file": graph.file,
         "sha256": spec_sha256(str(spec)) if isinstance(spec, (str, os.PathLike)) else None,

@@ -222,11 +222,11 @@ def time_model(model: torch.nn.Module, example: torch.Tensor, *, runs: int = 50,
             if time.perf_counter() - start > budget_s:  # a slow model: enough warm-up
                 break
         _sync(device)
-        times = _timed_runs(model, example, runs, budget_s, tick)
+        times = timed_runs(model, example, runs, budget_s, tick)
     return summarize(times, batch, env, first_ms)
 
 
-def _timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
+def timed_runs(model: torch.nn.Module, example: torch.Tensor, runs: int,
                 budget_s: float, tick: Tick | None = None) -> list[float]:
     """Per-call times (ms) of up to `runs` calls, stopping once `budget_s` seconds have passed
     (at least 3 calls). On a GPU the calls are queued back to back: the only

@@ -68,7 +68,7 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
     import torch
 
     from .. import peaks as lib
-    from ..bench import peaks_key
+    from ..bench import measure_and_cache, peaks_key
     from ..measure import resolve_target
 
     if threads is not None:
@@ -83,14 +83,10 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
         name, key = peaks_key(where, dtype)
         measured = lib.cached(key)
         if measure:
-            from ..microbench import measure_peaks
-
-            measured = measure_peaks(where, dtype)
-            try:
-                measured = lib.store(key, measured)
-            except OSError as exc:
+            measured, failed = measure_and_cache(where, dtype)
+            if failed is not None:
                 click.echo(f"warning: not cached ({lib.cache_file()}: "
-                           f"{exc.strerror or exc}); bench will measure again", err=True)
+                           f"{failed.strerror or failed}); bench will measure again", err=True)
         found.append({"device_name": name, "dtype": dtype, "table": lib.lookup(name, dtype),
                       "measured": measured, "cache_key": key})
     if fmt == "json":

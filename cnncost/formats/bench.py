@@ -31,11 +31,12 @@ def _pct(x: float | None) -> str:
 
 
 def _quality(r: Any) -> str:
+    from ..bench import QUALITY_MIN_RUNS, spread  # a BenchResult exists: torch is loaded
+
     if r.quality == "ok":
         return "ok"
-    spread = r.latency.iqr_ms / r.latency.median_ms if r.latency.median_ms else 0.0
-    why = f"{100 * spread:.1f}% IQR"
-    if r.latency.samples < 5:
+    why = f"{100 * spread(r.latency):.1f}% IQR"
+    if r.latency.samples < QUALITY_MIN_RUNS:
         why += f", {r.latency.samples} run{'s' if r.latency.samples != 1 else ''}"
     return f"{r.quality} ({why})"
 
