@@ -9,6 +9,7 @@ with every problem found. Nothing here imports torch or pandas.
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from .analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, show
 from .expand import Graph, expand
+from .safeio import is_stdin
 from .spec import Spec, load_blocks, load_spec, parse_spec
 from .yamlio import LocDict, LocList
 
@@ -52,10 +54,13 @@ def builtin_blocks() -> dict:
 
 
 def resolve_path(spec: str | os.PathLike) -> Path:
-    """A spec argument -> file path: an existing file, or a bundled spec's name."""
+    """A spec argument -> file path: an existing file, `-` (standard input), or a bundled
+    spec's name."""
+    if is_stdin(spec):
+        return Path(str(spec))
     path = Path(spec)
-    if path.is_file():
-        return path
+    if path.is_file() or (path.exists() and not path.is_dir()):
+        return path  # a device or FIFO is refused, unread, by cnncost.safeio
     name = str(spec)
     if path.is_dir():
         raise SpecError([_problem(name, "is a directory; give a spec file (e.g. "
@@ -110,15 +115,26 @@ def load(spec: Any) -> Spec:
 
 
 def parse_value(text: str) -> Any:
-    """A --set value as YAML would read a scalar: int, float, bool or text."""
+    """A --set value as YAML would read a scalar: int, float, bool or text.
+
+    ValueError for a number no spec can use: NaN, an infinity, or beyond +-2**63
+    (`1e400`, a 5,000-digit integer), so that the option is blamed, not a spec line.
+    """
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     for cast in (int, float):
         try:
-            return cast(text)
+            value = cast(text)
         except ValueError:
-            pass
+            continue
+        shown = text.strip() if len(text.strip()) <= 24 else f"{text.strip()[:20]}... " \
+            f"({len(text.strip()):,} characters)"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{shown} is not a finite number")
+        if abs(value) >= 2**63:
+            raise ValueError(f"{shown} is too large (the limit is +-2**63)")
+        return value
     return text
 
 

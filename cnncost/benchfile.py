@@ -27,11 +27,11 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from .bench_schema import KIND, SCHEMA, SCHEMA_VERSION
 from .errors import Loc, Problem, SpecError
+from .safeio import load_json
 
 
 class BenchLatency(NamedTuple):
@@ -169,7 +169,7 @@ def describe(key: Key) -> str:
 
 def _content(entry: Entry) -> str:
     return json.dumps({"settings": entry.settings, "result": entry.result}, sort_keys=True,
-                      default=repr)  # NaN in an opaque env is kept as _NonFinite
+                      default=repr)
 
 
 def _changed(a: Entry, b: Entry) -> list[str]:
@@ -260,32 +260,18 @@ def load_measurements(paths: Iterable[str | os.PathLike]) -> Measurements:
     return Measurements(tuple(files), tuple(entries))
 
 
-class _NonFinite:
-    """NaN or Infinity in the file: not JSON, and never a valid number here."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
+MAX_BYTES = 32_000_000  # a bench file larger than this is refused unread
 
 
 def _read(filename: str, problems: list) -> Any:
+    """The parsed file, or None with its problems (bounded read and strict JSON: duplicate
+    keys, NaN, huge numbers and deep nesting refused with their JSON path)."""
     try:
-        text = Path(filename).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append(Problem(Loc(filename), "", "no such bench file (write one with "
-                                "`cnncost bench SPEC --format json -o FILE`)"))
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(Loc(filename), "", f"cannot read the bench file: {exc}"))
-        return None
-    try:
-        return json.loads(text, parse_constant=_NonFinite)
-    except json.JSONDecodeError as exc:
-        problems.append(Problem(Loc(filename, exc.lineno), "", f"not valid JSON ({exc.msg}, "
-                                f"column {exc.colno}); expected the output of `cnncost bench "
-                                "--format json`"))
+        return load_json(filename, what="bench result", limit=MAX_BYTES,
+                         missing="no such bench file (write one with `cnncost bench SPEC "
+                                 "--format json -o FILE`)")
+    except SpecError as exc:
+        problems += exc.problems
         return None
 
 

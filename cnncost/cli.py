@@ -38,7 +38,10 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a reader that left shows here, inside the handler
+            return result
         except SpecError as exc:
             report_errors(exc)
             sys.exit(EXIT_BAD_INPUT)
@@ -46,7 +49,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except BrokenPipeError:  # e.g. `cnncost specs | head`: the reader left; not an error
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit stays quiet
             sys.exit(EXIT_OK)
         except Exception as exc:  # noqa: BLE001 - last line of defence, see below
             if os.environ.get("CNNCOST_DEBUG"):
@@ -69,16 +72,38 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in item:
             raise click.BadParameter(f"expected NAME=VALUE, received {item!r}", param_hint="--set")
         key, _, value = item.partition("=")
-        out[key.strip()] = parse_value(value.strip())
+        try:
+            out[key.strip()] = parse_value(value.strip())
+        except ValueError as exc:
+            raise click.BadParameter(f"{key.strip()}: {exc}", param_hint="--set") from None
     return out
+
+
+def validate_first(spec: str, input_: str | None, sets: tuple[str, ...],
+                   variant: str | None) -> dict[str, Any]:
+    """Parse and validate SPEC before a command imports torch (seconds), so that a broken
+    spec is reported in milliseconds; returns the parsed --set values."""
+    from .api import build_graph
+
+    overrides = parse_sets(sets)
+    build_graph(spec, input=input_, set=overrides or None, variant=variant)
+    return overrides
 
 
 def table_options(fmt: str, output: str | None) -> dict:
     """Rendering options of a table: color and the terminal's width when it goes to one."""
     if fmt != "table":
         return {}
-    to_tty = output is None and sys.stdout.isatty()
+    to_tty = output is None and stdout_is_tty()
     return {"color": to_tty, "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
+
+
+def stdout_is_tty() -> bool:
+    """Standard output is a terminal (False when it is closed: `cnncost ... >&-`)."""
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 PLOT_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -104,15 +129,23 @@ def check_plot_file(path: str) -> None:
 
 
 def emit(text: str, output: str | None) -> None:
-    """Write to -o FILE (atomically) or stdout."""
+    """Write to -o FILE or stdout.
+
+    A regular file is replaced atomically; /dev/null, /dev/stdout or a FIFO is written
+    in place, never replaced (cnncost.safeio.write_output). Closed stdout is exit 2
+    with one line, not a traceback.
+    """
     if output is None or output == "-":
+        if sys.stdout is None:
+            click.echo("error: standard output is closed; write to a file with -o FILE",
+                       err=True)
+            sys.exit(EXIT_BAD_INPUT)
         click.echo(text, nl=False)
         return
-    path = Path(output)
-    tmp = path.with_name(f".{path.name}.tmp")
+    from .safeio import write_output
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_output(output, text)
     except OSError as exc:
         click.echo(f"error: -o {output}: cannot write: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -105,7 +105,10 @@ def parse_sweep(items: Iterable[str]) -> list[tuple[str, list]]:
         elif name in (n for n, _ in out):
             problems.append(f"--sweep {item!r}: variable {name!r} is swept twice")
         else:
-            out.append((name, [parse_value(p) for p in parts]))
+            try:
+                out.append((name, [parse_value(p) for p in parts]))
+            except ValueError as exc:
+                problems.append(f"--sweep {name}: {exc}")
     if problems:
         raise SpecError([Problem(Loc(""), "", p) for p in problems])
     return out

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from .errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import FUNCTIONS, ExprError, compile_expr
 from .ops import OPS, canonical
-from .yamlio import LocDict, LocList, read_yaml
+from .yamlio import LocDict, LocList, display_name, read_yaml
 
 REQUIRED = object()  # marks a block parameter without default
 
@@ -615,14 +615,15 @@ def parse_input(raw: Any, p: _Parser, line: int) -> tuple | None:
 
 
 def load_spec(path: str | Path, errors: ErrorSink, builtin_blocks: dict | None = None) -> Spec | None:
-    """Read, parse and validate a spec file; problems go to `errors`."""
+    """Read, parse and validate a spec file (`-`: standard input); problems go to `errors`."""
     raw = read_yaml(path, errors)
+    name = display_name(path)
     if raw is None:
         if not errors:
-            errors.add(Loc(str(path), 1), "", "spec is empty; it needs at least 'input' and "
+            errors.add(Loc(name, 1), "", "spec is empty; it needs at least 'input' and "
                        "'layers'")
         return None
-    return parse_spec(raw, str(path), errors, builtin_blocks)
+    return parse_spec(raw, name, errors, builtin_blocks)
 
 
 def load_blocks(path: str | Path, errors: ErrorSink) -> dict:

@@ -8,14 +8,17 @@ each item. Later passes use those lines in error messages.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ErrorSink, Loc
+from .errors import ErrorSink, Loc, SpecError
+from .safeio import read_text
 
 MAX_BYTES = 2_000_000  # a spec larger than this is refused before parsing
+MAX_DEPTH = 256  # YAML nesting refused beyond this, before the parser's own limit (libyaml: 1000)
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -111,6 +114,11 @@ def parse_yaml(text: str, filename: str, errors: ErrorSink) -> Any:
         errors.add(Loc(filename), "", f"file is {len(text):,} bytes; specs are limited to "
                    f"{MAX_BYTES:,} bytes")
         return None
+    line = _too_deep(text)
+    if line:
+        errors.add(Loc(filename, line), "", f"YAML is nested too deeply to be a spec (more than "
+                   f"{MAX_DEPTH} levels of lists and mappings)")
+        return None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -133,27 +141,69 @@ def parse_yaml(text: str, filename: str, errors: ErrorSink) -> Any:
     return None
 
 
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+# Flow brackets outside quoted scalars and comments (a quote starts a scalar only after
+# a space, an indicator or the start of a line; elsewhere it is part of plain text).
+_FLOW = re.compile(r"""(?<![^\s\[{,:?-])(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')"""
+                   r"|(?<!\S)#[^\n]*|[\[\]{}]")
+
+
+def _too_deep(text: str) -> int:
+    """The line where nesting first exceeds MAX_DEPTH, else 0.
+
+    cnncost reports deep nesting itself, not in whatever words the installed parser
+    uses at its own limit. Flow nesting (`[[[...`) is counted on the text, since the
+    parser looks all the way down a flow collection before it yields anything; block
+    nesting by a pass over the parser's events (no objects built, aliases not
+    followed), stopped as soon as the depth is exceeded. Malformed YAML ends the pass
+    quietly: the real load reports it.
+    """
+    depth = 0
+    for match in _FLOW.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            depth = max(0, depth - 1)
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Base):
+            if isinstance(event, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, _CLOSE):
+                depth -= 1
+    except yaml.YAMLError:
+        return 0
+    return 0
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def read_yaml(path: str | Path, errors: ErrorSink) -> Any:
-    """Read and parse a YAML file, reporting unreadable files as problems."""
-    filename = str(path)
+def display_name(path: str | Path) -> str:
+    """How a spec file is named in messages: `<stdin>` for `-`."""
+    return "<stdin>" if str(path) == "-" else str(path)
+
+
+def read_yaml(path: str | Path, errors: ErrorSink, what: str = "specs") -> Any:
+    """Read and parse a YAML file (or `-` for stdin), reporting unreadable files as problems.
+
+    The file is bounded before it is read (cnncost.safeio): a device, a FIFO or a file
+    over MAX_BYTES is refused without reading it.
+    """
+    filename = display_name(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        errors.add(Loc(filename), "", f"cannot read file: {exc.strerror or exc}")
-        return None
-    if len(raw) > MAX_BYTES:
-        errors.add(Loc(filename), "", f"file is {len(raw):,} bytes; specs are limited to "
-                   f"{MAX_BYTES:,} bytes")
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        errors.add(Loc(filename, line), "", f"file is not UTF-8 text ({exc.reason} at byte "
-                   f"{exc.start})")
+        text = read_text(path, what=what, limit=MAX_BYTES)
+    except SpecError as exc:
+        for problem in exc.problems:
+            errors.add(Loc(filename, problem.loc.line), problem.path, problem.message)
         return None
     return parse_yaml(text, filename, errors)

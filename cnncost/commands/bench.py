@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, parse_sets, spec_options,
-                   table_options)
+from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, spec_options, table_options,
+                   validate_first)
 from .verify import import_torch_or_exit
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
@@ -130,15 +130,16 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     batches = parse_batches(batch_text)
     if plot_file:
         check_plot_file(plot_file)
+    overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("bench")
     per_layer = per_layer or bool(plot_file) or top is not None
     from ..bench import BenchError, bench as run
     from ..formats.bench import render
 
-    show = progress if progress is not None else sys.stderr.isatty()
+    show = progress if progress is not None else bool(sys.stderr and sys.stderr.isatty())
     try:
         with progress_bar(bool(show)) as update:
-            result = run(spec, input=input_, set=parse_sets(sets), variant=variant,
+            result = run(spec, input=input_, set=overrides, variant=variant,
                          batches=batches, device=device, dtype=dtype, channels_last=channels_last,
                          compile=compile_, threads=threads, per_layer=per_layer,
                          cross_check=cross_check, runs=runs, warmup=warmup, warmup_s=warmup_s,

@@ -11,8 +11,8 @@ import sys
 
 import click
 
-from ..cli import (EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, parse_sets, spec_options,
-                   table_options)
+from ..cli import (EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, spec_options, table_options,
+                   validate_first)
 
 INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
                  "pip install 'cnncost[torch]' (or pip install torch; for the CPU build: "
@@ -51,6 +51,7 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
            device: str, batch: int, dtype: str, runs: int, threads: int | None,
            only_mismatches: bool, fmt: str, output: str | None) -> None:
     """Cross-check SPEC against its PyTorch model: shapes, params, buffers, MACs, latency."""
+    overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("verify")
     import torch
 
@@ -60,7 +61,7 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
+        result = run(spec, input=input_, batch=batch, dtype=dtype, set=overrides,
                      variant=variant, device=device, latency_runs=runs)
     except VerifyError as exc:
         click.echo(f"error: {exc}", err=True)
