@@ -38,7 +38,7 @@ _OPEN_FD = re.compile(r"/(?:dev|proc/self)/fd/[0-9]+\Z")
 JSON_MAX_DEPTH = 64  # no document of ours nests deeper than a dozen levels
 JSON_MAX_DIGITS = 40  # an integer literal longer than this is no count (2**63 has 19 digits)
 
-_stdin_cache: bytes | None = None
+_stdin_cache: tuple[Any, bytes] | None = None  # (the stream, what it held)
 
 
 def _fail(filename: str, message: str, line: int = 0) -> SpecError:
@@ -53,15 +53,16 @@ def is_stdin(path: str | os.PathLike) -> bool:
 def _read_stdin(filename: str, what: str, limit: int) -> bytes:
     """Standard input, read once (a spec may be loaded twice) and at most limit+1 bytes."""
     global _stdin_cache
-    if _stdin_cache is None:
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            raise _fail(filename, "standard input is closed")
-        _stdin_cache = stream.read(limit + 1)
-    if len(_stdin_cache) > limit:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise _fail(filename, "standard input is closed")
+    if _stdin_cache is None or _stdin_cache[0] is not stream:
+        _stdin_cache = (stream, stream.read(limit + 1))
+    data = _stdin_cache[1]
+    if len(data) > limit:
         raise _fail(filename, f"standard input has more than {limit:,} bytes; {what} are "
                               f"limited to {limit:,} bytes")
-    return _stdin_cache
+    return data
 
 
 def read_bytes(path: str | os.PathLike, *, what: str, limit: int,
