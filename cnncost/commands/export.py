@@ -21,10 +21,14 @@ def export(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     """Write SPEC's PyTorch model as one standalone Python file (needs only torch to run)."""
     import_torch_or_exit("export")
     from ..builder import BuildError
+    from ..errors import Loc, Problem, SpecError
+    from ..export import ClassNameError
     from ..export import export as run
 
     try:
         source = run(spec, input=input_, set=parse_sets(sets), variant=variant, name=class_name)
-    except BuildError as exc:
+    except ClassNameError as exc:
         raise click.BadParameter(str(exc), param_hint="--class-name") from None
+    except BuildError as exc:  # not writable as source; the message is one line
+        raise SpecError([Problem(Loc(""), "", f"export: {exc}")]) from None
     emit(source, output)
