@@ -26,6 +26,13 @@ class Loc(NamedTuple):
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
+def printable(text: str) -> str:
+    """`text` on one line: control characters (a newline in a file name) as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Problem(NamedTuple):
     """One error in a spec, ready to print on one line."""
 
@@ -36,7 +43,7 @@ class Problem(NamedTuple):
     def __str__(self) -> str:
         where = f"{self.loc}: " if self.loc.file else ""
         path = f"{self.path}: " if self.path else ""
-        return f"{where}{path}{self.message}"
+        return printable(f"{where}{path}{self.message}")  # one problem, one line
 
 
 class SpecError(Exception):

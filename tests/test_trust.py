@@ -292,7 +292,7 @@ def test_a_reader_that_leaves_early_is_no_error():
 
 
 # ------------------------------------------------------------------ spec before torch
-@pytest.mark.parametrize("command", ["verify", "bench"])
+@pytest.mark.parametrize("command", ["verify", "bench", "export"])
 def test_a_broken_spec_is_reported_before_torch_is_imported(tmp_path, command):
     path = tmp_path / "bad.yaml"
     path.write_text(BAD_SPEC, encoding="utf-8")
@@ -303,3 +303,10 @@ def test_a_broken_spec_is_reported_before_torch_is_imported(tmp_path, command):
                           timeout=120)
     assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr)
     assert f"error: {path}:3: conv1: out:" in proc.stderr
+
+
+def test_a_file_name_with_a_newline_keeps_one_line_per_problem(tmp_path):
+    path = tmp_path / "a\nb.yaml"
+    path.write_text(BAD_SPEC, encoding="utf-8")
+    line = one_error(cli("analyze", path), "a\\nb.yaml:3: conv1: out:")
+    assert "\n" not in line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import emit, guarded, parse_sets, spec_options
+from ..cli import emit, guarded, spec_options, validate_first
 from .verify import import_torch_or_exit
 
 
@@ -19,6 +19,7 @@ from .verify import import_torch_or_exit
 def export(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
            class_name: str | None, output: str | None) -> None:
     """Write SPEC's PyTorch model as one standalone Python file (needs only torch to run)."""
+    overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("export")
     from ..builder import BuildError
     from ..errors import Loc, Problem, SpecError
@@ -26,7 +27,7 @@ def export(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     from ..export import export as run
 
     try:
-        source = run(spec, input=input_, set=parse_sets(sets), variant=variant, name=class_name)
+        source = run(spec, input=input_, set=overrides, variant=variant, name=class_name)
     except ClassNameError as exc:
         raise click.BadParameter(str(exc), param_hint="--class-name") from None
     except BuildError as exc:  # not writable as source; the message is one line
