@@ -97,12 +97,30 @@ def display_path(path: Path) -> str:
 
 
 def load_budget(path: str | os.PathLike) -> BudgetFile:
-    """Read and validate a budget file; raise SpecError with every problem found."""
+    """Read and validate a budget file; raise SpecError with every problem found.
+
+    The file is bounded before it is read (yamlio.read_yaml, cnncost.safeio): a device,
+    a FIFO or an oversized file is refused with one line, never read.
+    """
     errors = ErrorSink()
     filename = str(path)
-    raw = read_yaml(path, errors)
+    raw = read_yaml(path, errors, what="budget files")
     errors.raise_if_any()
     result = _Parser(filename, errors).parse(raw)
+    errors.raise_if_any()
+    assert result is not None  # noqa: S101 - no errors implies a result
+    return result
+
+
+def parse_budget_at(raw: Any, filename: str, resolve_spec: Callable[[str], str]) -> BudgetFile:
+    """Validate the located YAML of a budget file read from elsewhere than the working
+    tree (a git commit: ``gate --against``). `filename` names it in messages (``REF:path``);
+    spec paths are not looked up on disk but handed, as written, to `resolve_spec`, whose
+    result becomes each Model's ``spec``; variables and variants are checked later, when
+    the spec is analyzed. SpecError with every problem found.
+    """
+    errors = ErrorSink()
+    result = _Parser(filename, errors, resolve_spec).parse(raw)
     errors.raise_if_any()
     assert result is not None  # noqa: S101 - no errors implies a result
     return result
@@ -111,10 +129,12 @@ def load_budget(path: str | os.PathLike) -> BudgetFile:
 class _Parser:
     """Walks the located YAML of one budget file, reporting into an ErrorSink."""
 
-    def __init__(self, file: str, errors: ErrorSink) -> None:
+    def __init__(self, file: str, errors: ErrorSink,
+                 resolve_spec: Callable[[str], str] | None = None) -> None:
         self.file = file
         self.folder = Path(file).parent
         self.errors = errors
+        self.resolve_spec = resolve_spec
 
     def err(self, line: int, path: str, message: str) -> None:
         self.errors.add(Loc(self.file, line), path, message)
@@ -246,7 +266,8 @@ class _Parser:
                   for metric in dict.fromkeys([*budgets, *regression])}
         if spec is None or name is None:
             return None
-        self.check_spec_settings(spec, settings, found, label)
+        if self.resolve_spec is None:
+            self.check_spec_settings(spec, settings, found, label)
         return Model(name, spec, found["spec"], settings, checks, line)
 
     def check_spec_settings(self, spec: str, settings: dict, found: LocDict, label: str) -> None:
@@ -284,6 +305,8 @@ class _Parser:
         if not isinstance(raw, str) or not raw.strip():
             self.err(line, path, f"expected a spec path, received {show(raw)}")
             return None
+        if self.resolve_spec is not None:
+            return self.resolve_spec(raw)
         candidate = self.folder / raw
         if candidate.is_file():
             return display_path(candidate)

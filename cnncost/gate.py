@@ -18,7 +18,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from .baseline import Baseline, json_safe, spec_sha256
+from .against import RefBaseline
+from .baseline import Baseline, json_safe, same_spec, spec_sha256
 from .budget import BudgetFile, Check, Model
 from .errors import Loc, Problem, SpecError
 from .metrics import MEASURED, METRICS, Evaluation, evaluate
@@ -56,11 +57,13 @@ class GateResult(NamedTuple):
     """Everything the reports need."""
 
     budget_file: str
-    baseline_file: str | None
+    baseline_file: str | None  # the stored baseline (with --against: of measured metrics)
     baseline_commit: str | None
     rows: list
     notes: list  # lines about the comparison itself (spec changed, settings changed, ...)
     strict: bool
+    baseline_ref: str | None = None  # --against REF: the ref as given
+    baseline_label: str | None = None  # --against REF: 'HEAD (1a2b3c4)'
 
     def counts(self) -> dict:
         return {status: sum(r.status == status for r in self.rows) for status in STATUSES}
@@ -103,49 +106,68 @@ def evaluate_models(budget: BudgetFile, measure: bool | None = None,
 
 
 def compare(budget: BudgetFile, baseline: Baseline | None, current: dict,
-            strict: bool = False) -> GateResult:
-    """One Row per model x checked metric, plus a `removed` row per model that left."""
+            strict: bool = False, against: RefBaseline | None = None) -> GateResult:
+    """One Row per model x checked metric, plus a `removed` row per model that left.
+
+    With `against` (``gate --against REF``) the baseline is the one recomputed at REF
+    (`baseline` is ignored): its notes lead, models it has no baseline for are `new`
+    with its reason, and without a stored baseline of measured metrics their regression
+    checks are skipped with a note.
+    """
     rows: list[Row] = []
-    notes: list[str] = []
+    notes: list[str] = list(against.notes) if against else []
+    if against is not None:
+        baseline = against.baseline
+    since = f"since {against.ref}" if against else "since the baseline"
     for model in budget.models:
         record = baseline.models.get(model.name) if baseline else None
         evaluation = current[model.name]
         if record is not None:
-            notes.extend(_changes(model, record))
+            notes.extend(_changes(model, record, since))
         if not model.checks:
             notes.append(f"{model.name}: nothing is checked (give it budgets: or regression:)")
+        elif against is not None and against.budget_found and model.name in against.new:
+            notes.append(f"{model.name}: new, no baseline at {against.ref} "
+                         f"({against.new[model.name][0]}): its regression checks are skipped, "
+                         "its budgets still apply")
         for check in model.checks.values():
-            rows.append(_row(model, check, evaluation, record, baseline is not None, strict))
+            rows.append(_row(model, check, evaluation, record, baseline is not None, strict,
+                             against))
     if baseline is not None:
         from . import __version__
 
         names = {m.name for m in budget.models}
+        gone = (f"in the budget file at {against.ref}, no longer in it" if against else
+                "in the baseline, no longer in the budget file")
         for name in baseline.models:
             if name not in names:
-                rows.append(Row(name, "-", None, None, None, None, "", "", "removed", (),
-                                "in the baseline, no longer in the budget file", 0))
+                rows.append(Row(name, "-", None, None, None, None, "", "", "removed", (), gone, 0))
 
         if baseline.tool_version != __version__:
             notes.append(f"the baseline was written by cnncost {baseline.tool_version}, this is "
                          f"{__version__}; counting rules may differ")
-    return GateResult(budget.file, baseline.file if baseline else None,
-                      baseline.git_commit if baseline else None, rows, notes, strict)
+    return GateResult(budget.file, (baseline.file or None) if baseline else None,
+                      baseline.git_commit if baseline else None, rows, notes, strict,
+                      against.ref if against else None, against.label if against else None)
 
 
-def _changes(model: Model, record: Any) -> list[str]:
+def _changes(model: Model, record: Any, since: str) -> list[str]:
     out = []
-    if record.spec_sha256 is not None and spec_sha256(model.spec) != record.spec_sha256:
-        out.append(f"{model.name}: spec {model.spec} changed since the baseline")
+    if not same_spec(record.spec, model.spec_ref):  # only --against compares these
+        out.append(f"{model.name}: spec is {model.spec_ref}, was {record.spec} "
+                   f"{since.replace('since', 'at', 1)}")
+    elif record.spec_sha256 is not None and spec_sha256(model.spec) != record.spec_sha256:
+        out.append(f"{model.name}: spec {model.spec} changed {since}")
     changed = [f"{key} {record.settings.get(key)!r} -> {value!r}"
                for key, value in json_safe(model.settings).items()
                if record.settings.get(key) != value]
     if changed:
-        out.append(f"{model.name}: settings changed since the baseline: {', '.join(changed)}")
+        out.append(f"{model.name}: settings changed {since}: {', '.join(changed)}")
     return out
 
 
 def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_baseline: bool,
-         strict: bool) -> Row:
+         strict: bool, against: RefBaseline | None = None) -> Row:
     metric = check.metric
     info = METRICS[metric]
     lower = info.better == "lower"
@@ -169,6 +191,10 @@ def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_b
 
     if value is None:
         note = evaluation.missing or "not measured (--no-measure, or measuring is off for this run)"
+    elif against is not None and metric in MEASURED and base is None and record is not None \
+            and not against.baseline.file:
+        note = (f"--against {against.ref} recomputes analytic metrics only; measured ones come "
+                "from a stored baseline (--baseline FILE), and none was given")
     else:
         shown = fmt_value(value, info.kind)
         budget = check.budget
@@ -191,16 +217,26 @@ def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_b
     status = _status(findings, value, base, comparable, lower, note, check,
                      record is None and have_baseline)
     tol = check.tolerance
-    if status == "new" and have_baseline and tol is not None and tol.level != "off":
+    reason, warn = ("", True)  # why a model has no baseline at REF; whether that warns
+    if against is not None and record is None:
+        reason, warn = against.new.get(model.name, (reason, warn))
+    if status == "new" and have_baseline and tol is not None and tol.level != "off" and warn:
         # Fail closed: a model renamed in the budget file, or a baseline that lost it,
         # must not pass its regression checks silently. A warning; --strict fails it.
-        found("warn", f"{where}: not in the baseline, so its regression tolerance {tol.text} "
-              "was not checked (after review, record it with `cnncost baseline update`)",
-              tol.line)
+        if reason:
+            found("warn", f"{where}: no baseline at {against.ref} ({reason}), so its "
+                  f"regression tolerance {tol.text} was not checked", tol.line)
+        else:
+            found("warn", f"{where}: not in the baseline, so its regression tolerance "
+                  f"{tol.text} was not checked (after review, record it with `cnncost baseline "
+                  "update`)", tol.line)
         if strict:
             status = "fail"
     if status == "new" and not note:
-        note = "not in the baseline" if record is None else "metric not in the baseline"
+        if reason:
+            note = f"no baseline at {against.ref}: {reason}"
+        else:
+            note = "not in the baseline" if record is None else "metric not in the baseline"
     elif status == "skipped" and not note:
         note = "every check of this metric is off"
     return Row(model.name, metric, base, value, delta, delta_pct,

@@ -46,6 +46,12 @@ def findings(result: GateResult) -> list[tuple[str, str, int]]:
 
 
 def source(result: GateResult) -> str:
+    """What was compared with what: 'budget F, baseline git HEAD (1a2b3c4)' (--against),
+    'budget F, baseline B at <commit>' (a stored baseline) or 'budget F, no baseline'."""
+    if result.baseline_label:
+        measured = (f", measured metrics from {result.baseline_file}" if result.baseline_file
+                    else "")
+        return f"budget {result.budget_file}, baseline git {result.baseline_label}{measured}"
     if not result.baseline_file:
         return f"budget {result.budget_file}, no baseline"
     commit = f" at {result.baseline_commit[:12]}" if result.baseline_commit else ""
@@ -109,6 +115,7 @@ def render_json(result: GateResult) -> str:
         "budget_file": result.budget_file,
         "baseline_file": result.baseline_file,
         "baseline_commit": result.baseline_commit,
+        "baseline_ref": result.baseline_ref,
         "counts": result.counts(),
         "rows": [{"model": r.model, "metric": r.metric, "baseline": r.baseline,
                   "current": r.current, "delta": r.delta, "delta_pct": r.delta_pct,
@@ -142,13 +149,19 @@ def annotations(result: GateResult) -> list[str]:
     return out
 
 
-def problem_annotations(problems: list) -> list[str]:
-    """::error commands for bad input (spec or budget errors), at the file and line."""
+def problem_annotations(problems: list, ref: str | None = None) -> list[str]:
+    """::error commands for bad input (spec or budget errors), at the file and line.
+
+    A problem in a file read at git ref `ref` (``REF:path``, gate --against) is not in
+    the checked-out tree, so its annotation names the place in its message instead."""
     out = []
     for p in problems:
-        where = f"file={_escape(p.loc.file, True)}" if p.loc.file else ""
+        at_ref = ref is not None and p.loc.file.startswith(f"{ref}:")
+        where = f"file={_escape(p.loc.file, True)}" if p.loc.file and not at_ref else ""
         if where and p.loc.line:
             where += f",line={p.loc.line}"
         message = f"{p.path}: {p.message}" if p.path else p.message
+        if at_ref:
+            message = f"{p.loc}: {message}"
         out.append(f"::error {where + ',' if where else ''}title=cnncost::{_escape(message)}")
     return out

@@ -211,3 +211,36 @@ def test_unquoted_off_is_level_off(tmp_path):
     path = write(tmp_path, "models:\n  - spec: specs/m.yaml\n"
                            "    budgets: {macs: {max: 1, level: off}}\n")
     assert load_budget(path).models[0].checks["macs"].budget.level == "off"
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "sparse"])
+def test_budget_that_is_not_a_small_regular_file_is_refused(tmp_path, kind):
+    """`gate --budget /dev/zero` read until MemoryError and a FIFO blocked forever: the
+    path is checked (regular file, size) before a byte is read; exit 2, one line."""
+    import os
+    import subprocess
+    import sys
+
+    if kind == "/dev/zero" and not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    if kind == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    path = {"/dev/zero": "/dev/zero", "fifo": "budget.fifo", "sparse": "big.yaml"}[kind]
+    expected = {"/dev/zero": "not a regular file (a character device)",
+                "fifo": "not a regular file (a FIFO)",
+                "sparse": "file is 2,147,483,648 bytes; "}
+    if kind == "fifo":
+        os.mkfifo(tmp_path / path)
+    elif kind == "sparse":
+        with open(tmp_path / path, "wb") as handle:
+            handle.truncate(2 * 2**30)
+    with pytest.raises(SpecError) as info:
+        load_budget(tmp_path / path if kind != "/dev/zero" else path)
+    [problem] = info.value.problems
+    assert expected[kind] in problem.message
+    # end to end; the timeout only keeps a regression (a blocking read) from hanging the run
+    out = subprocess.run([sys.executable, "-m", "cnncost", "gate", "--budget", path],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+    assert out.returncode == 2, out.stdout + out.stderr
+    [line] = out.stderr.splitlines()
+    assert line.startswith(f"error: {path}: {expected[kind]}")

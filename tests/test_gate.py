@@ -55,6 +55,22 @@ def repo(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def git_repo(repo, monkeypatch):
+    """`repo` as a git repository with everything committed; git configured by the
+    environment only."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    monkeypatch.delenv("GIT_DIR")
+    for key, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                       "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+                       "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}.items():
+        monkeypatch.setenv(key, value)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "Gate model costs"]):
+        subprocess.run(["git", *args], check=True, capture_output=True, timeout=60)
+    return repo
+
+
 def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
@@ -137,15 +153,49 @@ def test_widening_a_layer_fails_naming_metric_numbers_and_budget_line(repo):
     assert out.rstrip().endswith("gate failed: 2 fail, 1 pass")
 
 
-def test_quickstart_output_in_docs_is_real(repo):
-    save()
-    assert run("gate").exit_code == 0
-    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
-    result = run("gate")
+def test_quickstart_output_in_docs_is_real(git_repo):
+    """The quick start: commit, gate --against HEAD (exit 0), widen conv2 (exit 1, the
+    documented output; only the commit id differs)."""
+    assert "cnncost gate --against HEAD  # exit 0" in doc_block("bash", "git add cnncost")
+    assert run("gate", "--against", "HEAD").exit_code == 0
+    edit(git_repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
+    result = run("gate", "--against", "HEAD")
     assert result.exit_code == 1
-    documented = re.search(r"```\n\$ cnncost gate\n(.*?)```", CI_DOC, re.S)
-    assert documented, "docs/ci.md shows a failing `cnncost gate` run"
-    assert result.output.rstrip() == documented.group(1).rstrip()
+    documented = re.search(r"```\n\$ cnncost gate --against HEAD\n(.*?)```", CI_DOC, re.S)
+    assert documented, "docs/ci.md shows a failing `cnncost gate --against HEAD` run"
+    commit = re.compile(r"baseline git HEAD \([0-9a-f]{7}\)")
+    assert commit.search(documented.group(1)) and commit.search(result.output)
+    assert commit.sub("COMMIT", result.output.rstrip()) == \
+        commit.sub("COMMIT", documented.group(1).rstrip())
+
+
+def test_against_messages_in_docs_are_real(git_repo):
+    """The messages quoted in the --against table of docs/ci.md (run in /tmp/qs)."""
+    table = CI_DOC[CI_DOC.index("| case | what the gate does |"):]
+    quoted = [q.replace("/tmp/qs", str(git_repo)) for q in
+              re.findall(r"`(error: [^`]*)`", table[:table.index("\n\n")])]
+    assert len(quoted) == 4
+    assert run("gate", "--against", "origin/main").output.strip() == quoted[0]
+    assert run("gate", "--against", "-main").output.startswith(quoted[1].removesuffix("..."))
+    spec = git_repo / "specs" / SPEC
+    edit(spec, "name: conv2, out: 64, kernel: 3", "name: conv2, out: 64, kernal: 3")
+    subprocess.run(["git", "commit", "-qam", "broken"], check=True)
+    subprocess.run(["git", "checkout", "-q", "HEAD~1", "--", "specs"], check=True)
+    result = run("gate", "--against", "HEAD")
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert lines[0].startswith(quoted[2].removesuffix("..."))
+    assert lines[1] == quoted[3]
+
+
+def test_stored_baseline_commands_in_docs_run(repo):
+    block = doc_block("bash", "cnncost baseline save")
+    commands = [shlex.split(line, comments=True)[1:] for line in block.splitlines()]
+    assert [c[:2] for c in commands] == [["baseline", "save"], ["gate"]]
+    for args in commands:
+        assert run(*args).exit_code == 0
+    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
+    assert run(*commands[-1]).exit_code == 1
 
 
 def test_shrinking_reports_improved(repo):
@@ -183,6 +233,131 @@ def test_corrupt_baseline_fails_with_exit_2(repo, damage, fragment):
     assert result.exit_code == 2
     assert fragment in result.output and "cnncost.baseline.json" in result.output
     assert "Traceback" not in result.output
+
+
+PARAMS = '"params": 1199882'
+PATH_OF_PARAMS = "models.seed_mnist_cnn.metrics.params"
+
+
+@pytest.mark.parametrize(("damage", "fragment"), [
+    # JSON readers keep the last of two keys: the gate would read 99999999999
+    (lambda t: t.replace(PARAMS, '"params": 0, "params": 99999999999'),
+     f"{PATH_OF_PARAMS}: duplicate key"),
+    (lambda t: t.replace(PARAMS, '"params": 1' + "0" * 400),
+     f"{PATH_OF_PARAMS}: 100000000000... (401 digits) is a number too large to be a count"),
+    (lambda t: t.replace(PARAMS, '"params": 1e400'),
+     f"{PATH_OF_PARAMS}: 1e400 is a number too large to be finite"),
+    (lambda t: t.replace(PARAMS, '"params": ' + "7" * 5000),
+     f"{PATH_OF_PARAMS}: 777777777777... (5,000 digits) is a number too large to be a count"),
+    (lambda t: t.replace(PARAMS, '"params": NaN'),
+     f"{PATH_OF_PARAMS}: NaN is not a number (JSON has no NaN or Infinity)"),
+    (lambda t: t.replace(PARAMS, '"params": -Infinity'),
+     f"{PATH_OF_PARAMS}: -Infinity is not a number"),
+    (lambda t: t.replace(PARAMS, '"params": -1'),
+     f"{PATH_OF_PARAMS}: expected a non-negative integer, received -1"),
+    (lambda t: t.replace(PARAMS, f'"params": {2**63}'),
+     f"{PATH_OF_PARAMS}: 9,223,372,036,854,775,808 is beyond 2**63 - 1, not a plausible count"),
+    (lambda t: t.replace(PARAMS, '"params": true'),
+     f"{PATH_OF_PARAMS}: expected a non-negative integer, received true (a boolean)"),
+    (lambda t: t.replace(PARAMS, '"params": 1199882.0'),
+     f"{PATH_OF_PARAMS}: expected a non-negative integer, received 1199882.0"),
+    (lambda t: t.replace(PARAMS, '"params": "1199882"'),
+     f"{PATH_OF_PARAMS}: expected a non-negative integer, received '1199882'"),
+    (lambda t: t.replace('"env": null', '"env": ' + "[" * 100_000 + "]" * 100_000),
+     "not a valid cnncost baseline: nested more than 64 levels deep"),
+    (lambda t: t.replace('"batch": 1', '"batch": 0'),
+     "models.seed_mnist_cnn.settings.batch: expected a positive integer, received 0"),
+    (lambda t: t.replace('"spec_sha256": "', '"spec_sha256": "x'),
+     "models.seed_mnist_cnn.spec_sha256: expected 64 hexadecimal digits or null"),
+])
+def test_tampered_baseline_fails_closed_with_exit_2(repo, damage, fragment):
+    """Hand-edited or tampered baselines that made a real regression pass (or crashed the
+    reader): each is exit 2 with one line naming the file and the JSON path."""
+    save()
+    path = repo / "cnncost.baseline.json"
+    path.write_text(damage(path.read_text()))
+    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")  # a regression
+    result = run("gate")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: cnncost.baseline.json")
+    assert fragment in errors[0] and "cnncost baseline save --force" in errors[0]
+    assert len(result.output) < 2000 and "Traceback" not in result.output
+
+
+def test_baseline_saved_from_another_spec_fails_closed(repo):
+    """Under the same model name, a baseline of another (bigger) spec would let a
+    regression pass: the gate refuses to compare (exit 2) and says how to fix it."""
+    shutil.copy(ROOT / "specs" / "vgg16.yaml", repo / "specs" / "vgg16.yaml")
+    budget = repo / "cnncost.budget.yaml"
+    original = budget.read_text()
+    edit(budget, "  - spec: specs/seed_mnist_cnn.yaml",
+         "  - name: seed_mnist_cnn\n    spec: specs/vgg16.yaml")
+    edit(budget, "params: 1.2M", "params: 200M")
+    edit(budget, "macs: 12M", "macs: 20G")
+    save()
+    budget.write_text(original)
+    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
+    result = run("gate")
+    assert result.exit_code == 2, result.output
+    line = line_of(budget, "- spec:")
+    assert ("error: cnncost.baseline.json: models.seed_mnist_cnn.spec: the baseline of "
+            "seed_mnist_cnn was saved from spec specs/vgg16.yaml, but "
+            f"cnncost.budget.yaml:{line} gates seed_mnist_cnn with spec "
+            "specs/seed_mnist_cnn.yaml; its numbers are another model's") in result.output
+    assert "`cnncost baseline update --model seed_mnist_cnn`" in result.output
+    # the same spec written another way is the same spec
+    assert run("baseline", "update", "--model", "seed_mnist_cnn").exit_code == 0
+    edit(budget, "spec: specs/seed_mnist_cnn.yaml", "spec: ./specs/../specs/seed_mnist_cnn.yaml")
+    assert run("gate").exit_code == 1  # over its budgets, compared with its own baseline
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "sparse", "directory"])
+def test_baseline_that_is_not_a_small_regular_file_is_refused(repo, kind):
+    """Checked before reading: /dev/zero, a FIFO (would block forever) and a 2 GB sparse
+    file are refused at once with one line."""
+    if kind == "/dev/zero" and not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    path = {"/dev/zero": "/dev/zero", "fifo": "baseline.fifo", "sparse": "big.json",
+            "directory": "folder"}[kind]
+    expected = {"/dev/zero": "not a regular file (a character device)",
+                "fifo": "not a regular file (a FIFO)",
+                "sparse": "file is 2,147,483,648 bytes; baselines are limited to 16,777,216 bytes",
+                "directory": "is a directory, not a file"}[kind]
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(repo / path)
+    elif kind == "sparse":
+        with open(repo / path, "wb") as handle:
+            handle.truncate(2 * 2**30)
+    elif kind == "directory":
+        (repo / path).mkdir()
+    # a subprocess with a timeout, so that a regression (a blocking read) fails the test
+    # instead of hanging the suite; the assertions are on the exit code and the message
+    out = subprocess.run([sys.executable, "-m", "cnncost", "gate", "--baseline", path],
+                         capture_output=True, text=True, timeout=120, cwd=repo, check=False)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr == f"error: {path}: cannot read the baseline: {expected}" + (
+        "; give a file, or - for standard input\n" if "regular" in expected else "\n")
+
+
+def test_save_refuses_a_count_it_could_not_read_back(repo, monkeypatch):
+    from cnncost import gate as gate_module
+
+    real = gate_module.evaluate
+
+    def huge(spec, settings, *args, **kwargs):
+        found = real(spec, settings, *args, **kwargs)
+        return found._replace(values={**found.values, "macs": 2**63})
+
+    monkeypatch.setattr(gate_module, "evaluate", huge)
+    result = run("baseline", "save")
+    assert result.exit_code == 2
+    assert ("error: cnncost.baseline.json: cannot store this baseline: "
+            "models.seed_mnist_cnn.metrics.macs: 9,223,372,036,854,775,808 is beyond 2**63 - 1"
+            ) in result.output
+    assert not (repo / "cnncost.baseline.json").exists()
 
 
 def test_missing_baseline_fails_closed(repo):
@@ -361,39 +536,55 @@ def test_github_annotations_and_job_summary(repo, monkeypatch):
            in bad.output
 
 
-def test_docs_workflow_commands_run_on_a_sample_repository(repo, monkeypatch):
-    """Run every `cnncost` step of the documented GitHub Actions workflow."""
+def test_docs_workflow_gate_step_runs_on_a_sample_repository(git_repo, monkeypatch):
+    """Run the documented workflow's gate step with bash, as GitHub would, on a git
+    repository with an origin/main (`cnncost` is this interpreter's module)."""
     workflow = yaml.safe_load(doc_block("yaml", "name: cnncost gate"))
     steps = workflow["jobs"]["gate"]["steps"]
-    commands = [s["run"] for s in steps if s.get("run", "").startswith("cnncost ")]
-    assert commands and any("--format markdown" in c for c in commands)
-    save()
-    summary = repo / "summary.md"
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    for command in commands:
-        assert run(*shlex.split(command)[1:]).exit_code == 0
-    report = (repo / "cnncost-gate.md").read_text()
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    assert steps[0]["with"]["fetch-depth"] == 0  # --against needs the base branch's history
+    [gate_step] = [s for s in steps if "cnncost gate" in s.get("run", "")]
+    script = gate_step["run"]
+    assert "--against" in script and "--format markdown" in script
+    subprocess.run(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], check=True)
+    summary = git_repo / "summary.md"
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
+           "GITHUB_BASE_REF": "main", "GITHUB_EVENT_NAME": "pull_request"}
+    shim = f'cnncost() {{ {shlex.quote(sys.executable)} -m cnncost "$@"; }}\n'
+
+    def step():
+        return subprocess.run(["bash", "-e", "-c", shim + script], capture_output=True,
+                              text=True, env=env, timeout=300, check=False)
+
+    out = step()
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = (git_repo / "cnncost-gate.md").read_text()
     assert report.startswith("### :white_check_mark: cnncost gate passed")
-    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
-    for command in commands:
-        result = run(*shlex.split(command)[1:])
-        assert result.exit_code == 1 and "::error file=cnncost.budget.yaml" in result.output
-    assert "failed" in (repo / "cnncost-gate.md").read_text()
+    base = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert f"baseline git {base[:12]}_" in report
+    # the pull request: a commit on a branch, main unchanged
+    subprocess.run(["git", "checkout", "-qb", "wider"], check=True)
+    edit(git_repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
+    subprocess.run(["git", "commit", "-qam", "wider conv2"], check=True)
+    out = step()
+    assert out.returncode == 1 and "::error file=cnncost.budget.yaml" in out.stdout + out.stderr
+    assert (git_repo / "cnncost-gate.md").read_text().startswith("### :x: cnncost gate failed")
+    assert summary.read_text().count("cnncost gate") == 2
     comment = [s for s in steps if "gh pr comment" in s.get("run", "")]
     assert comment and "cnncost-gate.md" in comment[0]["run"] and "always()" in comment[0]["if"]
 
 
-def test_docs_precommit_hook_runs(repo):
+def test_docs_precommit_hook_runs(git_repo):
     config = yaml.safe_load(doc_block("yaml", "repos:"))
     hook = config["repos"][0]["hooks"][0]
     assert hook["language"] == "system" and hook["pass_filenames"] is False
     assert re.search(hook["files"], "specs/seed_mnist_cnn.yaml")
     assert re.search(hook["files"], "cnncost.baseline.json")
     args = shlex.split(hook["entry"])[1:]
-    save()
+    assert "--against" in args
     assert run(*args).exit_code == 0
-    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
+    edit(git_repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
     assert run(*args).exit_code == 1
 
 

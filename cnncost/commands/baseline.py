@@ -3,7 +3,9 @@
 The baseline is JSON (format in docs/ci.md) written atomically: schema version, tool
 version, git commit, and per model the spec's sha256, the settings and every
 analytic metric (plus latency and throughput with their environment when measured here,
-or when taken from `cnncost bench` results with --measurements).
+or when taken from `cnncost bench` results with --measurements). A baseline that
+`cnncost gate` would refuse to read (a count of 2**63 or more) is not written (exit 2).
+There is no --against here: `cnncost gate --against REF` needs no stored numbers.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _records(budget, measure, only=(), measurement_files=(), kept: str = "") -> 
 def _write(path: str, records: dict) -> None:
     from ..baseline import to_json, write_atomic
 
+    text = to_json(records, Path(path).parent, path)  # SpecError: a value it could not read back
     try:
-        write_atomic(path, to_json(records, Path(path).parent))
+        write_atomic(path, text)
     except OSError as exc:
         raise SpecError([Problem(Loc(path), "", f"cannot write the baseline: "
                                  f"{exc.strerror or exc}")]) from None
