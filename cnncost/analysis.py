@@ -5,17 +5,25 @@ comes from its op's registered cost rule (per sample), multiplied here by the
 batch size; memory uses the bytes per element of the chosen dtype. The result
 is an :class:`Analysis` of plain named tuples. Counting conventions are in
 docs/conventions.md.
+
+Limits (:func:`check_limits`): every activation tensor, batch included, has at most
+``MAX_ELEMENTS`` (10^12) elements, and every count and byte figure, per layer and in
+total, is at most 2^63 - 1, so JSON readers, baselines and spreadsheets that store
+integers in 64 bits never overflow. An analysis beyond them raises SpecError naming
+the layer (file:line) and, when the batch is the cause, the largest batch that fits.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .expand import Graph
-from .ops import OPS
+from .errors import Problem, SpecError
+from .expand import MAX_ELEMENTS, Graph
+from .ops import OPS, fmt_shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
+INT64_MAX = 2**63 - 1  # the most any count or byte figure of an analysis may reach
 
 
 class Row(NamedTuple):
@@ -225,7 +233,84 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,
         peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per),
         layers=len(rows) - 1, weighted_layers=weighted)
+    check_limits(graph, rows, totals, batch)
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                     output_shape=nodes[graph.output].shape, batch=batch, dtype=dtype,
                     vars=graph.vars, rows=rows, totals=totals, description=description,
                     convention=convention)
+
+
+# (Totals field, what to call it, scales with the batch, Row field summed to it)
+_LIMITED = (
+    ("macs", "MACs", True, "macs"),
+    ("flops", "FLOPs (2 x MACs)", True, "flops"),
+    ("other_ops", "other ops", True, "other_ops"),
+    ("activation_bytes", "activation bytes", True, "act_bytes"),
+    ("params", "params", False, "params"),
+    ("keras_params", "params, Keras total", False, None),
+    ("weight_bytes", "weight bytes", False, "weight_bytes"),
+    ("buffers", "buffers", False, "buffers"),
+)
+# Over the limit whenever the one it names is: reported once, as that one.
+_IMPLIED = {"flops": "macs", "keras_params": "params", "weight_bytes": "params"}
+INT64_TEXT = (f"2^63 - 1 = {INT64_MAX:,}, the most a signed 64-bit integer holds (JSON "
+              "readers, spreadsheets and baselines store counts as int64)")
+
+
+def _size(node: Any) -> int:
+    return node.size
+
+
+def max_batch(graph: Graph, totals: Totals, batch: int) -> int:
+    """The largest batch for which every activation tensor of `graph` has at most
+    MAX_ELEMENTS elements and every count stays at most INT64_MAX (0: not even one
+    sample); `totals` are those of an analysis at `batch`."""
+    most = MAX_ELEMENTS // max(1, max(map(_size, graph.nodes)))
+    for field, _, scales, _ in _LIMITED:
+        per_sample = getattr(totals, field) // batch if scales else 0
+        if per_sample:
+            most = min(most, INT64_MAX // per_sample)
+    if any(getattr(totals, f) > INT64_MAX for f, _, scales, _ in _LIMITED if not scales):
+        return 0
+    return most
+
+
+def check_limits(graph: Graph, rows: list, totals: Totals, batch: int) -> None:
+    """SpecError if a batched activation tensor has more than MAX_ELEMENTS elements or a
+    total (hence any layer's figure) passes INT64_MAX. Each problem is located at the layer
+    where the limit is crossed; when the batch is the cause it names --batch and the
+    largest batch that fits."""
+    biggest = max(map(_size, graph.nodes))
+    over = [f for f, *_ in _LIMITED if getattr(totals, f) > INT64_MAX]
+    if not over and biggest * batch <= MAX_ELEMENTS:
+        return
+    fits = max_batch(graph, totals, batch)
+    nodes = graph.nodes
+    problems = []
+    if biggest * batch > MAX_ELEMENTS:
+        node = next(n for n in nodes if n.size == biggest)
+        problems.append(Problem(node.loc, node.name, (
+            f"at batch {batch:,} (--batch) the output {batch}x{fmt_shape(node.shape)} has "
+            f"{biggest * batch:,} elements, more than the limit of 10^12 elements in one "
+            "activation tensor"
+            + (f"; the largest batch this model allows is {fits:,}" if fits else ""))))
+    for field, label, scales, row_field in _LIMITED:
+        if field not in over or _IMPLIED.get(field) in over:
+            continue
+        running, at = 0, len(rows) - 1
+        for i, row in enumerate(rows):
+            running += (row.params + row.keras_nontrainable if row_field is None
+                        else getattr(row, row_field))
+            if running > INT64_MAX:
+                at = i
+                break
+        if scales and getattr(totals, field) // batch <= INT64_MAX:  # the batch is the cause
+            when = f"at batch {batch:,} (--batch) "
+            why = f"; the largest batch this model allows is {fits:,}" if fits else ""
+        else:
+            when = ""
+            why = "; a field of this layer or of the layers before it is implausibly large"
+        problems.append(Problem(nodes[at].loc, nodes[at].name, (
+            f"{when}the model's {label} reach {running:,} at this layer, more than "
+            f"{INT64_TEXT}{why}")))
+    raise SpecError(problems)

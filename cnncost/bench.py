@@ -25,11 +25,10 @@ from .analysis import Analysis, analyze_graph
 from .measure import (Latency, Stopwatch, environment, precision, resolve_target, time_model,
                       timed_runs)
 from .peaks import Peaks
+from .quality import (QUALITY_MIN_RUNS, QUALITY_UNRELIABLE, QUALITY_WARN,  # noqa: F401
+                      quality, spread)  # torch-free, shared with compare; re-exported here
 from .roofline import classify, layer_bytes
 
-QUALITY_WARN = 0.10  # IQR / median above this: the spread deserves a look
-QUALITY_UNRELIABLE = 0.25  # above this: do not trust the median
-QUALITY_MIN_RUNS = 5  # fewer timed runs: the spread itself is not known well ("warn")
 CROSS_CHECK_TOLERANCE = 0.05
 PEAK_CHOICES = ("auto", "table", "measure", "none")
 COMPILE_MAX_BATCHES = 8  # torch._dynamo's default recompile limit
@@ -145,21 +144,7 @@ def _result_dict(r: BatchResult) -> dict:
 
 
 # ----------------------------------------------------------------- statistics
-def spread(latency: Latency) -> float:
-    """IQR / median: the relative spread of the timed runs."""
-    return latency.iqr_ms / latency.median_ms if latency.median_ms > 0 else 0.0
-
-
-def quality(latency: Latency) -> str:
-    """ok, warn (spread above 10%, or fewer than 5 runs) or unreliable (above 25%)."""
-    s = spread(latency)
-    if s > QUALITY_UNRELIABLE:
-        return "unreliable"
-    if s > QUALITY_WARN or latency.samples < QUALITY_MIN_RUNS:
-        return "warn"
-    return "ok"
-
-
+# spread() and quality() live in cnncost.quality (no torch), imported above.
 def cross_check_result(median_ms: float, independent_ms: float, method: str,
                        tolerance: float = CROSS_CHECK_TOLERANCE) -> CrossCheck:
     difference = (median_ms - independent_ms) / independent_ms

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .errors import Loc, Problem, SpecError, did_you_mean, one_of
+from .quality import quality, quality_text
 
 # column -> (header, meaning). The order is the default order of the table.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -44,10 +45,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "latency_p90_ms": ("p90 ms", "90th percentile latency (measured)"),
     "images_per_s": ("images/s", "throughput: batch / median latency (measured)"),
     "latency_ratio": ("latency x", "latency / baseline latency (measured)"),
+    "quality": ("quality", "how far the median can be trusted, as cnncost bench flags it: ok, "
+                           "warn (IQR above 10% of the median, or fewer than 5 runs), "
+                           "unreliable (IQR above 25%)"),
 }
 ANALYTIC_DEFAULT = ("model", "params", "macs", "flops", "weight_bytes", "peak_activation_bytes",
                     "depth", "params_ratio", "macs_ratio", "peak_ratio")
-MEASURED = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_ratio")
+MEASURED = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_ratio",
+            "quality")
 RATIOS = {"params_ratio": "params", "macs_ratio": "macs", "peak_ratio": "peak_activation_bytes",
           "latency_ratio": "latency_ms"}
 SORT_KEYS = ("model", "params", "macs", "flops", "weight_bytes", "peak_activation_bytes",
@@ -82,6 +87,7 @@ class Comparison(NamedTuple):
     sweep: tuple  # names of swept variables (their columns follow "model")
     settings: dict  # input, batch, dtype, convention, set, variant (for headers)
     env: dict | None = None  # measurement environment (device, torch, dtype...), if measured
+    notes: tuple = ()  # about the measurement as a whole, e.g. a busy CPU (bench's notes)
 
 
 def _usage(message: str) -> SpecError:
@@ -223,12 +229,15 @@ def _ratio(value: Any, base: Any) -> float | None:
 def table(outcomes: Sequence[Outcome], *, baseline: str | None = None, sort: str | None = None,
           reverse: bool = False, sweep: Sequence[str] = (), settings: Mapping | None = None,
           measured: Mapping[str, Any] | None = None, env: dict | None = None,
-          failures: Sequence[Outcome] = ()) -> Comparison:
+          failures: Sequence[Outcome] = (), notes: Sequence[str] = ()) -> Comparison:
     """Comparison rows from outcomes: totals, ratios to `baseline` (default: the first row).
 
     `measured` maps a row label to a Latency-like object (median_ms, p10_ms, p90_ms,
-    images_per_s). Raises SpecError if `baseline` or `sort` names nothing known.
+    iqr_ms, samples, images_per_s); each measured row gets bench's quality flag
+    (:func:`cnncost.quality.quality`), and a hidden "quality_text" with its reason.
+    Raises SpecError if `baseline` or `sort` names nothing known.
     """
+
     rows = []
     failed = list(failures)
     for outcome in outcomes:
@@ -246,7 +255,9 @@ def table(outcomes: Sequence[Outcome], *, baseline: str | None = None, sort: str
             row.update(latency_ms=lat.median_ms if lat else None,
                        latency_p10_ms=lat.p10_ms if lat else None,
                        latency_p90_ms=lat.p90_ms if lat else None,
-                       images_per_s=lat.images_per_s if lat else None)
+                       images_per_s=lat.images_per_s if lat else None,
+                       quality=quality(lat) if lat else None,
+                       quality_text=quality_text(lat) if lat else None)
         rows.append(row)
     base_label = ""
     if rows:
@@ -273,7 +284,7 @@ def table(outcomes: Sequence[Outcome], *, baseline: str | None = None, sort: str
         absent = [r for r in rows if r.get(sort) is None]
         rows = sorted(present, key=lambda r: _sort_key(r[sort]), reverse=reverse) + absent
     return Comparison(rows=rows, failures=failed, baseline=base_label, sweep=tuple(sweep),
-                      settings=dict(settings or {}), env=env)
+                      settings=dict(settings or {}), env=env, notes=tuple(notes))
 
 
 def _sort_key(value: Any) -> tuple:

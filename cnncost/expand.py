@@ -32,7 +32,8 @@ from .spec import MERGES, REQUIRED, BlockDef, Item, Spec, IDENTIFIER
 _UNSET = object()
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_NODES = 200_000  # primitive layers in one expanded model
-MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample)
+MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample here; the analysis
+#                        checks the batched tensor against the same bound)
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 64
 MAX_WORK = 1_000_000  # layers + block calls + names replayed: bounds time and memory
@@ -47,7 +48,7 @@ class Node(NamedTuple):
     attrs: dict  # resolved field values (plus derived ones such as `pads`)
     inputs: tuple  # indices of input nodes
     shape: tuple | None  # output shape per sample; None when it could not be inferred
-    loc: Loc
+    loc: Loc  # in the user's spec file: the layer's line, or the call of the built-in block
     view: bool = False  # output shares its input's memory
     size: int = 0  # elements of the output per sample (0 when the shape is unknown)
 
@@ -228,7 +229,8 @@ class Expander:
                 ins = ", ".join(fmt_shape(s) for s in in_shapes)
                 self.err(loc, ctx, name, f"{op}: {exc} [input {ins}]")
                 shape = None
-        node = Node(len(nodes), name, op, attrs, tuple(inputs), shape, loc, opdef.view,
+        site = loc if loc.file == self.spec.file else ctx.site  # located in the user's file
+        node = Node(len(nodes), name, op, attrs, tuple(inputs), shape, site, opdef.view,
                     size if shape is not None else 0)
         self.nodes.append(node)
         return node.index
@@ -288,7 +290,7 @@ class Expander:
         cur = src
         for item in items:
             site = item.loc if item.loc.file == self.spec.file else ctx.site
-            if "when" in item.fields:
+            if "when" in item.fields and item.kind != "broken":  # broken: reported in parsing
                 label = ctx.prefix + item.name if item.name else item.path
                 try:  # always an expression: a bare word must be a variable
                     raw = item.fields["when"]
@@ -625,8 +627,10 @@ class Expander:
         # Defaults depend only on the given parameters, the variables and the input
         # shape, so the memo is consulted before they are evaluated.
         key = self.memo_key(block, given, src, ctx) if ok else None
+        # Where this call's layers are reported: the call's line in the user's file.
+        site = item.loc if item.loc.file == self.spec.file else ctx.site
         if key is not None and key in self._memo:
-            out, inner = self.replay(self._memo[key], src, ctx.prefix, ctx.site)
+            out, inner = self.replay(self._memo[key], src, ctx.prefix, site)
             scope.children[local] = inner
             return out
         missing = [p for p, d in block.params.items() if d is REQUIRED and p not in item.fields]
@@ -654,7 +658,6 @@ class Expander:
             ok = self.run_checks(block, env, item, ctx)
         if not ok:
             return None
-        site = item.loc if item.loc.file == self.spec.file else ctx.site
         builtin = block.loc.file != self.spec.file
         sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1,
                   params)
@@ -668,7 +671,7 @@ class Expander:
             out = self.residual(block.layers, block.shortcut, block.post, src, inner, sub,
                                 item.loc)
         if key is not None and out is not None and self.errors.count() == problems:
-            self._memo[key] = self.record(start, src, out, inner, ctx.prefix)
+            self._memo[key] = self.record(start, src, out, inner, ctx.prefix, site)
         return out
 
     def run_checks(self, block: BlockDef, env: dict, item: Item, ctx: Ctx) -> bool:
@@ -705,13 +708,17 @@ class Expander:
             return None
         return key
 
-    def record(self, start: int, src: int, out: int, inner: Scope, prefix: str) -> tuple:
+    def record(self, start: int, src: int, out: int, inner: Scope, prefix: str,
+               site: Loc) -> tuple:
         def enc(ref: int | None) -> int | None:
             return None if ref is None else (-1 if ref == src else ref - start)
 
         cut = len(prefix)
-        nodes = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape, n.loc,
-                  n.view, n.size) for n in self.nodes[start:]]
+        # A layer located at the call (one of a built-in block's) is located at each
+        # replay's own call: its loc is recorded as None.
+        nodes = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape,
+                  None if n.loc == site else n.loc, n.view, n.size)
+                 for n in self.nodes[start:]]
 
         def enc_scope(scope: Scope) -> tuple:
             if scope._lazy is not None:  # keep a replay's code; shift it to this block
@@ -735,7 +742,7 @@ class Expander:
         for rel, op, attrs, inputs, shape, loc, view, size in records:
             nodes.append(Node(len(nodes), prefix + rel, op, attrs,
                               tuple(_decode_ref(i, src, start) for i in inputs),
-                              shape, loc, view, size))
+                              shape, site if loc is None else loc, view, size))
         return _decode_ref(out, src, start), Scope.replayed(scope_code, src, start, None)
 
 

@@ -13,7 +13,7 @@ The result is a plain :class:`Verification`; the CLI renders it.
 from __future__ import annotations
 
 import math
-import os
+import os  # noqa: F401 - tests patch cnncost.verification.os (cpu_contention moved to quality)
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -24,6 +24,7 @@ from .analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .api import build_graph
 from .builder import build_model
 from .measure import Latency, environment, precision, resolve_target, time_model
+from .quality import cpu_contention  # torch-free, shared with bench and compare
 
 CHECKED = ("shape", "params", "buffers", "macs")  # what is compared, per layer and in total
 # Allocate only when MEMORY_FACTOR x the analytic estimate + MEMORY_HEADROOM is free: convolution
@@ -221,25 +222,6 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
                                  budget_s=latency_budget_s, env=env)
         notes = (busy,) if busy else ()
     return Verification(analysis, checks, totals, env, latency, estimate, notes)
-
-
-def cpu_contention(threads: int) -> str | None:
-    """A warning when other work competes for the CPUs PyTorch's threads will use.
-
-    PyTorch's threads wait for each other; with a core taken by another process one
-    thread stalls them all (on a busy 2-core machine we saw a 150-fold slowdown).
-    """
-    try:
-        load = os.getloadavg()[0]
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
-    if load + threads <= cpus + 0.5:
-        return None
-    plural = "s" if threads != 1 else ""
-    return (f"the CPU is busy (load average {load:.1f} on {cpus} CPUs) and PyTorch runs "
-            f"{threads} thread{plural}: the latency may be inflated by contention; measure on a "
-            "quiet machine" + (" or with --threads 1" if threads > 1 else ""))
 
 
 def _shape_hook(shapes: dict, name: str) -> Any:

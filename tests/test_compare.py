@@ -225,7 +225,9 @@ class FakeLatency(types.SimpleNamespace):
     pass
 
 
-def fake_module(calls: list) -> types.ModuleType:
+def fake_module(calls: list, spreads: dict | None = None) -> types.ModuleType:
+    """A stand-in cnncost.measure: latency from the MACs; `spreads` maps a spec to
+    (p10, median, p90, IQR) in ms and a number of runs, to give it a chosen spread."""
     module = types.ModuleType("cnncost.measure")
 
     def measure_latency(spec, *, input=None, batch=1, dtype="fp32", device="auto", set=None,
@@ -233,8 +235,11 @@ def fake_module(calls: list) -> types.ModuleType:
         calls.append({"spec": spec, "set": set, "batch": batch, "dtype": dtype, "runs": runs,
                       "device": device})
         ms = cnncost.analyze(spec, set=set).totals.macs / 1e8  # deterministic stand-in
-        return FakeLatency(median_ms=ms, p10_ms=ms * 0.9, p90_ms=ms * 1.1, iqr_ms=ms * 0.1,
-                           samples=[ms] * runs, images_per_s=batch * 1000 / ms,
+        p10, ms, p90, iqr = ms * 0.9, ms, ms * 1.1, ms * 0.1
+        if spreads and spec in spreads:
+            (p10, ms, p90, iqr), runs = spreads[spec]
+        return FakeLatency(median_ms=ms, p10_ms=p10, p90_ms=p90, iqr_ms=iqr,
+                           samples=runs, images_per_s=batch * 1000 / ms,
                            env={"device": "FakeDevice 9000", "torch": "0.0", "dtype": dtype,
                                 "batch": batch, "threads": 2})
 
@@ -289,6 +294,109 @@ def test_measure_failure_is_named(monkeypatch):
     result = CliRunner().invoke(main, ["compare", "resnet18", "--measure"])
     assert result.exit_code == 2
     assert "error: resnet18: --measure: RuntimeError: no torch here" in result.stderr
+
+
+# The spread of the issue: median 15.5 ms between p10 0.41 ms and p90 96 ms.
+SPREADS = {"resnet18": ((9.5, 10.0, 10.5, 0.5), 50),      # 5% IQR: ok
+           "mobilenet_v2": ((0.41, 15.5, 96.0, 40.0), 50),  # 258% IQR: unreliable
+           "vgg11": ((19.0, 20.0, 24.0, 3.0), 50),          # 15% IQR: warn
+           "lenet5": ((0.99, 1.0, 1.01, 0.01), 3)}          # 1% IQR but 3 runs: warn
+QUALITY_MODELS = ("resnet18", "mobilenet_v2", "vgg11", "lenet5")
+
+
+@pytest.fixture
+def busy_cpu(monkeypatch):
+    """A 2-CPU machine with a load average of 1.8, PyTorch on the CPU with 2 threads."""
+    import os
+
+    import cnncost.commands.compare as command
+
+    monkeypatch.setattr(command, "_cpu_threads", lambda device: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.8, 1.0, 1.0))
+
+
+def test_measure_flags_quality_and_a_busy_cpu_as_bench_does(monkeypatch, busy_cpu):
+    """compare --measure gives each row bench's quality flag (cnncost.quality.quality) and
+    bench's busy-machine note, in every format; unreliable rows get bench's warning."""
+    from cnncost.quality import quality
+
+    monkeypatch.setitem(sys.modules, "cnncost.measure", fake_module([], SPREADS))
+    args = ("compare", *QUALITY_MODELS, "--measure")
+    data = json.loads(invoke(*args, "--format", "json").output)
+    flags = [row["quality"] for row in data["rows"]]
+    assert flags == ["ok", "unreliable", "warn", "warn"]
+    assert flags == [quality(FakeLatency(median_ms=m, iqr_ms=iqr, samples=runs))
+                     for (_, m, _, iqr), runs in SPREADS.values()]
+    (note,) = data["notes"]
+    assert note.startswith("the CPU is busy (load average 1.8 on 2 CPUs) and PyTorch runs 2 "
+                           "threads") and "--threads" not in note  # compare has no --threads
+    warning = ("warning: mobilenet_v2: the runs spread widely (IQR above 25% of the median): "
+               "do not trust this median")
+    for fmt in ("table", "markdown"):
+        out = invoke(*args, "--format", fmt).output
+        assert "unreliable (258.1% IQR)" in out and "warn (15.0% IQR)" in out
+        assert "warn (1.0% IQR, 3 runs)" in out
+        assert " ok " in [line for line in out.splitlines() if "resnet18" in line][-1]
+        assert warning in out and f"note: {note}" in out
+        assert "warning: vgg11" not in out  # warn is shown in its cell, not warned about
+    result = invoke(*args, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["quality"] for r in rows] == flags
+    assert warning in result.stderr and f"note: {note}" in result.stderr
+
+
+def test_measure_on_a_quiet_cpu_has_no_note(monkeypatch):
+    import os
+
+    import cnncost.commands.compare as command
+
+    monkeypatch.setitem(sys.modules, "cnncost.measure", fake_module([], SPREADS))
+    monkeypatch.setattr(command, "_cpu_threads", lambda device: 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    data = json.loads(invoke("compare", "resnet18", "--measure", "--format", "json").output)
+    assert data["notes"] == [] and data["rows"][0]["quality"] == "ok"
+    monkeypatch.setattr(command, "_cpu_threads", lambda device: None)  # on a GPU: no check
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    data = json.loads(invoke("compare", "resnet18", "--measure", "--format", "json").output)
+    assert data["notes"] == []
+
+
+def test_measurements_from_bench_files_get_the_same_quality(tmp_path):
+    """--measurements (no torch) flags each row from the file's own spread and runs."""
+    from test_benchfile import bench_doc
+
+    doc = bench_doc("resnet18", {1: 2.0})
+    latency = doc["results"][0]["latency"]
+    latency.update(iqr_ms=1.0, spread=0.5)
+    doc["results"][0]["quality"] = "unreliable"
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = invoke("compare", "resnet18", "--measurements", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["rows"][0]["quality"] == "unreliable" and data["notes"] == []
+    table = invoke("compare", "resnet18", "--measurements", str(path)).output
+    assert "unreliable (50.0% IQR)" in table and "warning: resnet18: the runs spread" in table
+
+
+def test_analytic_compare_has_no_quality_column():
+    data = json.loads(invoke("compare", "resnet18", "--format", "json").output)
+    assert "quality" not in data["columns"] and data["notes"] == []
+    result = CliRunner().invoke(main, ["compare", "resnet18", "--columns", "quality"])
+    assert result.exit_code == 2 and "measured columns need --measure" in result.output
+
+
+def test_bench_verify_and_compare_share_one_quality_rule():
+    pytest.importorskip("torch")
+    import cnncost.bench
+    import cnncost.quality
+    import cnncost.verification
+
+    assert cnncost.bench.quality is cnncost.quality.quality
+    assert cnncost.bench.spread is cnncost.quality.spread
+    assert cnncost.verification.cpu_contention is cnncost.quality.cpu_contention
 
 
 # ------------------------------------------------------------------ plot

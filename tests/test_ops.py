@@ -156,6 +156,36 @@ def test_global_and_adaptive_pool():
     assert adaptive_reads(13, 6) == sum(math.ceil((i + 1) * 13 / 6) - (i * 13) // 6 for i in range(6))
 
 
+def test_adaptive_reads_closed_form_is_the_sum_over_windows():
+    for size in range(1, 40):
+        for out in range(1, 90):
+            windows = sum(math.ceil((i + 1) * size / out) - (i * size) // out for i in range(out))
+            assert adaptive_reads(size, out) == windows, (size, out)
+
+
+def test_adaptive_pool_larger_than_its_input():
+    """PyTorch allows an output larger than the input (windows overlap); the cost is
+    closed-form, so a huge output costs no time (it once ended in an internal error)."""
+    row = one({"op": "adaptive_avgpool", "output": 10001}, (2, 7, 7))
+    assert row.shape == (2, 10001, 10001)
+    assert row.other_ops == 2 * (7 + 10001 - 1) ** 2  # one read per output: gcd(7, 10001) = 1
+    row = one({"op": "adaptive_maxpool", "output": [10**8, 1]}, (1, 8, 8))
+    assert row.other_ops == (8 + 10**8 - 8) * 8
+
+
+def test_cost_rules_take_no_field_checks_of_their_own():
+    """Validation is the field checks' and the shape rules' job: no cost rule raises OpError
+    (a raise there escapes the located reporting and ends in an internal error)."""
+    import ast
+    import inspect
+    import textwrap
+
+    for name, op in OPS.items():
+        tree = ast.parse(textwrap.dedent(inspect.getsource(op.cost)))
+        raises = [n for n in ast.walk(tree) if isinstance(n, ast.Raise)]
+        assert not raises, f"{name}: its cost rule raises; move the check to the shape rule"
+
+
 def test_batchnorm_counts():
     row = one({"op": "batchnorm"}, (16, 8, 8))
     assert (row.params, row.buffers, row.keras_nontrainable) == (32, 33, 32)
@@ -250,3 +280,72 @@ def test_conv_transpose_matches_torch():
     assert row.shape == tuple(y.shape[1:])
     assert row.params == sum(t.numel() for t in layer.parameters())
     assert row.flops == counter.get_total_flops()
+
+
+# --------------------------------------------------------------------- limits
+INT64_MAX = 2**63 - 1
+
+
+def spec_file(tmp_path, text: str):
+    path = tmp_path / "limits.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_batched_activation_tensor_limit_names_batch_and_largest_fit(tmp_path):
+    """10^12 elements per activation tensor holds for the batched tensor, not per sample."""
+    path = spec_file(tmp_path, "name: big\ninput: [3, 100, 100]\nlayers:\n"
+                               "  - {op: conv, out: 1000, kernel: 3, padding: 1}\n"
+                               "  - relu\n")
+    fits = 10**12 // (1000 * 100 * 100)
+    assert cnncost.analyze(path, batch=fits).totals.activation_bytes > 0
+    with pytest.raises(cnncost.SpecError) as info:
+        cnncost.analyze(path, batch=fits + 1)
+    (problem,) = info.value.problems
+    assert problem.loc.file == path and problem.loc.line == 4
+    assert problem.path == "conv1"
+    assert f"at batch {fits + 1:,} (--batch)" in problem.message
+    assert f"the largest batch this model allows is {fits:,}" in problem.message
+
+
+def test_counts_stay_within_int64(tmp_path):
+    """Every count of an analysis fits a signed 64-bit integer: beyond it, an error names
+    the layer where the total crosses 2^63 - 1 and the largest batch that fits."""
+    path = spec_file(tmp_path, "name: wide\ninput: [10000000]\nlayers:\n"
+                               "  - {op: linear, out: 10000000}\n")
+    macs = 10**14  # per sample; FLOPs are 2 x MACs
+    fits = INT64_MAX // (2 * macs)
+    totals = cnncost.analyze(path, batch=fits).totals
+    assert max(totals) <= INT64_MAX and totals.flops == 2 * macs * fits
+    with pytest.raises(cnncost.SpecError) as info:
+        cnncost.analyze(path, batch=fits + 1)
+    (problem,) = info.value.problems
+    assert (problem.loc.line, problem.path) == (4, "linear1")
+    assert "FLOPs (2 x MACs)" in problem.message and "2^63 - 1" in problem.message
+    assert f"the largest batch this model allows is {fits:,}" in problem.message
+
+
+def test_a_layer_too_large_for_one_sample_is_named_without_batch_advice(tmp_path):
+    path = spec_file(tmp_path, "name: huge\ninput: [3, 8, 8]\nlayers:\n"
+                               "  - relu\n"
+                               "  - {op: conv, out: 1000000, kernel: 1000001, padding: 500000}\n")
+    with pytest.raises(cnncost.SpecError) as info:
+        cnncost.analyze(path)
+    assert {(p.loc.line, p.path) for p in info.value.problems} == {(5, "conv1")}
+    assert all("implausibly large" in p.message and "--batch" not in p.message
+               for p in info.value.problems)
+
+
+def test_layers_of_built_in_blocks_are_located_at_their_call_even_when_replayed(tmp_path):
+    """A replayed block's layers carry the line of their own call, not the first one's."""
+    from cnncost.api import build_graph
+
+    path = spec_file(tmp_path, "name: calls\ninput: [8, 8, 8]\nlayers:\n"
+                               "  - {op: basic, out: 8}\n"
+                               "  - {op: basic, out: 8}\n"
+                               "  - {op: stage, block: basic, repeat: 3, with: {out: 8}}\n")
+    lines = {}
+    for node in build_graph(path).nodes[1:]:
+        assert node.loc.file == path
+        lines.setdefault(node.name.split(".")[0], set()).add(node.loc.line)
+    assert lines == {"basic1": {4}, "basic2": {5}, "stage1": {6}}

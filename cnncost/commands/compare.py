@@ -68,7 +68,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
                    "variables, params, macs, flops, weight_bytes, peak_activation_bytes, depth, "
                    "params_ratio, macs_ratio, peak_ratio; with --measure or --measurements also "
                    "latency_ms, "
-                   "latency_p10_ms, latency_p90_ms, images_per_s, latency_ratio.")
+                   "latency_p10_ms, latency_p90_ms, images_per_s, latency_ratio, quality.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
@@ -119,8 +119,10 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
         task = bar.add_task("analyze", total=len(points)) if bar is not None else None
         outcomes = lib.run(points, options, jobs=jobs,
                            progress=(lambda n: bar.advance(task, n)) if bar is not None else None)
-    measured, env = None, None
+    measured, env, notes = None, None, []
     if measurer is not None:
+        busy = busy_note(device)  # before measuring: our own runs must not count as load
+        notes += [busy] if busy else []
         measured, env, measure_failures = _measure(measurer, outcomes, options, device, runs,
                                                    warmup)
         failures += measure_failures
@@ -134,15 +136,18 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     settings = {k: v for k, v in options.items() if v not in (None, {})}
     comparison = lib.table(outcomes, baseline=baseline, sort=sort, reverse=reverse,
                            sweep=[n for n, _ in grid], settings=settings, measured=measured,
-                           env=env, failures=failures)
+                           env=env, failures=failures, notes=notes)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     shown = lib.columns_for(comparison, wanted)
     for failure in comparison.failures:
         report_failure(failure)
     if comparison.rows or fmt != "table":
-        from ..formats.comparison import render
+        from ..formats.comparison import footer, render
 
         emit(render(fmt, comparison, shown, **table_options(fmt, output)), output)
+        if fmt == "csv":  # no place for them in the CSV (JSON has "notes" and "quality")
+            for line in footer(comparison):
+                click.echo(line, err=True)
     if plot_file and comparison.rows:
         from ..plot import plot
 
@@ -165,6 +170,25 @@ def report_failure(failure: Any) -> None:
         text = str(problem)
         prefix = "" if problem.loc.file == label else f"{label}: "
         click.echo(f"error: {prefix}{text}", err=True)
+
+
+def busy_note(device: str) -> str | None:
+    """`cnncost bench`'s note for a CPU busy with other work (cnncost.quality.cpu_contention),
+    when --measure runs on the CPU; None on a GPU or when torch is not loaded (a stand-in
+    measurer). compare has no --threads, so the note does not suggest it."""
+    from ..quality import cpu_contention
+
+    threads = _cpu_threads(device)
+    return cpu_contention(threads, threads_option=None) if threads else None
+
+
+def _cpu_threads(device: str) -> int | None:
+    """PyTorch's CPU thread count if `device` resolves to the CPU, else None."""
+    torch = sys.modules.get("torch")  # the measurer imported it; never imported here
+    if torch is None or not hasattr(torch, "get_num_threads"):
+        return None
+    on_cpu = (not torch.cuda.is_available()) if device == "auto" else device.startswith("cpu")
+    return torch.get_num_threads() if on_cpu else None
 
 
 def _from_files(measurements: Any, outcomes: list, options: dict) -> tuple[dict, dict, list]:

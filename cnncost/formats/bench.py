@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from ..ops import fmt_shape
+from ..quality import UNRELIABLE_WARNING
 from .common import aligned, si
 from .table import PLAIN_ABOVE
 
@@ -31,14 +32,9 @@ def _pct(x: float | None) -> str:
 
 
 def _quality(r: Any) -> str:
-    from ..bench import QUALITY_MIN_RUNS, spread  # a BenchResult exists: torch is loaded
+    from ..quality import quality_text
 
-    if r.quality == "ok":
-        return "ok"
-    why = f"{100 * spread(r.latency):.1f}% IQR"
-    if r.latency.samples < QUALITY_MIN_RUNS:
-        why += f", {r.latency.samples} run{'s' if r.latency.samples != 1 else ''}"
-    return f"{r.quality} ({why})"
+    return quality_text(r.latency, r.quality)
 
 
 def _check(r: Any) -> str:
@@ -140,8 +136,7 @@ def footer(result: Any) -> list[str]:
                          f"{100 * r.cross_check.difference:+.1f}% (more than "
                          f"{100 * r.cross_check.tolerance:.0f}%): the timing is not stable here")
         if r.quality == "unreliable":
-            lines.append(f"warning: batch {r.batch}: the runs spread widely (IQR above 25% of "
-                         "the median): do not trust this median")
+            lines.append(f"warning: batch {r.batch}: {UNRELIABLE_WARNING}")
     return lines + [f"note: {note}" for note in result.notes]
 
 

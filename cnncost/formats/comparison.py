@@ -59,6 +59,8 @@ def text_cell(row: dict, column: str) -> str:
         return f"{value:.3f}"
     if column == "images_per_s":
         return f"{value:,.1f}"
+    if column == "quality":
+        return row.get("quality_text") or value
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
@@ -66,8 +68,18 @@ def text_cell(row: dict, column: str) -> str:
     return str(value)
 
 
+def footer(comparison: Any) -> list[str]:
+    """Warnings for measured rows that cannot be trusted, then the measurement's notes:
+    the lines `cnncost bench` prints under its table."""
+    from ..quality import UNRELIABLE_WARNING
+
+    lines = [f"warning: {row['model']}: {UNRELIABLE_WARNING}" for row in comparison.rows
+             if row.get("quality") == "unreliable"]
+    return lines + [f"note: {note}" for note in comparison.notes]
+
+
 def _left(column: str, comparison: Any) -> bool:
-    return column == "model" or (column in comparison.sweep and any(
+    return column == "model" or column == "quality" or (column in comparison.sweep and any(
         isinstance(r.get(column), str) for r in comparison.rows))
 
 
@@ -84,20 +96,22 @@ def table(comparison: Any, columns: list[str], color: bool = False, width: int =
     for column, w in zip(columns, widths, strict=True):
         grid.add_column(title(column), justify="left" if _left(column, comparison) else "right",
                         no_wrap=True, min_width=w)
-    for line in cells:
-        grid.add_row(*line)
+    for row, line in zip(comparison.rows, cells, strict=True):
+        grid.add_row(*line, style="bold red" if row.get("quality") == "unreliable" else None)
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color,
                       width=max(width, needed), highlight=False, soft_wrap=True,
                       markup=False)  # labels are data, never rich markup
     console.print(header(comparison))
     console.print(grid)
+    for line in footer(comparison):
+        console.print(line, style="yellow" if line.startswith("warning") else None)
     return out.getvalue()
 
 
 def plain(comparison: Any, columns: list[str], cells: list) -> str:
     table = aligned([title(c) for c in columns], cells, [_left(c, comparison) for c in columns])
-    return "\n".join([header(comparison), *table]) + "\n"
+    return "\n".join([header(comparison), *table, *footer(comparison)]) + "\n"
 
 
 def markdown(comparison: Any, columns: list[str], **_: Any) -> str:
@@ -107,7 +121,8 @@ def markdown(comparison: Any, columns: list[str], **_: Any) -> str:
     for row in comparison.rows:
         lines.append("| " + " | ".join(text_cell(row, c).replace("|", "\\|") for c in columns)
                      + " |")
-    return "\n".join(lines) + "\n"
+    extra = footer(comparison)
+    return "\n".join(lines + ([""] + extra if extra else [])) + "\n"
 
 
 def as_csv(comparison: Any, columns: list[str], **_: Any) -> str:
@@ -125,6 +140,7 @@ def as_json(comparison: Any, columns: list[str], **_: Any) -> str:
         "baseline": comparison.baseline,
         "sweep": list(comparison.sweep),
         "measured": comparison.env,
+        "notes": list(comparison.notes),
         "columns": columns,
         "rows": [{c: row.get(c) for c in columns} for row in comparison.rows],
         "failures": [{"model": o.point.label, "errors": [str(p) for p in o.problems]}

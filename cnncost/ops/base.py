@@ -3,8 +3,13 @@
 Each primitive op is an :class:`OpDef` registered with :func:`register`: its
 fields (typed, with defaults and one-line docs), a shape rule, and a cost rule.
 Shape and cost rules are pure functions of the input shapes and the resolved
-field values. A shape rule raises :class:`OpError` for invalid input; it never
-asserts. The same op names are what the PyTorch builder mirrors.
+field values. All validation happens before the cost rule: the field checks
+(types and ranges) and the shape rule (everything that depends on the input
+shape) raise :class:`OpError`, which the expansion reports with the layer's
+file:line; they never assert. A cost rule never raises: it is only called on
+fields and shapes that passed those checks, and it computes in closed form (no
+loop over an output size), so any accepted layer is costed in constant time.
+The same op names are what the PyTorch builder mirrors.
 
 Shapes are tuples of ints without the batch dimension: ``(C, H, W)`` for feature
 maps, ``(F,)`` for vectors. All counts are per sample; the analysis multiplies
