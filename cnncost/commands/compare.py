@@ -114,7 +114,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     points, failures = lib.plan(specs, grid)
     options = {"input": input_, "batch": batch, "dtype": dtype, "set": overrides,
                "variant": variant, "convention": convention}
-    show_bar = progress if progress is not None else (len(points) >= 50 and sys.stderr.isatty())
+    show_bar = progress if progress is not None else (len(points) >= 50 and bool(sys.stderr and sys.stderr.isatty()))
     with _progress_bar(len(points), bool(show_bar)) as bar:
         task = bar.add_task("analyze", total=len(points)) if bar is not None else None
         outcomes = lib.run(points, options, jobs=jobs,
