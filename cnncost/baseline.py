@@ -177,7 +177,7 @@ def _validate(data: Any, problems: list) -> dict:
     if data.get("schema") != SCHEMA:
         problems.append(f"schema: expected {SCHEMA!r}, received {data.get('schema')!r}")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != SCHEMA_VERSION:  # not true, not 1.0
         newer = isinstance(version, int) and not isinstance(version, bool) and \
             version > SCHEMA_VERSION
         problems.append(f"schema_version: expected {SCHEMA_VERSION}, received {version!r}"

@@ -583,6 +583,10 @@ def parse_variants(raw: Any, variables: dict, p: _Parser, line: int) -> dict:
             p.err(vline, f"variants.{name}", f"expected a mapping of variable -> value, received "
                   f"{show(settings)}")
             continue
+        if not settings:
+            p.err(vline, f"variants.{name}", "a variant sets at least one variable (an empty "
+                  "one would be the defaults under another name)")
+            continue
         for var in settings:
             if var not in variables:
                 p.err(_line(settings, var, vline),

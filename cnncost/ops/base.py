@@ -18,6 +18,8 @@ by the batch size.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, NamedTuple
 from collections.abc import Callable
 
@@ -95,9 +97,17 @@ nonneg_pair = pair_of(nonneg_int, "nonneg_pair")
 
 
 def number(value: Any) -> float:
+    """A finite number (NaN and the infinities are no layer setting)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise OpError(f"expected a number, received {show(value)}")
-    return float(value)
+    try:
+        result = float(value)
+    except OverflowError:
+        raise OpError(f"expected a finite number, received an integer of "
+                      f"{len(str(abs(value))):,} digits") from None
+    if not math.isfinite(result):
+        raise OpError(f"expected a finite number, received {show(value)}")
+    return result
 
 
 def probability(value: Any) -> float:
