@@ -107,10 +107,10 @@ def main() -> None:
     results["resnet50_per_s_loaded_spec"] = rate(lambda: cnncost.analyze(spec))
     results["resnet50_per_s_from_file"] = rate(lambda: cnncost.analyze("specs/resnet50.yaml"))
     # where one analysis spends its time: expansion (pass 3) and costing (pass 4)
-    from cnncost.analysis import analyze_graph
+    from cnncost.cost.analysis import analyze_graph
     from cnncost.api import builtin_blocks, resolve_vars
     from cnncost.errors import ErrorSink
-    from cnncost.expand import expand
+    from cnncost.lang.expand import expand
 
     blocks, variables = builtin_blocks(), resolve_vars(spec)
     graph = expand(spec, blocks, variables, ErrorSink())

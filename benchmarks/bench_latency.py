@@ -1,6 +1,6 @@
 """Cross-check `cnncost bench` against two independent timers, per spec, dtype and batch.
 
-For each combination: `cnncost.bench.bench(...)` (its median of per-call CUDA events or
+For each combination: `cnncost.pytorch.bench.bench(...)` (its median of per-call CUDA events or
 perf_counter, after first call and warm-up), then in the same process
 ``torch.utils.benchmark.Timer.blocked_autorange`` (bench's own --cross-check) and a
 plain loop of N calls between two CUDA events (or perf_counter on a CPU), N chosen to
@@ -21,9 +21,9 @@ import time
 
 import torch
 
-from cnncost.bench import bench
-from cnncost.builder import build
-from cnncost.measure import precision
+from cnncost.pytorch.bench import bench
+from cnncost.pytorch.builder import build
+from cnncost.pytorch.measure import precision
 
 
 def plain_loop_ms(model, example, seconds: float = 1.0) -> float:

@@ -5,7 +5,7 @@ spec, without importing torch. ``cnncost.analyze("resnet50")`` returns an
 :class:`Analysis`; see README.md and docs/.
 """
 
-from .analysis import Analysis, Row, Totals
+from .cost.analysis import Analysis, Row, Totals
 from .api import analyze, build_graph, bundled_specs, load, resolve_vars
 from .errors import Problem, SpecError
 
@@ -16,8 +16,8 @@ __all__ = ["Analysis", "Problem", "Row", "SpecError", "Totals", "analyze", "buil
 
 # Functions imported on first use, so that `import cnncost` imports neither torch (build,
 # verify) nor pandas (compare, which imports it when called).
-_LAZY = {"build": "cnncost.builder", "verify": "cnncost.verification",
-         "compare": "cnncost.comparison"}
+_LAZY = {"build": "cnncost.pytorch.builder", "verify": "cnncost.pytorch.verification",
+         "compare": "cnncost.comparison.compare"}
 
 
 def __getattr__(name: str) -> object:

@@ -1,9 +1,9 @@
 """The library API: load specs, resolve variables, run the passes, return plain data.
 
 `analyze(spec)` is the one call most users need: it accepts a path, the name of
-a bundled spec, a YAML mapping or a loaded :class:`~cnncost.spec.Spec`, runs
+a bundled spec, a YAML mapping or a loaded :class:`~cnncost.lang.spec.Spec`, runs
 load -> validate -> expand -> analyze, and returns an
-:class:`~cnncost.analysis.Analysis` or raises :class:`~cnncost.errors.SpecError`
+:class:`~cnncost.cost.analysis.Analysis` or raises :class:`~cnncost.errors.SpecError`
 with every problem found. Nothing here imports torch or pandas.
 """
 
@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from .analysis import DTYPE_BYTES, Analysis, analyze_graph
+from .cost.analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, show
-from .expand import Graph, expand
+from .lang.expand import Graph, expand
 from .safeio import is_stdin
-from .spec import Spec, load_blocks, load_spec, parse_spec
-from .yamlio import LocDict, LocList
+from .lang.spec import Spec, load_blocks, load_spec, parse_spec
+from .lang.yamlio import LocDict, LocList
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-BUILTIN_BLOCKS_FILE = PACKAGE_DIR / "blocks.yaml"
+BUILTIN_BLOCKS_FILE = PACKAGE_DIR / "lang" / "blocks.yaml"
 
 
 def specs_dir() -> Path:
@@ -238,7 +238,7 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
     Raises SpecError (with every problem found) on invalid input.
     """
     if convention != "torchvision":
-        from .conventions import get
+        from .cost.conventions import get
 
         try:
             get(convention)

@@ -119,7 +119,7 @@ def check_plot_file(path: str) -> None:
     if not target.parent.is_dir():
         raise click.BadParameter(f"the folder {str(target.parent)!r} does not exist",
                                  param_hint="--plot")
-    from .plot import PlotUnavailable, _pyplot
+    from .comparison.plot import PlotUnavailable, _pyplot
 
     try:
         _pyplot()
@@ -207,7 +207,7 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-# Names of the counting profiles (cnncost/conventions.py); listed here so that --help
+# Names of the counting profiles (cnncost/cost/conventions.py); listed here so that --help
 # does not import the profiles. tests/test_conventions.py checks the two agree.
 CONVENTIONS = ("torchvision", "fvcore", "ptflops", "thop", "keras")
 
@@ -233,10 +233,10 @@ def check_measurements(files: tuple[str, ...], measure: bool | None, option: str
 
 
 def load_measurement_files(files: tuple[str, ...]) -> Any:
-    """The bench results of --measurements FILE... (cnncost.benchfile), or None without any."""
+    """The bench results of --measurements FILE... (cnncost.gate.benchfile), or None without any."""
     if not files:
         return None
-    from .benchfile import load_measurements
+    from .gate.benchfile import load_measurements
 
     return load_measurements(files)
 
@@ -327,11 +327,11 @@ def schema(bench_: bool, output: str | None) -> None:
     if bench_:
         import json
 
-        from .bench_schema import SCHEMA
+        from .pytorch.bench_schema import SCHEMA
 
         emit(json.dumps(SCHEMA, indent=2) + "\n", output)
         return
-    from .schema import render_schema
+    from .lang.schema import render_schema
 
     emit(render_schema(), output)
 

@@ -1,8 +1,8 @@
 """How far a latency measurement can be trusted: one set of rules for every command that
 measures (`bench`, `verify`, `compare --measure` and `compare --measurements`).
 
-No torch: a bench result read back from JSON (:class:`cnncost.benchfile.BenchLatency`)
-gets the same flag as the live measurement (:class:`cnncost.measure.Latency`); both have
+No torch: a bench result read back from JSON (:class:`cnncost.gate.benchfile.BenchLatency`)
+gets the same flag as the live measurement (:class:`cnncost.pytorch.measure.Latency`); both have
 ``median_ms``, ``iqr_ms`` and ``samples``.
 
 - :func:`spread`: IQR / median, the relative spread of the timed runs.

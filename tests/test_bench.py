@@ -19,13 +19,13 @@ import pytest
 from click.testing import CliRunner
 
 from cnncost.cli import main
-from cnncost.peaks import Peaks, lookup
+from cnncost.pytorch.peaks import Peaks, lookup
 
 torch = pytest.importorskip("torch")
 jsonschema = pytest.importorskip("jsonschema")
-from cnncost import bench as lib  # noqa: E402
-from cnncost.bench_schema import SCHEMA  # noqa: E402
-from cnncost.measure import Latency  # noqa: E402
+from cnncost.pytorch import bench as lib  # noqa: E402
+from cnncost.pytorch.bench_schema import SCHEMA  # noqa: E402
+from cnncost.pytorch.measure import Latency  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -82,7 +82,7 @@ def latency(median, iqr):
 def test_tied_samples_keep_quantiles_around_the_median(value, n):
     """Interpolating between equal samples must not put p10 above the median (a bench file
     with p10 > median is refused by compare and gate)."""
-    from cnncost.measure import summarize
+    from cnncost.pytorch.measure import summarize
 
     lat = summarize([value] * n + [value * 2], batch=1, env={})
     assert lat.p10_ms <= lat.median_ms <= lat.p90_ms and lat.iqr_ms >= 0
@@ -114,7 +114,7 @@ def test_cross_check_tolerance(mine, theirs, agrees):
 # ----------------------------------------------------------------- roofline
 def test_layer_bytes_closed_forms(tiny):
     from cnncost.api import analyze, build_graph
-    from cnncost.roofline import layer_bytes
+    from cnncost.pytorch.roofline import layer_bytes
 
     graph = build_graph(tiny)
     analysis = analyze(tiny, batch=2)
@@ -140,7 +140,7 @@ def test_layer_bytes_closed_forms(tiny):
     (0, 1000, 1e-5, 1e-7, "memory", 1e-6),  # data movement only
 ])
 def test_classify(work, nbytes, time_s, overhead_s, bound, bound_s):
-    from cnncost.roofline import classify
+    from cnncost.pytorch.roofline import classify
 
     roof = classify(work, nbytes, time_s, ROOFS, overhead_s)
     assert roof.bound == bound
@@ -150,7 +150,7 @@ def test_classify(work, nbytes, time_s, overhead_s, bound, bound_s):
 
 
 def test_classify_without_peaks_or_traffic():
-    from cnncost.roofline import classify
+    from cnncost.pytorch.roofline import classify
 
     assert classify(10, 100, 1e-3, None, 1e-6)[2:] == (0.1, None, None, None)
     view = classify(0, 0, 1e-3, ROOFS, 1e-6)  # a view: no work, no traffic, no verdict
@@ -192,7 +192,7 @@ def test_datasheet_dtypes_and_unknown_devices():
 
 
 def test_peaks_cache_round_trip(tmp_path, monkeypatch):
-    from cnncost import peaks
+    from cnncost.pytorch import peaks
 
     monkeypatch.setenv("CNNCOST_CACHE", str(tmp_path / "c"))
     key = peaks.cache_key("X", "fp32", 2, "2.13")
@@ -221,7 +221,7 @@ def test_peaks_cache_round_trip(tmp_path, monkeypatch):
 
 def test_resolve_peaks_order(monkeypatch):
     """auto: the cache, else the table, else measure (and cache); table and none as said."""
-    from cnncost import microbench, peaks
+    from cnncost.pytorch import microbench, peaks
 
     calls = []
 
@@ -244,7 +244,7 @@ def test_resolve_peaks_order(monkeypatch):
 
 
 def test_microbenchmark_measures_something():
-    from cnncost.microbench import conv_flops, copy_bandwidth, matmul_flops
+    from cnncost.pytorch.microbench import conv_flops, copy_bandwidth, matmul_flops
 
     flops, n = matmul_flops(torch.device("cpu"), "fp32", budget_s=0.2)
     conv, batch = conv_flops(torch.device("cpu"), "fp32", budget_s=0.2)
@@ -254,7 +254,7 @@ def test_microbenchmark_measures_something():
 
 
 def test_measured_peak_is_the_better_of_matmul_and_conv(monkeypatch):
-    from cnncost import microbench
+    from cnncost.pytorch import microbench
 
     monkeypatch.setattr(microbench, "matmul_flops", lambda d, t, b: (5e9, 1024))
     monkeypatch.setattr(microbench, "conv_flops", lambda d, t, b: (7e9, 4))
@@ -269,7 +269,7 @@ def test_measured_peak_is_the_better_of_matmul_and_conv(monkeypatch):
 def test_precision_switches_tf32_and_restores():
     """fp32 on CUDA must not use TF32 (PyTorch's default for cuDNN convolutions); only the
     device type is looked at, so the CPU build can check the switches."""
-    from cnncost.measure import _tf32_switches, precision
+    from cnncost.pytorch.measure import _tf32_switches, precision
 
     switches = _tf32_switches()
     before = [getattr(obj, attr) for obj, attr, _, _ in switches]
@@ -309,7 +309,7 @@ def test_bench_end_to_end_numbers_follow_from_the_measurement(tiny):
 
 def test_bench_warmup_and_runs_are_counted(tiny, monkeypatch):
     """Every forward pass is accounted for: first call, warm-up, timed runs, cross-check."""
-    from cnncost.builder import SpecModel
+    from cnncost.pytorch.builder import SpecModel
 
     calls = []
     original = SpecModel.forward
@@ -320,7 +320,7 @@ def test_bench_warmup_and_runs_are_counted(tiny, monkeypatch):
 
 def test_per_layer_times_and_roofline(tiny):
     from cnncost.api import analyze, build_graph
-    from cnncost.roofline import classify, layer_bytes
+    from cnncost.pytorch.roofline import classify, layer_bytes
 
     result = quick(tiny, batches=(2,), per_layer=True)
     pl = result.results[0].per_layer
@@ -339,7 +339,7 @@ def test_per_layer_times_and_roofline(tiny):
 
 
 def test_time_layers_removes_its_hooks(tiny):
-    from cnncost.builder import build
+    from cnncost.pytorch.builder import build
 
     model = build(tiny).eval()
     medians, end_to_end, overhead, runs = lib.time_layers(model, torch.randn(1, 3, 16, 16), 3, 1.0)
@@ -567,7 +567,7 @@ def test_peaks_command(tmp_path):
 
 def test_analytic_modules_never_import_torch():
     code = ("import sys\n"
-            "import cnncost.peaks, cnncost.roofline, cnncost.bench_schema\n"
+            "import cnncost.pytorch.peaks, cnncost.pytorch.roofline, cnncost.pytorch.bench_schema\n"
             "from cnncost.cli import main\n"
             "try:\n    main(['peaks', '--list'])\nexcept SystemExit:\n    pass\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")

@@ -1,7 +1,7 @@
-"""Bench results as measurements: `cnncost.benchfile` and `--measurements FILE` for `gate`,
+"""Bench results as measurements: `cnncost.gate.benchfile` and `--measurements FILE` for `gate`,
 `baseline save|update` and `compare`.
 
-Bench files are written here by hand from `cnncost.bench_schema` (and validated against
+Bench files are written here by hand from `cnncost.pytorch.bench_schema` (and validated against
 it with jsonschema, so these fixtures cannot drift from the schema), with the spec's
 real sha256, name, input shape and resolved variables from `cnncost.analyze`. No test
 here needs torch: the point of --measurements is a CI without it.
@@ -23,9 +23,10 @@ import pytest
 from click.testing import CliRunner
 
 import cnncost
-from cnncost import benchfile, comparison, metrics
-from cnncost.baseline import spec_sha256
-from cnncost.bench_schema import SCHEMA
+from cnncost.gate import benchfile, metrics
+from cnncost.comparison import compare as comparison
+from cnncost.gate.baseline import spec_sha256
+from cnncost.pytorch.bench_schema import SCHEMA
 from cnncost.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,13 +153,13 @@ def test_every_keyword_of_the_schema_is_checked():
     assert keywords <= set(benchfile.KEYWORDS), keywords - set(benchfile.KEYWORDS)
     annotations = {k for k, check in benchfile.KEYWORDS.items() if check is None}
     assert annotations == {"$schema", "title", "description"}
-    with pytest.raises(ValueError, match="uses maxItems, which cnncost.benchfile does not check"):
+    with pytest.raises(ValueError, match="uses maxItems, which cnncost.gate.benchfile does not check"):
         benchfile.check([], {"type": "array", "maxItems": 3}, "", [])
 
 
 def test_latency_has_the_fields_of_measure_latency():
-    """Parsed from cnncost/measure.py's source, so the check needs no torch."""
-    tree = ast.parse((ROOT / "cnncost" / "measure.py").read_text())
+    """Parsed from cnncost/pytorch/measure.py's source, so the check needs no torch."""
+    tree = ast.parse((ROOT / "cnncost" / "pytorch" / "measure.py").read_text())
     latency = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Latency")
     fields = [n.target.id for n in latency.body if isinstance(n, ast.AnnAssign)]
     assert list(benchfile.BenchLatency._fields) == fields
@@ -554,7 +555,7 @@ def test_measurements_never_import_torch(repo):
             "              '--format', 'csv']):\n"
             "    try:\n        main(args)\n    except SystemExit as exc:\n"
             "        codes.append(exc.code)\n"
-            "print('EXIT', codes, sorted(m for m in ('cnncost.measure', 'pandas') "
+            "print('EXIT', codes, sorted(m for m in ('cnncost.pytorch.measure', 'pandas') "
             "if sys.modules.get(m)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=repo, check=False)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from cnncost import SpecError
-from cnncost.budget import load_budget
-from cnncost.metrics import MEASURED, METRICS
-from cnncost.quantity import parse_percent, parse_quantity
+from cnncost.gate.budget import load_budget
+from cnncost.gate.metrics import MEASURED, METRICS
+from cnncost.gate.quantity import parse_percent, parse_quantity
 
 
 @pytest.mark.parametrize(("text", "kind", "expected"), [

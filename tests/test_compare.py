@@ -226,9 +226,9 @@ class FakeLatency(types.SimpleNamespace):
 
 
 def fake_module(calls: list, spreads: dict | None = None) -> types.ModuleType:
-    """A stand-in cnncost.measure: latency from the MACs; `spreads` maps a spec to
+    """A stand-in cnncost.pytorch.measure: latency from the MACs; `spreads` maps a spec to
     (p10, median, p90, IQR) in ms and a number of runs, to give it a chosen spread."""
-    module = types.ModuleType("cnncost.measure")
+    module = types.ModuleType("cnncost.pytorch.measure")
 
     def measure_latency(spec, *, input=None, batch=1, dtype="fp32", device="auto", set=None,
                         variant=None, runs=50, warmup=10):
@@ -249,7 +249,7 @@ def fake_module(calls: list, spreads: dict | None = None) -> types.ModuleType:
 
 def test_measure_adds_latency_columns_and_header(monkeypatch):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "cnncost.measure", fake_module(calls))
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", fake_module(calls))
     result = invoke("compare", "resnet18", "mobilenet_v2", "--measure", "--runs", "5",
                     "--batch", "2", "--format", "json")
     assert result.exit_code == 0
@@ -267,7 +267,7 @@ def test_measure_adds_latency_columns_and_header(monkeypatch):
 
 def test_measure_passes_sweep_settings(monkeypatch):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "cnncost.measure", fake_module(calls))
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", fake_module(calls))
     result = invoke("compare", "mobilenet_v1", "--sweep", "width=0.5,1.0", "--measure",
                     "--sort", "latency_ms", "--format", "csv", "--columns", "model,latency_ms")
     assert result.exit_code == 0
@@ -276,7 +276,7 @@ def test_measure_passes_sweep_settings(monkeypatch):
 
 
 def test_measure_without_module_exits_2(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cnncost.measure", None)  # import fails
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", None)  # import fails
     result = CliRunner().invoke(main, ["compare", "resnet18", "--measure"])
     assert result.exit_code == 2
     assert "--measure needs PyTorch" in result.stderr
@@ -284,13 +284,13 @@ def test_measure_without_module_exits_2(monkeypatch):
 
 
 def test_measure_failure_is_named(monkeypatch):
-    module = types.ModuleType("cnncost.measure")
+    module = types.ModuleType("cnncost.pytorch.measure")
 
     def broken(spec, **_):
         raise RuntimeError("no torch here")
 
     module.measure_latency = broken
-    monkeypatch.setitem(sys.modules, "cnncost.measure", module)
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", module)
     result = CliRunner().invoke(main, ["compare", "resnet18", "--measure"])
     assert result.exit_code == 2
     assert "error: resnet18: --measure: RuntimeError: no torch here" in result.stderr
@@ -321,7 +321,7 @@ def test_measure_flags_quality_and_a_busy_cpu_as_bench_does(monkeypatch, busy_cp
     bench's busy-machine note, in every format; unreliable rows get bench's warning."""
     from cnncost.quality import quality
 
-    monkeypatch.setitem(sys.modules, "cnncost.measure", fake_module([], SPREADS))
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", fake_module([], SPREADS))
     args = ("compare", *QUALITY_MODELS, "--measure")
     data = json.loads(invoke(*args, "--format", "json").output)
     flags = [row["quality"] for row in data["rows"]]
@@ -351,7 +351,7 @@ def test_measure_on_a_quiet_cpu_has_no_note(monkeypatch):
 
     import cnncost.commands.compare as command
 
-    monkeypatch.setitem(sys.modules, "cnncost.measure", fake_module([], SPREADS))
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", fake_module([], SPREADS))
     monkeypatch.setattr(command, "_cpu_threads", lambda device: 1)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
@@ -390,13 +390,13 @@ def test_analytic_compare_has_no_quality_column():
 
 def test_bench_verify_and_compare_share_one_quality_rule():
     pytest.importorskip("torch")
-    import cnncost.bench
+    import cnncost.pytorch.bench
     import cnncost.quality
-    import cnncost.verification
+    import cnncost.pytorch.verification
 
-    assert cnncost.bench.quality is cnncost.quality.quality
-    assert cnncost.bench.spread is cnncost.quality.spread
-    assert cnncost.verification.cpu_contention is cnncost.quality.cpu_contention
+    assert cnncost.pytorch.bench.quality is cnncost.quality.quality
+    assert cnncost.pytorch.bench.spread is cnncost.quality.spread
+    assert cnncost.pytorch.verification.cpu_contention is cnncost.quality.cpu_contention
 
 
 # ------------------------------------------------------------------ plot

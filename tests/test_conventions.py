@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import cnncost
 from cnncost.cli import main
-from cnncost.conventions import PROFILES, get
-from cnncost.ops import OPS
+from cnncost.cost.conventions import PROFILES, get
+from cnncost.cost.ops import OPS
 
 DATA = json.loads((Path(__file__).parent / "data" / "convention_reference.json")
                   .read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import cnncost
 from cnncost.cli import main
-from cnncost.diff import diff
+from cnncost.comparison.diff import diff
 
 
 def invoke(*args: str):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import cnncost
 from cnncost.cli import main
-from cnncost.schema import json_schema, render_schema
+from cnncost.lang.schema import json_schema, render_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -29,9 +29,9 @@ from cnncost.api import build_graph
 from cnncost.cli import main, parse_sets
 
 torch = pytest.importorskip("torch")
-from cnncost.builder import build  # noqa: E402
-import cnncost.export as export_module  # noqa: E402
-from cnncost.export import _docstring, _literal, check_class_name, class_name, export  # noqa: E402
+from cnncost.pytorch.builder import build  # noqa: E402
+import cnncost.pytorch.export as export_module  # noqa: E402
+from cnncost.pytorch.export import _docstring, _literal, check_class_name, class_name, export  # noqa: E402
 
 from test_property_verify import PINNED  # noqa: E402
 
@@ -435,7 +435,7 @@ def test_literal_of_what_has_no_literal():
 
 def test_every_spec_string_field_is_covered():
     """A new top-level text field must be added to PLACES above."""
-    from cnncost.spec import TOP_KEYS
+    from cnncost.lang.spec import TOP_KEYS
 
     covered = {"name", "description", "source", "vars", "variants", "blocks"}
     assert set(TOP_KEYS) - covered <= {"input", "defaults", "layers"}

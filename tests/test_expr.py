@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnncost.expr import ExprError, evaluate, make_divisible
+from cnncost.lang.expr import ExprError, evaluate, make_divisible
 
 
 @pytest.mark.parametrize("source,env,expected", [

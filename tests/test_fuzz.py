@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import cnncost
 from cnncost import Analysis, Problem, SpecError
 from cnncost.cli import main
-from cnncost.ops import OPS
+from cnncost.cost.ops import OPS
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
@@ -398,7 +398,7 @@ CHUNK = 150  # cases per spec: their errors stay under the 200 problems a run re
 def driven_ops() -> dict[str, tuple[dict, list[str]]]:
     """op -> (a valid layer using it, the fields to drive), from the registries."""
     from cnncost.api import builtin_blocks
-    from cnncost.spec import REQUIRED, STRUCTURAL
+    from cnncost.lang.spec import REQUIRED, STRUCTURAL
 
     out = {}
     for op, opdef in sorted(OPS.items()):
@@ -525,7 +525,7 @@ def test_every_field_of_every_op_exits_0_or_2(scratch, input_name):
     assert passed  # the valid cases went through the analysis (and their cost rules)
     # The survivors once more under every counting convention (each has its own rules),
     # and at huge batches, where the batched limits are errors at file:line.
-    from cnncost.conventions import PROFILES
+    from cnncost.cost.conventions import PROFILES
 
     survivors = [cases[int(n[1:])] for n in passed]
     for convention in sorted(PROFILES) if input_name == "small" else ():

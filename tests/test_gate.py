@@ -23,7 +23,7 @@ import yaml
 from click.testing import CliRunner
 
 import cnncost
-from cnncost import metrics
+from cnncost.gate import metrics
 from cnncost.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,7 +343,7 @@ def test_baseline_that_is_not_a_small_regular_file_is_refused(repo, kind):
 
 
 def test_save_refuses_a_count_it_could_not_read_back(repo, monkeypatch):
-    from cnncost import gate as gate_module
+    from cnncost.gate import check as gate_module
 
     real = gate_module.evaluate
 
@@ -740,7 +740,7 @@ def test_no_measure_skips_without_calling_the_measurer(repo, monkeypatch):
 def test_missing_measure_module_is_exit_2(repo, monkeypatch):
     (repo / "cnncost.budget.yaml").write_text(MEASURED_BUDGET)
     monkeypatch.setattr(metrics, "MEASURER", None)
-    monkeypatch.setitem(sys.modules, "cnncost.measure", None)  # import fails as if missing
+    monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", None)  # import fails as if missing
     result = run("gate")
     assert result.exit_code == 2
     assert "measured metrics (latency_ms, throughput) need PyTorch" in result.output

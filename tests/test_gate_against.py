@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import cnncost
-from cnncost import metrics
+from cnncost.gate import metrics
 from cnncost.cli import main
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 torch = pytest.importorskip("torch")
-from cnncost import measure  # noqa: E402
+from cnncost.pytorch import measure  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

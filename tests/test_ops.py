@@ -8,9 +8,9 @@ import math
 import pytest
 
 import cnncost
-from cnncost.ops import OPS
-from cnncost.ops.geometry import same_pads
-from cnncost.ops.pool import adaptive_reads
+from cnncost.cost.ops import OPS
+from cnncost.cost.ops.geometry import same_pads
+from cnncost.cost.ops.pool import adaptive_reads
 
 
 def one(layer: dict, input_shape=(32, 56, 56)) -> cnncost.Row:

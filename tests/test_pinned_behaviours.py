@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 import cnncost
-from cnncost.budget import load_budget
+from cnncost.gate.budget import load_budget
 from cnncost.cli import main
 from cnncost.errors import SpecError
-from cnncost.expr import ExprError, evaluate
-from cnncost.spec import RESERVED
+from cnncost.lang.expr import ExprError, evaluate
+from cnncost.lang.spec import RESERVED
 
 
 def run(*args: str):
@@ -48,7 +48,7 @@ def layer(layer: dict, input_shape: tuple = (4, 8, 8)) -> cnncost.Analysis:
 def test_verify_verdict_fails_on_a_layer_mismatch_even_when_totals_agree():
     """Mutant: `Verification.ok` joins the layers and the totals with `or`."""
     pytest.importorskip("torch")
-    from cnncost.verification import LayerCheck, Verification
+    from cnncost.pytorch.verification import LayerCheck, Verification
 
     agree = {"shape": (4, 2, 2), "params": 10, "buffers": 0, "macs": 40}
     wrong = {**agree, "params": 11}
@@ -70,8 +70,8 @@ def test_verify_fails_when_layers_disagree_but_the_totals_agree(monkeypatch):
     """Mutant: `and` -> `or` in the verdict. A cost rule that moves one MAC from one conv
     to another leaves every total right and two layers wrong: verify must fail, exit 1."""
     pytest.importorskip("torch")
-    from cnncost.ops import OPS
-    from cnncost.verification import verify
+    from cnncost.cost.ops import OPS
+    from cnncost.pytorch.verification import verify
 
     conv = OPS["conv"]
 
@@ -95,7 +95,7 @@ def test_verify_fails_when_layers_disagree_but_the_totals_agree(monkeypatch):
 def test_verify_cli_exit_1_on_a_layer_only_mismatch(monkeypatch, tmp_path):
     """Mutant: `and` -> `or` in the verdict, seen from `cnncost verify` (exit 1, not 0)."""
     pytest.importorskip("torch")
-    from cnncost.ops import OPS
+    from cnncost.cost.ops import OPS
 
     conv = OPS["conv"]
 
@@ -120,8 +120,8 @@ def test_verify_cli_exit_1_on_a_layer_only_mismatch(monkeypatch, tmp_path):
 def test_verify_compares_buffers(monkeypatch):
     """Mutant: buffers dropped from the quantities verify checks."""
     pytest.importorskip("torch")
-    from cnncost.ops import OPS
-    from cnncost.verification import verify
+    from cnncost.cost.ops import OPS
+    from cnncost.pytorch.verification import verify
 
     bn = OPS["batchnorm"]
 
@@ -494,7 +494,7 @@ def check_built(spec: dict, input_shape: tuple) -> cnncost.Analysis:
     pytest.importorskip("torch")
     import torch
 
-    from cnncost.verification import verify
+    from cnncost.pytorch.verification import verify
 
     spec = {"name": "b", "input": list(input_shape), **spec}
     result = verify(spec, device="meta")
@@ -591,7 +591,7 @@ def test_an_empty_variant_mapping_is_refused():
 
 
 def test_a_baseline_schema_version_of_1_0_is_refused(tmp_path):
-    from cnncost.baseline import load_baseline
+    from cnncost.gate.baseline import load_baseline
 
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"schema": "cnncost.baseline", "schema_version": 1.0,

@@ -28,7 +28,7 @@ import cnncost
 from cnncost.errors import SpecError
 
 pytest.importorskip("torch")
-from cnncost.verification import verify  # noqa: E402
+from cnncost.pytorch.verification import verify  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

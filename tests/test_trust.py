@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from cnncost import SpecError, safeio
 from cnncost.cli import main
-from cnncost.yamlio import MAX_BYTES
+from cnncost.lang.yamlio import MAX_BYTES
 
 SPEC = "input: [3, 8, 8]\nlayers:\n  - {op: conv, out: 4, kernel: 3}\n  - relu\n"
 BAD_SPEC = "input: [3, 8, 8]\nlayers:\n  - {op: conv, out: x, kernel: 3}\n"

@@ -25,10 +25,10 @@ from cnncost.cli import main
 torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
-from cnncost import builder, torch_modules  # noqa: E402
-from cnncost.builder import BUILDERS, build  # noqa: E402
-from cnncost.ops import OPS  # noqa: E402
-from cnncost.verification import VerifyError, check_memory, verify  # noqa: E402
+from cnncost.pytorch import builder, torch_modules  # noqa: E402
+from cnncost.pytorch.builder import BUILDERS, build  # noqa: E402
+from cnncost.cost.ops import OPS  # noqa: E402
+from cnncost.pytorch.verification import VerifyError, check_memory, verify  # noqa: E402
 
 pytestmark = pytest.mark.torch
 BUNDLED = sorted(cnncost.bundled_specs())
@@ -256,7 +256,7 @@ def test_refuses_a_model_that_does_not_fit():
 
 
 def test_cli_memory_refusal_exit_2(monkeypatch):
-    import cnncost.verification as module
+    import cnncost.pytorch.verification as module
 
     monkeypatch.setattr(module, "free_memory", lambda device: 10 * 2**20)
     out = cli("verify", "vgg16", "--device", "cpu")
@@ -323,7 +323,7 @@ def test_cli_without_torch_says_how_to_install():
 
 
 def test_busy_cpu_note(monkeypatch):
-    import cnncost.verification as module
+    import cnncost.pytorch.verification as module
 
     monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(module.os, "getloadavg", lambda: (1.8, 1.0, 1.0))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from ..budget import DEFAULT_FILE, load_budget
+from ..gate.budget import DEFAULT_FILE, load_budget
 from ..cli import check_measurements, guarded, load_measurement_files, measurements_option
 from ..errors import Loc, Problem, SpecError, did_you_mean, one_of
 
@@ -36,8 +36,8 @@ def baseline() -> None:
 def _records(budget, measure, only=(), measurement_files=(), kept: str = "") -> dict:
     """The records of the budget's models (or of `only`); with --measurements, a warning on
     stderr for each model that no bench result matched (`kept`: what happens to it then)."""
-    from ..baseline import record
-    from ..gate import evaluate_models
+    from ..gate.baseline import record
+    from ..gate.check import evaluate_models
 
     measurements = load_measurement_files(measurement_files)
     current = evaluate_models(budget, measure, only, measurements)
@@ -51,7 +51,7 @@ def _records(budget, measure, only=(), measurement_files=(), kept: str = "") -> 
 
 
 def _write(path: str, records: dict) -> None:
-    from ..baseline import to_json, write_atomic
+    from ..gate.baseline import to_json, write_atomic
 
     text = to_json(records, Path(path).parent, path)  # SpecError: a value it could not read back
     try:
@@ -95,7 +95,7 @@ def update(budget_file: str, baseline_file: str | None, measure: bool | None,
     """Refresh an existing baseline: every model of the budget file (models no longer in it
     are dropped), or only the --model ones. Measured values that are not measured again
     are kept."""
-    from ..baseline import load_baseline
+    from ..gate.baseline import load_baseline
 
     check_measurements(measurement_files, measure, "--measure/--no-measure")
     budget = load_budget(budget_file)

@@ -133,7 +133,7 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("bench")
     per_layer = per_layer or bool(plot_file) or top is not None
-    from ..bench import BenchError, bench as run
+    from ..pytorch.bench import BenchError, bench as run
     from ..formats.bench import render
 
     show = progress if progress is not None else bool(sys.stderr and sys.stderr.isatty())
@@ -149,7 +149,7 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
         sys.exit(EXIT_BAD_INPUT)
     emit(render(fmt, result, top=top, **table_options(fmt, output)), output)
     if plot_file:
-        from ..plot import roofline
+        from ..comparison.plot import roofline
 
         try:
             roofline(result, plot_file)

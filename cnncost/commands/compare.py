@@ -1,8 +1,8 @@
 """`cnncost compare`: side-by-side totals of several specs, or of a sweep of one.
 
 Thin: parses options, calls :mod:`cnncost.compare` (plan, run, table), optionally
-:mod:`cnncost.measure` (``--measure``, imported only then) or the bench results of
-:mod:`cnncost.benchfile` (``--measurements FILE``, no torch), and :mod:`cnncost.plot`
+:mod:`cnncost.pytorch.measure` (``--measure``, imported only then) or the bench results of
+:mod:`cnncost.gate.benchfile` (``--measurements FILE``, no torch), and :mod:`cnncost.comparison.plot`
 (``--plot``), and renders with :mod:`cnncost.formats.comparison`. A spec that fails is
 reported on stderr with its name; the others are still shown; the exit code is then 2.
 """
@@ -21,9 +21,9 @@ from ..errors import SpecError
 
 
 def get_measurer() -> Any:
-    """cnncost.measure.measure_latency, imported on demand; exit 2 if it is missing."""
+    """cnncost.pytorch.measure.measure_latency, imported on demand; exit 2 if it is missing."""
     try:
-        from ..measure import measure_latency
+        from ..pytorch.measure import measure_latency
     except ImportError as exc:
         click.echo(f"error: --measure needs PyTorch, which cannot be imported here ({exc}): "
                    "pip install 'cnncost[torch]' (or pip install torch); compare without "
@@ -77,7 +77,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: for 50+ points when stderr is a terminal).")
 @click.option("--measure", is_flag=True,
-              help="Also measure latency and throughput with PyTorch (cnncost.measure).")
+              help="Also measure latency and throughput with PyTorch (cnncost.pytorch.measure).")
 @measurements_option
 @click.option("--device", default="auto", show_default=True, help="Device for --measure.")
 @click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
@@ -100,7 +100,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     cnncost compare vgg16 resnet50 mobilenet_v2 --sort macs
     cnncost compare mobilenet_v1 --sweep width=0.25,0.5,0.75,1.0 --sweep resolution=128,160,192,224
     """
-    from .. import comparison as lib
+    from ..comparison import compare as lib
     grid = lib.parse_sweep(sweeps)
     overrides = parse_sets(sets)
     clash = sorted(set(overrides) & {n for n, _ in grid})
@@ -149,7 +149,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
             for line in footer(comparison):
                 click.echo(line, err=True)
     if plot_file and comparison.rows:
-        from ..plot import plot
+        from ..comparison.plot import plot
 
         try:
             plot(comparison, plot_file)
@@ -196,7 +196,7 @@ def _from_files(measurements: Any, outcomes: list, options: dict) -> tuple[dict,
     BenchLatency), the environment of the first, and the points whose results conflict.
     One warning line on stderr names the points without a result, one more says when the
     results come from different environments."""
-    from ..benchfile import key_for
+    from ..gate.benchfile import key_for
 
     measured: dict[str, Any] = {}
     unmatched, failures = [], []
@@ -232,7 +232,7 @@ def _from_files(measurements: Any, outcomes: list, options: dict) -> tuple[dict,
 def _measure(measurer: Any, outcomes: list, options: dict, device: str, runs: int,
              warmup: int) -> tuple[dict, dict | None, list]:
     """Latency of every analyzed point: label -> Latency, the env of the first, failures."""
-    from ..comparison import Outcome
+    from ..comparison.compare import Outcome
     from ..errors import Loc, Problem
 
     measured: dict[str, Any] = {}

@@ -3,7 +3,7 @@
 Thin: analyzes both specs (the same --input/--batch/--dtype/--convention; --set and
 --variant for both, or --set-a/--set-b and --variant-a/--variant-b for one side, so
 that one spec can be diffed against itself at another width), calls
-:func:`cnncost.diff.diff` and renders with :mod:`cnncost.formats.difference`. Exit 0
+:func:`cnncost.comparison.diff.diff` and renders with :mod:`cnncost.formats.difference`. Exit 0
 whether or not the specs differ; 2 if either spec is invalid (every problem of both is
 reported).
 """
@@ -49,7 +49,7 @@ def diff(spec_a: str, spec_b: str, input_: str | None, sets: tuple[str, ...],
     cnncost diff mobilenet_v1 mobilenet_v1 --set-b width=0.5
     """
     from ..api import analyze
-    from ..diff import diff as run
+    from ..comparison.diff import diff as run
     from ..formats.difference import render
 
     common = parse_sets(sets)

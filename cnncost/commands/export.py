@@ -21,10 +21,10 @@ def export(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     """Write SPEC's PyTorch model as one standalone Python file (needs only torch to run)."""
     overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("export")
-    from ..builder import BuildError
+    from ..pytorch.builder import BuildError
     from ..errors import Loc, Problem, SpecError
-    from ..export import ClassNameError
-    from ..export import export as run
+    from ..pytorch.export import ClassNameError
+    from ..pytorch.export import export as run
 
     try:
         source = run(spec, input=input_, set=overrides, variant=variant, name=class_name)

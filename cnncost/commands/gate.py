@@ -18,11 +18,11 @@ from pathlib import Path
 
 import click
 
-from ..budget import DEFAULT_FILE, BudgetFile, load_budget
+from ..gate.budget import DEFAULT_FILE, BudgetFile, load_budget
 from ..cli import (check_measurements, emit, guarded, load_measurement_files,
                    measurements_option)
 from ..errors import SpecError
-from ..gate_report import REPORTS, annotations, problem_annotations, render_markdown
+from ..gate.report import REPORTS, annotations, problem_annotations, render_markdown
 
 
 def on_github() -> bool:
@@ -48,10 +48,10 @@ def load_inputs(budget_file: str, baseline_file: str | None, measure: bool | Non
     --against); a record of it saved from another spec than the budget file's for that
     model is an error.
     """
-    from ..against import baseline_at_ref, with_measured
-    from ..baseline import foreign_records, load_baseline
-    from ..gate import evaluate_models
-    from ..metrics import MEASURED
+    from ..gate.against import baseline_at_ref, with_measured
+    from ..gate.baseline import foreign_records, load_baseline
+    from ..gate.check import evaluate_models
+    from ..gate.metrics import MEASURED
 
     budget = load_budget(budget_file)
     path = baseline_file or budget.baseline
@@ -109,7 +109,7 @@ def gate(against: str | None, budget_file: str, baseline_file: str | None, fmt: 
          output: str | None) -> None:
     """Fail when a model exceeds its budget or regresses against the baseline (a stored
     file, or with --against REF the specs as they are at git ref REF)."""
-    from ..gate import compare
+    from ..gate.check import compare
 
     check_measurements(measurement_files, measure, "--measure/--no-measure")
     try:

@@ -25,7 +25,7 @@ def _line(p: object) -> str:
 
 
 def _known_table(fmt: str) -> str:
-    from ..peaks import KNOWN_DEVICES, PEAK_DTYPES
+    from ..pytorch.peaks import KNOWN_DEVICES, PEAK_DTYPES
 
     if fmt == "json":
         return json.dumps([d._asdict() for d in KNOWN_DEVICES], indent=2) + "\n"
@@ -65,14 +65,12 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
     import_torch_or_exit("peaks")
     import sys
 
-    import torch
+    from ..pytorch import peaks as lib
+    from ..pytorch.bench import measure_and_cache, peaks_key
+    from ..pytorch.measure import resolve_target
+    from ..pytorch.torch_import import set_threads
 
-    from .. import peaks as lib
-    from ..bench import measure_and_cache, peaks_key
-    from ..measure import resolve_target
-
-    if threads is not None:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     found = []
     for dtype in dtypes or ("fp32",):
         try:

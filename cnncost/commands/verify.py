@@ -22,7 +22,7 @@ INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
 def import_torch_or_exit(command: str) -> None:
     """Exit 2 with install instructions when torch is missing."""
     try:
-        from .. import torch_import  # noqa: F401
+        from ..pytorch import torch_import  # noqa: F401
     except ImportError:
         click.echo(f"error: {INSTALL_TORCH.replace('cnncost verify', f'cnncost {command}')}",
                    err=True)
@@ -53,13 +53,11 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     """Cross-check SPEC against its PyTorch model: shapes, params, buffers, MACs, latency."""
     overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("verify")
-    import torch
-
     from ..formats.verification import render
-    from ..verification import VerifyError, verify as run
+    from ..pytorch.torch_import import set_threads
+    from ..pytorch.verification import VerifyError, verify as run
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     try:
         result = run(spec, input=input_, batch=batch, dtype=dtype, set=overrides,
                      variant=variant, device=device, latency_runs=runs)

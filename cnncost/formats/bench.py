@@ -14,7 +14,7 @@ import io
 import json
 from typing import Any
 
-from ..ops import fmt_shape
+from ..cost.ops import fmt_shape
 from ..quality import UNRELIABLE_WARNING
 from .common import aligned, si
 from .table import PLAIN_ABOVE

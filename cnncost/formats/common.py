@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ops import fmt_shape
+from ..cost.ops import fmt_shape
 
 COLUMNS = ("name", "op", "shape", "params", "macs", "flops", "act_bytes")
 HEADERS = {"name": "layer", "op": "op", "shape": "output", "params": "params", "macs": "MACs",
@@ -77,7 +77,7 @@ def header_line(analysis: Any) -> str:
     name = f"{a.name} (variant {a.variant})" if a.variant else a.name
     parts = [name, f"input {fmt_shape(a.input_shape)}", f"batch {a.batch}", a.dtype]
     if getattr(a, "convention", "torchvision") != "torchvision":
-        from ..conventions import get
+        from ..cost.conventions import get
 
         parts.append(f"convention {a.convention} (MACs = {get(a.convention).label})")
     if a.vars:

@@ -42,7 +42,7 @@ def header(comparison: Any) -> str:
 
 
 def title(column: str) -> str:
-    from ..comparison import COLUMNS
+    from ..comparison.compare import COLUMNS
 
     return COLUMNS[column][0] if column in COLUMNS else column
 
@@ -155,5 +155,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
 
 
 def render(fmt: str, comparison: Any, columns: list[str], **options: Any) -> str:
-    """Render `comparison` (a cnncost.comparison.Comparison) showing `columns`."""
+    """Render `comparison` (a cnncost.comparison.compare.Comparison) showing `columns`."""
     return RENDERERS[fmt](comparison, columns, **options)

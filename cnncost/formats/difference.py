@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..ops import fmt_shape
+from ..cost.ops import fmt_shape
 from .common import binary
 
 MARK = {"added": "+", "removed": "-", "changed": "~"}
@@ -125,5 +125,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
 
 
 def render(fmt: str, d: Any, **options: Any) -> str:
-    """Render a cnncost.diff.Diff in format `fmt`."""
+    """Render a cnncost.comparison.diff.Diff in format `fmt`."""
     return RENDERERS[fmt](d, **options)

@@ -11,7 +11,7 @@ import io
 import json
 from typing import Any
 
-from ..ops import fmt_shape
+from ..cost.ops import fmt_shape
 from .common import aligned, binary
 from .table import PLAIN_ABOVE
 

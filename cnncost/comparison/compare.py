@@ -1,0 +1,346 @@
+"""Compare architectures and sweep design spaces: the rows of `cnncost compare`.
+
+Plain data between passes:
+
+1. :func:`plan` turns specs and ``--sweep NAME=V1,V2`` settings into a list of
+   :class:`Point` (one spec with one setting of its variables), the sweep grid expanded
+   as a Cartesian product; unknown sweep variables are reported with a did-you-mean.
+2. :func:`run` analyzes every point (in this process, or across ``jobs`` processes)
+   and returns one :class:`Outcome` per point: the totals, or the problems that made
+   it fail. A failing point never stops the others.
+3. :func:`table` turns the outcomes into :class:`Comparison` rows (plain dicts with
+   exact integers) with ratios against a baseline, sorted if asked.
+
+:func:`compare` is the library entry point (``cnncost.compare``; this module is named
+``comparison`` so that the package attribute stays the function) and returns a pandas
+DataFrame (pandas is imported there only). Nothing here prints; rendering lives in
+:mod:`cnncost.formats.comparison`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from ..errors import Loc, Problem, SpecError, did_you_mean, one_of
+from ..quality import quality, quality_text
+
+# column -> (header, meaning). The order is the default order of the table.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "model": ("model", "spec name, with the swept settings"),
+    "params": ("params", "trainable parameters (under the chosen counting convention)"),
+    "macs": ("MACs", "multiply-accumulates (under the chosen counting convention)"),
+    "flops": ("FLOPs", "2 x MACs"),
+    "weight_bytes": ("weights", "weight memory: params x bytes per element"),
+    "peak_activation_bytes": ("peak act.", "peak live activation memory"),
+    "depth": ("depth", "layers with weights (conv and linear)"),
+    "params_ratio": ("params x", "params / baseline params"),
+    "macs_ratio": ("MACs x", "MACs / baseline MACs"),
+    "peak_ratio": ("peak x", "peak activations / baseline peak activations"),
+    # measured (--measure only)
+    "latency_ms": ("latency ms", "median latency of one batch, milliseconds (measured)"),
+    "latency_p10_ms": ("p10 ms", "10th percentile latency (measured)"),
+    "latency_p90_ms": ("p90 ms", "90th percentile latency (measured)"),
+    "images_per_s": ("images/s", "throughput: batch / median latency (measured)"),
+    "latency_ratio": ("latency x", "latency / baseline latency (measured)"),
+    "quality": ("quality", "how far the median can be trusted, as cnncost bench flags it: ok, "
+                           "warn (IQR above 10% of the median, or fewer than 5 runs), "
+                           "unreliable (IQR above 25%)"),
+}
+ANALYTIC_DEFAULT = ("model", "params", "macs", "flops", "weight_bytes", "peak_activation_bytes",
+                    "depth", "params_ratio", "macs_ratio", "peak_ratio")
+MEASURED = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_ratio",
+            "quality")
+RATIOS = {"params_ratio": "params", "macs_ratio": "macs", "peak_ratio": "peak_activation_bytes",
+          "latency_ratio": "latency_ms"}
+SORT_KEYS = ("model", "params", "macs", "flops", "weight_bytes", "peak_activation_bytes",
+             "depth", "latency_ms", "images_per_s")
+
+
+class Point(NamedTuple):
+    """One thing to analyze: a spec with one setting of its variables."""
+
+    spec: str  # path or bundled name, as given
+    settings: tuple  # ((name, value), ...) from --sweep, in sweep order
+    label: str  # unique row name: spec name plus swept settings
+
+
+class Outcome(NamedTuple):
+    """What analyzing one point gave: totals, or the problems that stopped it."""
+
+    point: Point
+    name: str  # the spec's own name ("" if it failed to load)
+    totals: dict | None  # Totals._asdict(), None on failure
+    problems: tuple  # Problem, ...; empty on success
+    input_shape: tuple = ()  # per sample, as analyzed (for matching bench results)
+    vars: dict | None = None  # the variables as resolved (for matching bench results)
+
+
+class Comparison(NamedTuple):
+    """The rows of a comparison and the points that failed."""
+
+    rows: list  # dicts: column -> value (ints exact, ratios float)
+    failures: list  # Outcome with problems
+    baseline: str  # label of the reference row ("" if none)
+    sweep: tuple  # names of swept variables (their columns follow "model")
+    settings: dict  # input, batch, dtype, convention, set, variant (for headers)
+    env: dict | None = None  # measurement environment (device, torch, dtype...), if measured
+    notes: tuple = ()  # about the measurement as a whole, e.g. a busy CPU (bench's notes)
+
+
+def _usage(message: str) -> SpecError:
+    return SpecError([Problem(Loc(""), "", message)])
+
+
+def parse_sweep(items: Iterable[str]) -> list[tuple[str, list]]:
+    """['width=0.25,0.5', ...] -> [('width', [0.25, 0.5]), ...]; SpecError naming the bad item."""
+    from ..api import parse_value
+
+    out: list[tuple[str, list]] = []
+    problems = []
+    for item in items:
+        name, eq, values = item.partition("=")
+        name = name.strip()
+        parts = [v.strip() for v in values.split(",")]
+        if not eq or not name:
+            problems.append(f"--sweep {item!r}: expected NAME=V1,V2,... such as width=0.5,1.0")
+        elif any(not p for p in parts):
+            problems.append(f"--sweep {item!r}: empty value in the list (expected NAME=V1,V2,...)")
+        elif name in (n for n, _ in out):
+            problems.append(f"--sweep {item!r}: variable {name!r} is swept twice")
+        else:
+            try:
+                out.append((name, [parse_value(p) for p in parts]))
+            except ValueError as exc:
+                problems.append(f"--sweep {name}: {exc}")
+    if problems:
+        raise SpecError([Problem(Loc(""), "", p) for p in problems])
+    return out
+
+
+@lru_cache(maxsize=64)
+def _load_cached(spec: str) -> Any:
+    from ..api import load
+
+    return load(spec)
+
+
+def _fmt(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def plan(specs: Sequence[str], sweep: Sequence[tuple[str, list]] = ()) -> tuple[list[Point], list[Outcome]]:
+    """Points to analyze, and the specs that failed before any analysis.
+
+    Each spec is crossed with the full sweep grid. A spec that does not load, or that
+    lacks a swept variable, becomes a failure (with a did-you-mean over its variables).
+    """
+    points: list[Point] = []
+    failures: list[Outcome] = []
+    names = [n for n, _ in sweep]
+    grid = list(itertools.product(*(values for _, values in sweep))) if sweep else [()]
+    labels: dict[str, int] = {}
+    for spec in specs:
+        try:
+            loaded = _load_cached(str(spec))
+        except SpecError as exc:
+            failures.append(Outcome(Point(str(spec), (), str(spec)), "", None, tuple(exc.problems)))
+            continue
+        missing = [n for n in names if n not in loaded.vars]
+        if missing:
+            problems = tuple(Problem(Loc(loaded.file), "--sweep", f"unknown variable {n!r}"
+                                     f"{did_you_mean(n, loaded.vars)} (vars: "
+                                     f"{one_of(loaded.vars) or 'none defined'})") for n in missing)
+            failures.append(Outcome(Point(str(spec), (), loaded.name), loaded.name, None, problems))
+            continue
+        for combo in grid:
+            settings = tuple(zip(names, combo, strict=True))
+            label = " ".join([loaded.name, *(f"{n}={_fmt(v)}" for n, v in settings)])
+            labels[label] = labels.get(label, 0) + 1
+            if labels[label] > 1:  # the same spec given twice
+                label = f"{label} #{labels[label]}"
+            points.append(Point(str(spec), settings, label))
+    return points, failures
+
+
+def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
+    """Analyze one point; problems are returned, not raised (pure data, picklable)."""
+    from ..api import analyze
+
+    overrides = dict(options.get("set") or {})
+    overrides.update(point.settings)
+    try:
+        spec = _load_cached(point.spec)
+        result = analyze(spec, input=options.get("input"), batch=options.get("batch", 1),
+                         dtype=options.get("dtype", "fp32"), set=overrides or None,
+                         variant=options.get("variant"),
+                         convention=options.get("convention", "torchvision"))
+    except SpecError as exc:
+        swept = {f"--set {name}": f"--sweep {name}" for name, _ in point.settings}
+        return Outcome(point, "", None, tuple(p._replace(path=swept.get(p.path, p.path))
+                                              for p in exc.problems))
+    return Outcome(point, result.name, result.totals._asdict(), (), tuple(result.input_shape),
+                   dict(result.vars))
+
+
+def _analyze_chunk(points: list[Point], options: dict) -> list[Outcome]:
+    return [analyze_point(p, options) for p in points]
+
+
+def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jobs: int = 1,
+        progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Analyze every point, in order; `jobs` > 1 spreads chunks over processes.
+
+    `progress(n)` is called after each n points finish (for a progress bar).
+    """
+    options = dict(options or {})
+    if jobs <= 1 or len(points) < 2:
+        out = []
+        for point in points:
+            out.append(analyze_point(point, options))
+            if progress:
+                progress(1)
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(1, min(64, len(points) // (jobs * 4)))
+    chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
+    results: list[list[Outcome]] = [[] for _ in chunks]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_analyze_chunk, chunk, options): i for i, chunk in enumerate(chunks)}
+        from concurrent.futures import as_completed
+
+        for future in as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            if progress:
+                progress(len(results[index]))
+    return [o for chunk in results for o in chunk]
+
+
+def _ratio(value: Any, base: Any) -> float | None:
+    if value is None or base in (None, 0):
+        return None
+    return value / base
+
+
+def table(outcomes: Sequence[Outcome], *, baseline: str | None = None, sort: str | None = None,
+          reverse: bool = False, sweep: Sequence[str] = (), settings: Mapping | None = None,
+          measured: Mapping[str, Any] | None = None, env: dict | None = None,
+          failures: Sequence[Outcome] = (), notes: Sequence[str] = ()) -> Comparison:
+    """Comparison rows from outcomes: totals, ratios to `baseline` (default: the first row).
+
+    `measured` maps a row label to a Latency-like object (median_ms, p10_ms, p90_ms,
+    iqr_ms, samples, images_per_s); each measured row gets bench's quality flag
+    (:func:`cnncost.quality.quality`), and a hidden "quality_text" with its reason.
+    Raises SpecError if `baseline` or `sort` names nothing known.
+    """
+
+    rows = []
+    failed = list(failures)
+    for outcome in outcomes:
+        if outcome.problems:
+            failed.append(outcome)
+            continue
+        t = outcome.totals or {}
+        row: dict[str, Any] = {"model": outcome.point.label, "spec": outcome.name}
+        row.update({name: value for name, value in outcome.point.settings})
+        row.update(params=t["params"], macs=t["macs"], flops=t["flops"],
+                   weight_bytes=t["weight_bytes"], peak_activation_bytes=t["peak_activation_bytes"],
+                   depth=t["weighted_layers"])
+        lat = (measured or {}).get(outcome.point.label)
+        if measured is not None:
+            row.update(latency_ms=lat.median_ms if lat else None,
+                       latency_p10_ms=lat.p10_ms if lat else None,
+                       latency_p90_ms=lat.p90_ms if lat else None,
+                       images_per_s=lat.images_per_s if lat else None,
+                       quality=quality(lat) if lat else None,
+                       quality_text=quality_text(lat) if lat else None)
+        rows.append(row)
+    base_label = ""
+    if rows:
+        base = rows[0]
+        if baseline is not None:
+            matches = [r for r in rows if r["model"] == baseline] or \
+                      [r for r in rows if r["spec"] == baseline]
+            if not matches:
+                labels = [r["model"] for r in rows]
+                raise _usage(f"--baseline: no compared model is called {baseline!r}"
+                             f"{did_you_mean(baseline, labels)} (models: {one_of(labels)})")
+            base = matches[0]
+        base_label = base["model"]
+        for row in rows:
+            for column, source in RATIOS.items():
+                if source in base:
+                    row[column] = _ratio(row.get(source), base.get(source))
+    if sort is not None:
+        keys = [k for k in SORT_KEYS if not rows or k in rows[0]] + list(sweep)
+        if sort not in keys:
+            raise _usage(f"--sort: unknown column {sort!r}{did_you_mean(sort, keys)} "
+                         f"(columns: {one_of(keys)})")
+        present = [r for r in rows if r.get(sort) is not None]
+        absent = [r for r in rows if r.get(sort) is None]
+        rows = sorted(present, key=lambda r: _sort_key(r[sort]), reverse=reverse) + absent
+    return Comparison(rows=rows, failures=failed, baseline=base_label, sweep=tuple(sweep),
+                      settings=dict(settings or {}), env=env, notes=tuple(notes))
+
+
+def _sort_key(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else (1, 0, str(value))
+
+
+def columns_for(comparison: Comparison, wanted: Sequence[str] | None = None) -> list[str]:
+    """The columns to show: `wanted` (validated), else the defaults plus sweep and measured."""
+    measured = comparison.env is not None
+    available = ["model", *comparison.sweep, *[c for c in ANALYTIC_DEFAULT if c != "model"]]
+    if measured:
+        available += list(MEASURED)
+    if not wanted:
+        return available
+    out = []
+    for name in wanted:
+        if name not in available:
+            hint = "" if name not in MEASURED else \
+                " (measured columns need --measure or --measurements)"
+            raise _usage(f"--columns: unknown column {name!r}{did_you_mean(name, available)}"
+                         f"{hint} (columns: {one_of(available)})")
+        out.append(name)
+    return out
+
+
+def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None = None,
+            baseline: str | None = None, sort: str | None = None, reverse: bool = False,
+            input: str | tuple | None = None, batch: int = 1, dtype: str = "fp32",
+            set: Mapping | None = None, variant: str | None = None,
+            convention: str = "torchvision", jobs: int = 1, errors: str = "raise") -> Any:
+    """Compare specs (and sweeps of their variables) as a pandas DataFrame, one row per point.
+
+    `sweep`: variable -> values, expanded as a grid, e.g. ``{"width": [0.5, 1.0]}``.
+    Columns: model, the swept variables, params, macs, flops, weight_bytes,
+    peak_activation_bytes, depth and the ratios to `baseline` (default: the first row).
+    `errors="raise"` raises SpecError listing every failing point; `"skip"` leaves
+    them out. pandas is imported here only.
+    """
+    from ..cost.analysis import require_pandas
+
+    pd = require_pandas()
+
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', received {errors!r}")
+    spec_list = [specs] if isinstance(specs, str) else list(specs)
+    grid = [(k, list(v)) for k, v in (sweep or {}).items()]
+    points, failures = plan(spec_list, grid)
+    options = {"input": input, "batch": batch, "dtype": dtype, "set": dict(set or {}),
+               "variant": variant, "convention": convention}
+    outcomes = run(points, options, jobs=jobs)
+    result = table(outcomes, baseline=baseline, sort=sort, reverse=reverse,
+                   sweep=[k for k, _ in grid], failures=failures)
+    if result.failures and errors == "raise":
+        raise SpecError(p._replace(path=f"{o.point.label}: {p.path}" if p.path else o.point.label)
+                        for o in result.failures for p in o.problems)
+    cols = ["model", "spec", *[k for k, _ in grid],
+            *[c for c in ANALYTIC_DEFAULT if c != "model"]]
+    return pd.DataFrame(result.rows, columns=cols)

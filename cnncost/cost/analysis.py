@@ -1,0 +1,316 @@
+"""Pass 4: per-layer costs, totals and peak live activation memory of a graph.
+
+Pure Python over the expanded :class:`~cnncost.lang.expand.Graph`: each node's cost
+comes from its op's registered cost rule (per sample), multiplied here by the
+batch size; memory uses the bytes per element of the chosen dtype. The result
+is an :class:`Analysis` of plain named tuples. Counting conventions are in
+docs/conventions.md.
+
+Limits (:func:`check_limits`): every activation tensor, batch included, has at most
+``MAX_ELEMENTS`` (10^12) elements, and every count and byte figure, per layer and in
+total, is at most 2^63 - 1, so JSON readers, baselines and spreadsheets that store
+integers in 64 bits never overflow. An analysis beyond them raises SpecError naming
+the layer (file:line) and, when the batch is the cause, the largest batch that fits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ..errors import Problem, SpecError
+from ..lang.expand import MAX_ELEMENTS, Graph
+from .ops import OPS, fmt_shape
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
+INT64_MAX = 2**63 - 1  # the most any count or byte figure of an analysis may reach
+
+
+class Row(NamedTuple):
+    """One layer (or, collapsed, one group of layers) of an analysis."""
+
+    name: str
+    op: str
+    shape: tuple  # output shape per sample (without batch)
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    other_ops: int
+    act_bytes: int  # memory of the new tensor this layer allocates (0 for views)
+    weight_bytes: int
+    weights: int = 0  # conv/linear kernel elements (params without bias, norm, prelu)
+    keras_nontrainable: int = 0
+    layers: int = 1  # primitive layers in this row (more than 1 once collapsed)
+
+
+class Totals(NamedTuple):
+    """Whole-model numbers for one analysis (batch and dtype included)."""
+
+    params: int  # trainable parameters (PyTorch)
+    buffers: int  # non-trainable tensors PyTorch keeps (BN running stats + counters)
+    keras_params: int  # Keras "Total params": trainable + BN moving mean/variance
+    macs: int
+    flops: int  # 2 x MACs
+    other_ops: int
+    weight_bytes: int  # params x dtype bytes
+    activation_bytes: int  # every tensor of one forward pass, input included, views excluded
+    peak_activation_bytes: int  # most bytes alive at once during one forward pass
+    layers: int  # primitive layers (the input excluded)
+    weighted_layers: int  # conv and linear layers
+
+
+class Analysis(NamedTuple):
+    """The result of `cnncost.analyze`: rows per layer and totals, plain data."""
+
+    name: str  # the spec's name
+    file: str  # the spec file
+    input_shape: tuple  # per sample, e.g. (3, 224, 224)
+    output_shape: tuple
+    batch: int
+    dtype: str
+    vars: dict  # the variables as resolved (defaults, variant, --set)
+    rows: list  # one Row per primitive layer, the input first
+    totals: Totals
+    description: str = ""  # the spec's one-line description (its figures are for defaults)
+    variant: str | None = None  # the variant analyzed, if any
+    custom: bool = False  # a variant, --set or --input changed the spec's defaults
+    convention: str = "torchvision"  # the counting profile (cnncost.cost.conventions) applied
+
+    def collapse(self, depth: int) -> list[Row]:
+        """Rows grouped to the first `depth` components of their names, costs summed."""
+        if depth <= 0:
+            return list(self.rows)
+        groups: dict[str, list[Row]] = {}
+        for row in self.rows:
+            key = ".".join(row.name.split(".")[:depth])
+            groups.setdefault(key, []).append(row)
+        out = []
+        for key, rows in groups.items():
+            if len(rows) == 1 and rows[0].name == key:
+                out.append(rows[0])
+                continue
+            ops = {r.op for r in rows}
+            out.append(Row(
+                name=key, op=rows[0].op if len(ops) == 1 else "group",
+                shape=rows[-1].shape, layers=sum(r.layers for r in rows),
+                **{f: sum(getattr(r, f) for r in rows)
+                   for f in ("params", "buffers", "macs", "flops", "other_ops", "act_bytes",
+                             "weight_bytes", "weights", "keras_nontrainable")}))
+        return out
+
+    def to_dict(self, depth: int = 0) -> dict[str, Any]:
+        """JSON-ready dict: spec info, totals and rows (collapsed to `depth` if > 0).
+
+        A non-default counting convention adds a "convention" key after "dtype".
+        """
+        out = {
+            "name": self.name,
+            "file": self.file,
+            "description": self.description,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "vars": self.vars,
+            "variant": self.variant,
+            "totals": self.totals._asdict(),
+            "layers": [{**r._asdict(), "shape": list(r.shape)} for r in self.collapse(depth)],
+        }
+        if self.convention != "torchvision":
+            out = {**{k: v for k, v in out.items() if k not in ("vars", "variant", "totals",
+                                                                 "layers")},
+                   "convention": self.convention,
+                   **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
+        return out
+
+    def to_dataframe(self, depth: int = 0) -> Any:
+        """Rows as a pandas DataFrame (pandas is imported only here)."""
+        pd = require_pandas()
+
+        rows = [{**r._asdict(), "shape": "x".join(map(str, r.shape))} for r in self.collapse(depth)]
+        return pd.DataFrame(rows)
+
+
+def require_pandas() -> Any:
+    """pandas, or an ImportError that says how to install it (it is an optional extra)."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("this needs pandas, an optional extra of cnncost: pip install pandas "
+                          "(or pip install 'cnncost[pandas]')") from None
+    return pandas
+
+
+def peak_live_bytes(graph: Graph, per_element: int) -> int:
+    """Peak of live activation bytes over the forward pass in node order.
+
+    A tensor is alive from the node that creates it until the last node that reads
+    it (the model output until the end). Views (flatten, identity, dropout) share
+    their input's storage and extend its life instead of allocating.
+    """
+    nodes = graph.nodes
+    count = len(nodes)
+    storage = list(range(count))  # node -> node whose tensor it uses
+    last_use = list(range(count))
+    for node in nodes:
+        index = node.index
+        if node.view and node.inputs:
+            storage[index] = storage[node.inputs[0]]
+        for i in node.inputs:
+            s = storage[i]
+            if last_use[s] < index:
+                last_use[s] = index
+    last_use[storage[graph.output]] = count
+    frees: dict[int, list[int]] = {}
+    for s in range(count):
+        if storage[s] == s:
+            frees.setdefault(last_use[s], []).append(s)
+    sizes = [node.size for node in nodes]
+    live = peak = 0
+    for index in range(count):
+        if storage[index] == index:
+            live += sizes[index]
+            if live > peak:
+                peak = live
+        for s in frees.get(index, ()):
+            live -= sizes[s]
+    return peak * per_element
+
+
+def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
+                  convention: str = "torchvision") -> Analysis:
+    """Costs of every node of `graph` for `batch` samples stored as `dtype`.
+
+    `convention` names a counting profile (:mod:`cnncost.cost.conventions`) that restates
+    MACs and params as another tool counts them; the default changes nothing.
+    """
+    profile = None
+    if convention != "torchvision":
+        from .conventions import get
+
+        profile = get(convention)
+        if profile.identity:
+            profile = None
+    bytes_per = DTYPE_BYTES[dtype]
+    act_per = batch * bytes_per
+    nodes = graph.nodes
+    first = nodes[0]
+    rows = [Row(first.name, "input", first.shape, 0, 0, 0, 0, 0, first.size * act_per, 0,
+                layers=0)]
+    params = buffers = keras = macs = other = weighted = 0
+    act_total = rows[0].act_bytes
+    # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
+    # same input shapes cost the same, so identical layers are costed once.
+    memo: dict = {}
+    for node in nodes[1:]:
+        inputs = node.inputs
+        key = (id(node.attrs), nodes[inputs[0]].shape if len(inputs) == 1
+               else tuple(nodes[i].shape for i in inputs))
+        cost = memo.get(key)
+        if cost is None:
+            opdef = OPS[node.op]
+            shapes = [nodes[i].shape for i in inputs]
+            cost = opdef.cost(shapes, node.shape, node.attrs)
+            if profile is not None:
+                cost = profile.apply(node.op, shapes, node.shape, node.attrs, cost)
+            memo[key] = cost
+            cost.weighted = opdef.category in WEIGHTED
+        act = 0 if node.view else node.size * act_per
+        m = cost.macs * batch
+        o = cost.other_ops * batch
+        rows.append(Row(node.name, node.op, node.shape, cost.params, cost.buffers, m, 2 * m, o,
+                        act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
+        params += cost.params
+        buffers += cost.buffers
+        keras += cost.keras_nontrainable
+        macs += m
+        other += o
+        act_total += act
+        weighted += cost.weighted
+    totals = Totals(
+        params=params, buffers=buffers, keras_params=params + keras, macs=macs, flops=2 * macs,
+        other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,
+        peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per),
+        layers=len(rows) - 1, weighted_layers=weighted)
+    check_limits(graph, rows, totals, batch)
+    return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
+                    output_shape=nodes[graph.output].shape, batch=batch, dtype=dtype,
+                    vars=graph.vars, rows=rows, totals=totals, description=description,
+                    convention=convention)
+
+
+# (Totals field, what to call it, scales with the batch, Row field summed to it)
+_LIMITED = (
+    ("macs", "MACs", True, "macs"),
+    ("flops", "FLOPs (2 x MACs)", True, "flops"),
+    ("other_ops", "other ops", True, "other_ops"),
+    ("activation_bytes", "activation bytes", True, "act_bytes"),
+    ("params", "params", False, "params"),
+    ("keras_params", "params, Keras total", False, None),
+    ("weight_bytes", "weight bytes", False, "weight_bytes"),
+    ("buffers", "buffers", False, "buffers"),
+)
+# Over the limit whenever the one it names is: reported once, as that one.
+_IMPLIED = {"flops": "macs", "keras_params": "params", "weight_bytes": "params"}
+INT64_TEXT = (f"2^63 - 1 = {INT64_MAX:,}, the most a signed 64-bit integer holds (JSON "
+              "readers, spreadsheets and baselines store counts as int64)")
+
+
+def _size(node: Any) -> int:
+    return node.size
+
+
+def max_batch(graph: Graph, totals: Totals, batch: int) -> int:
+    """The largest batch for which every activation tensor of `graph` has at most
+    MAX_ELEMENTS elements and every count stays at most INT64_MAX (0: not even one
+    sample); `totals` are those of an analysis at `batch`."""
+    most = MAX_ELEMENTS // max(1, max(map(_size, graph.nodes)))
+    for field, _, scales, _ in _LIMITED:
+        per_sample = getattr(totals, field) // batch if scales else 0
+        if per_sample:
+            most = min(most, INT64_MAX // per_sample)
+    if any(getattr(totals, f) > INT64_MAX for f, _, scales, _ in _LIMITED if not scales):
+        return 0
+    return most
+
+
+def check_limits(graph: Graph, rows: list, totals: Totals, batch: int) -> None:
+    """SpecError if a batched activation tensor has more than MAX_ELEMENTS elements or a
+    total (hence any layer's figure) passes INT64_MAX. Each problem is located at the layer
+    where the limit is crossed; when the batch is the cause it names --batch and the
+    largest batch that fits."""
+    biggest = max(map(_size, graph.nodes))
+    over = [f for f, *_ in _LIMITED if getattr(totals, f) > INT64_MAX]
+    if not over and biggest * batch <= MAX_ELEMENTS:
+        return
+    fits = max_batch(graph, totals, batch)
+    nodes = graph.nodes
+    problems = []
+    if biggest * batch > MAX_ELEMENTS:
+        node = next(n for n in nodes if n.size == biggest)
+        problems.append(Problem(node.loc, node.name, (
+            f"at batch {batch:,} (--batch) the output {batch}x{fmt_shape(node.shape)} has "
+            f"{biggest * batch:,} elements, more than the limit of 10^12 elements in one "
+            "activation tensor"
+            + (f"; the largest batch this model allows is {fits:,}" if fits else ""))))
+    for field, label, scales, row_field in _LIMITED:
+        if field not in over or _IMPLIED.get(field) in over:
+            continue
+        running, at = 0, len(rows) - 1
+        for i, row in enumerate(rows):
+            running += (row.params + row.keras_nontrainable if row_field is None
+                        else getattr(row, row_field))
+            if running > INT64_MAX:
+                at = i
+                break
+        if scales and getattr(totals, field) // batch <= INT64_MAX:  # the batch is the cause
+            when = f"at batch {batch:,} (--batch) "
+            why = f"; the largest batch this model allows is {fits:,}" if fits else ""
+        else:
+            when = ""
+            why = "; a field of this layer or of the layers before it is implausibly large"
+        problems.append(Problem(nodes[at].loc, nodes[at].name, (
+            f"{when}the model's {label} reach {running:,} at this layer, more than "
+            f"{INT64_TEXT}{why}")))
+    raise SpecError(problems)

@@ -1,0 +1,205 @@
+"""Counting profiles: what other tools call MACs/FLOPs and params, op by op.
+
+FLOP counters disagree: fvcore counts one fused multiply-add as one "flop" and adds
+batch-norm and adaptive-pooling elements; ptflops adds biases, batch norm,
+activations and pooling (some of them twice); thop counts batch norm four times per
+element and no activations; Keras counts batch-norm moving
+statistics as parameters. A :class:`Profile` states one tool's rules as a registry
+entry: for every primitive op, a rule giving the count that tool reports for it (per
+sample; ``None``: the tool skips the op), and a rule for the parameter count. The
+analysis applies the profile node by node, so a profile changes the MACs column (and
+FLOPs = 2 x MACs, params, weight memory) but never shapes or memory.
+
+``torchvision`` is the default and changes nothing: MACs of conv and linear layers,
+bias excluded (cnncost's own rules, docs/conventions.md). Each other profile is checked
+against the tool's recorded output (tests/data/convention_reference.json, written by
+benchmarks/convention_reference.py) on every bundled spec. Pure Python; no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from .ops import OPS, Cost, numel
+
+# A rule: (input shapes, output shape, resolved attrs, cnncost's own Cost) -> count per sample.
+Rule = Callable[[list, tuple, dict, Cost], int]
+ParamsRule = Callable[[Cost], int]
+
+
+class Profile(NamedTuple):
+    """One tool's counting rules."""
+
+    name: str
+    tool: str  # the tool and version whose numbers the profile reproduces
+    label: str  # what that tool calls the number shown in the MACs column
+    doc: str  # one line: what is counted
+    counts: Mapping[str, Rule | None]  # op -> count per sample; None: the tool skips the op
+    params: ParamsRule  # params as the tool reports them
+    identity: bool = False  # the profile is cnncost's own rules (nothing to apply)
+
+    def apply(self, op: str, ins: list, out: tuple, attrs: dict, cost: Cost) -> Cost:
+        """`cost` with MACs and params as this tool counts them (a new Cost)."""
+        rule = self.counts[op]
+        new = Cost(params=self.params(cost), buffers=cost.buffers,
+                   keras_nontrainable=cost.keras_nontrainable,
+                   macs=rule(ins, out, attrs, cost) if rule is not None else 0,
+                   other_ops=cost.other_ops, weights=cost.weights)
+        if new.params != cost.params:  # the extra params are the Keras non-trainable ones
+            new.keras_nontrainable = 0
+        return new
+
+
+# --------------------------------------------------------------------------- rules
+
+def macs(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """cnncost's MACs: conv/linear multiply-accumulates, bias excluded (0 for other ops)."""
+    return cost.macs
+
+
+def macs_plus_bias(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """MACs plus one per output element when the layer has a bias."""
+    return cost.macs + (numel(out) if attrs.get("bias") else 0)
+
+
+def times_output(k: int) -> Rule:
+    def rule(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+        return k * numel(out)
+    rule.__doc__ = f"{k} per output element"
+    return rule
+
+
+def times_input(k: int) -> Rule:
+    def rule(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+        return k * numel(ins[0])
+    rule.__doc__ = f"{k} per input element"
+    return rule
+
+
+def norm(affine: int, plain: int) -> Rule:
+    def rule(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+        return (affine if attrs.get("affine", True) else plain) * numel(ins[0])
+    rule.__doc__ = f"{affine} per element with a learned scale/shift, else {plain}"
+    return rule
+
+
+def trainable(cost: Cost) -> int:
+    return cost.params
+
+
+def keras_total(cost: Cost) -> int:
+    return cost.params + cost.keras_nontrainable
+
+
+def _all(rule: Rule | None) -> dict[str, Rule | None]:
+    return dict.fromkeys(OPS, rule)
+
+
+CONV_LINEAR = ("conv", "depthwise", "pointwise", "conv_transpose", "linear")
+
+# fvcore 0.1.5 FlopCountAnalysis: handles for aten::_convolution, linear/addmm/matmul
+# (no bias), batch_norm (eval: 2 per element with affine, 1 without), layer_norm (5 with
+# affine, 4 without) and adaptive_avg_pool2d (1 per input element, which is also how a
+# global average pool is written in torchvision); every other op (relu, add, max pool,
+# avg pool, softmax, ...) has no handle and counts 0.
+FVCORE = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs),
+          "batchnorm": norm(2, 1), "layernorm": norm(5, 4),
+          "adaptive_avgpool": times_input(1), "global_avgpool": times_input(1)}
+
+# ptflops 0.7.5, pytorch backend (module hooks plus its default patching of
+# torch.nn.functional, count_functional=True). Conv and linear: MACs plus the bias (one
+# per output element). BatchNorm: 2 per input element with affine (1 without). LayerNorm:
+# 1 per element (its hook tests `module.affine`, which nn.LayerNorm lacks). Modules whose
+# forward calls a patched functional are counted twice: nn.ReLU, nn.ELU, nn.PReLU, nn.GELU
+# (hook + F.relu/elu/prelu/gelu: 2 per element), every pooling module (hook + F.*pool*:
+# 2 per input element). nn.ReLU6 and nn.LeakyReLU once (their functionals are not
+# patched); nn.SiLU and nn.Softmax once (functional only); tanh, sigmoid, hardswish and
+# hardsigmoid 0; residual `x + y` and SE `x * s` (Python operators) 0.
+PTFLOPS = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs_plus_bias),
+           "batchnorm": norm(2, 1), "layernorm": norm(1, 1),
+           "relu": times_output(2), "elu": times_output(2), "prelu": times_output(2),
+           "gelu": times_output(2), "relu6": times_output(1), "leaky_relu": times_output(1),
+           "silu": times_output(1), "softmax": times_output(1),
+           **dict.fromkeys(("maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool",
+                            "global_avgpool", "global_maxpool"), times_input(2))}
+
+
+
+def thop_conv(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """thop: output elements x (C_in / groups) x K_h x K_w, bias excluded (also transposed)."""
+    groups = attrs["groups"] if "groups" in attrs else ins[0][0]  # depthwise: groups = C_in
+    kh, kw = attrs["kernel"]
+    return numel(out) * (ins[0][0] // groups) * kh * kw
+
+
+def thop_adaptive_avg(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """thop: (input/output area ratio + 1) x output elements, in float64 as thop does."""
+    c, h, w = ins[0]
+    oh, ow = out[1:] if len(out) == 3 else (1, 1)
+    return int(((h / oh) * (w / ow) + 1) * (c * oh * ow))
+
+
+def thop_softmax(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    """thop: per position, C exponentials, C - 1 adds and C divides over the channels."""
+    c = out[0]
+    return (numel(out) // c) * (3 * c - 1)
+
+
+# thop 0.1.1.post2209072238 profile(): module hooks only. Conv (every kind, transposed
+# included): output elements x C_in/groups x kernel area, no bias; linear: in x out, no
+# bias; batch norm and layer norm 4 per element with affine (2 x its "2 per element"),
+# 2 without; PReLU 1 per element; softmax 3C - 1 per position; avg pool 1 per *output*
+# element; adaptive/global avg pool (input/output area + 1) per output element; ReLU,
+# ReLU6, LeakyReLU, max pools and dropout 0; modules without a rule (tanh, sigmoid,
+# ELU, GELU, SiLU, hardswish, flatten) 0; Python `+`/`*` 0.
+THOP = {**_all(None), **dict.fromkeys(("conv", "depthwise", "pointwise", "conv_transpose"),
+                                       thop_conv),
+        "linear": macs, "batchnorm": norm(4, 2), "layernorm": norm(4, 2),
+        "prelu": times_output(1), "softmax": thop_softmax, "avgpool": times_output(1),
+        "adaptive_avgpool": thop_adaptive_avg, "global_avgpool": thop_adaptive_avg}
+
+PROFILES: dict[str, Profile] = {}
+
+
+def register(profile: Profile) -> Profile:
+    missing = sorted(set(OPS) - set(profile.counts))
+    if missing:  # every op must be stated, "skipped" included (None)
+        raise RuntimeError(f"profile {profile.name!r} has no rule for {missing}")
+    PROFILES[profile.name] = profile
+    return profile
+
+
+register(Profile(
+    "torchvision", "torchvision 0.29 `_ops` metadata, torch.utils.flop_counter (FLOPs / 2)",
+    "MACs", "conv/linear multiply-accumulates, bias excluded; trainable params",
+    _all(macs), trainable, identity=True))
+register(Profile(
+    "fvcore", "fvcore 0.1.5.post20221221 FlopCountAnalysis.total(), parameter_count",
+    "fvcore flops", "conv/linear MACs (no bias) + batch/layer norm + adaptive/global avg pool "
+    "inputs; trainable params", FVCORE, trainable))
+register(Profile(
+    "ptflops", "ptflops 0.7.5 get_model_complexity_info(backend='pytorch')",
+    "ptflops MACs", "conv/linear MACs + bias + batch norm + activations + pooling (ReLU and "
+    "pooling twice); trainable params", PTFLOPS, trainable))
+register(Profile(
+    "thop", "thop 0.1.1.post2209072238 profile(model, inputs)",
+    "thop MACs", "conv/linear MACs (no bias) + 4 x batch-norm elements + avg pooling + "
+    "softmax; trainable params", THOP, trainable))
+register(Profile(
+    "keras", "Keras model.summary() 'Total params' (Keras reports no FLOPs)",
+    "MACs", "params include batch-norm moving mean/variance; MACs as torchvision",
+    _all(macs), keras_total))
+
+DEFAULT = "torchvision"
+
+
+def get(name: str | None) -> Profile:
+    """The profile called `name` (None: the default); KeyError-free: raises ValueError."""
+    from ..errors import did_you_mean, one_of
+
+    key = DEFAULT if name is None else name
+    if key not in PROFILES:
+        raise ValueError(f"unknown convention {name!r}{did_you_mean(str(name), PROFILES)} "
+                         f"(conventions: {one_of(PROFILES)})")
+    return PROFILES[key]

@@ -1,0 +1,764 @@
+"""Pass 3: expand a spec into a flat graph of primitive ops with hierarchical names.
+
+Expansion evaluates expressions, applies defaults, instantiates blocks and
+stages, wires residuals, branches and named references, and infers every
+output shape with the op registry's shape rules. The result is a
+:class:`Graph`: primitive :class:`Node` s in topological order, the first being
+the model input. Errors are collected in the sink; a layer that fails gets an
+unknown shape and the layers that depend on it skip their shape checks, so one
+run reports every independent problem.
+
+Naming: a layer's name is its `name:` or, if unnamed, its op plus a counter
+within its list (``conv1``, ``conv2``, ``relu1``). A layer with `norm:`/`act:`
+becomes a group ``<name>.<op>``, ``<name>.norm``, ``<name>.act``. Stage blocks are
+``<stage>.block1..N``; residuals add ``shortcut`` and ``add``; branches add
+``<branch>`` groups and ``merge``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from ..errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
+from .expr import ExprError, compile_expr
+from ..cost.ops import OPS, OpError, canonical, fmt_shape, numel
+from ..cost.ops.base import pos_int
+from ..cost.ops.conv import ACT
+from .spec import MERGES, REQUIRED, BlockDef, Item, Spec, IDENTIFIER
+
+_UNSET = object()
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_NODES = 200_000  # primitive layers in one expanded model
+MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample here; the analysis
+#                        checks the batched tensor against the same bound)
+MAX_REPEAT = 10_000
+MAX_BLOCK_DEPTH = 64
+MAX_WORK = 1_000_000  # layers + block calls + names replayed: bounds time and memory
+
+
+class Node(NamedTuple):
+    """One primitive layer of the expanded graph."""
+
+    index: int
+    name: str  # hierarchical, e.g. "layer1.block1.conv1.conv"
+    op: str  # registered op name ("input" for the model input)
+    attrs: dict  # resolved field values (plus derived ones such as `pads`)
+    inputs: tuple  # indices of input nodes
+    shape: tuple | None  # output shape per sample; None when it could not be inferred
+    loc: Loc  # in the user's spec file: the layer's line, or the call of the built-in block
+    view: bool = False  # output shares its input's memory
+    size: int = 0  # elements of the output per sample (0 when the shape is unknown)
+
+
+class Graph(NamedTuple):
+    """An expanded spec: nodes in topological order and the resolved variables."""
+
+    name: str
+    file: str
+    nodes: list
+    output: int
+    vars: dict
+    description: str = ""
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.nodes[0].shape
+
+
+class Scope:
+    """Names visible in one layer list: local layers, child scopes, the parent.
+
+    The scope of a replayed block is lazy: it keeps the recorded code and decodes its
+    names only when a dotted reference looks inside it (see Expander.record).
+    """
+
+    __slots__ = ("input", "parent", "_names", "_children", "_lazy")
+
+    def __init__(self, input: int | None, parent: Scope | None = None) -> None:
+        self.input = input  # the list's input ("input" in references)
+        self.parent = parent
+        self._names: dict | None = {}  # local name -> node index
+        self._children: dict | None = {}  # local name -> Scope of a named group
+        self._lazy: tuple | None = None  # (code, block input, first node) of a replay
+
+    @classmethod
+    def replayed(cls, code: tuple, src: int, start: int, parent: Scope | None) -> Scope:
+        """A scope decoded on demand from recorded `code`, relative to `src` and `start`."""
+        if code[0] == "shift":  # a replayed scope recorded inside another replay
+            _, inner, delta, src_rel = code
+            src, start = _decode_ref(src_rel, src, start), start + delta
+            code = inner
+        scope = cls(_decode_ref(code[0], src, start), parent)
+        scope._names = scope._children = None
+        scope._lazy = (code, src, start)
+        return scope
+
+    def _decode(self) -> None:
+        (_, names, children), src, start = self._lazy  # type: ignore[misc]
+        self._names = {k: _decode_ref(v, src, start) for k, v in names.items()}
+        self._children = {k: Scope.replayed(c, src, start, self) for k, c in children.items()}
+
+    @property
+    def names(self) -> dict:
+        if self._names is None:
+            self._decode()
+        return self._names  # type: ignore[return-value]
+
+    @property
+    def children(self) -> dict:
+        if self._children is None:
+            self._decode()
+        return self._children  # type: ignore[return-value]
+
+    def lookup(self, dotted: str) -> tuple[bool, int | None]:
+        head, *rest = dotted.split(".")
+        scope: Scope | None = self
+        while scope is not None:
+            if head == "input" and not rest:
+                return True, scope.input
+            if head in scope.names:
+                if not rest:
+                    return True, scope.names[head]
+                inner = scope.children.get(head)
+                for part in rest[:-1]:
+                    inner = inner.children.get(part) if inner else None
+                if inner is not None and rest[-1] in inner.names:
+                    return True, inner.names[rest[-1]]
+                return False, None
+            scope = scope.parent
+        return False, None
+
+    def visible(self) -> list:
+        out, scope = ["input"], self
+        while scope is not None:
+            out += list(scope.names)
+            scope = scope.parent
+        return out
+
+
+class Ctx(NamedTuple):
+    """Where we are: environment for expressions, name prefix, user-file call site."""
+
+    env: dict
+    prefix: str
+    site: Loc  # the innermost location in the user's spec file
+    block: str = ""  # built-in block being instantiated, for messages
+    depth: int = 0  # blocks instantiated around this point
+    params: Mapping = MappingProxyType({})  # parameters of the enclosing block
+
+    def at(self, prefix: str) -> Ctx:
+        """The same context under another name prefix."""
+        return Ctx(self.env, prefix, self.site, self.block, self.depth, self.params)
+
+
+class Expander:
+    def __init__(self, spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
+                 input_shape: tuple | None = None):
+        self.spec = spec
+        self.blocks = {**builtin_blocks, **spec.blocks}
+        self.vars = variables
+        self.errors = errors
+        self.nodes: list[Node] = []
+        self.input_override = input_shape
+        self._plans: dict[str, list] = {}
+        self._memo: dict[tuple, tuple] = {}
+        self._work = 0  # see spend()
+        self._failed_checks: set[str] = set()
+
+    # ------------------------------------------------------------------ helpers
+    def err(self, item_loc: Loc, ctx: Ctx, path: str, message: str) -> None:
+        loc = item_loc if item_loc.file == self.spec.file else ctx.site
+        if ctx.block and item_loc.file != self.spec.file:
+            message += f" (in built-in block '{ctx.block}', {item_loc})"
+        self.errors.add(loc, path, message)
+
+    def value(self, raw: Any, env: dict, choices: tuple = ()) -> Any:
+        """Resolve a raw field value: literal choice, variable, expression or literal."""
+        if isinstance(raw, list):
+            return [self.value(v, env) for v in raw]
+        if not isinstance(raw, str):
+            return raw
+        if raw in choices:
+            return raw
+        if raw.isidentifier():
+            return env.get(raw, raw)  # an unknown bare word stays a literal string
+        return compile_expr(raw)(env)
+
+    def typed(self, fdef: Any, raw: Any, env: dict) -> Any:
+        value = self.value(raw, env, fdef.choices)
+        try:
+            return fdef.check(value)
+        except OpError as exc:
+            msg = str(exc)
+            if isinstance(raw, str) and raw not in fdef.choices and (
+                    raw in env or not raw.isidentifier()):
+                msg += f" (the value of {raw!r})" if raw in env else f" (from {raw!r})"
+            if isinstance(value, str) and IDENTIFIER.match(value) and value not in fdef.choices:
+                known = [k for k in env if not k.startswith("_")]
+                close = did_you_mean(value, known)
+                if close:
+                    msg += f" ({value!r} is not a variable{close})"
+            raise OpError(msg) from None
+
+    def add_node(self, name: str, op: str, attrs: dict, inputs: tuple, loc: Loc,
+                 ctx: Ctx) -> int | None:
+        if len(self.nodes) >= MAX_NODES:
+            self.errors.add(ctx.site, name, f"the model expands to more than {MAX_NODES:,} "
+                            "layers; refusing to go on")
+            raise Abort()
+        self.spend(1, ctx.site, name)
+        opdef = OPS[op]
+        nodes = self.nodes
+        if None in inputs:  # an input failed earlier and was reported there
+            return None
+        in_shapes = [nodes[i].shape for i in inputs]
+        shape = None
+        if None not in in_shapes:
+            try:
+                shape = tuple(opdef.shape(in_shapes, attrs))
+                size = numel(shape)
+                if size > MAX_ELEMENTS:
+                    raise OpError(f"output {fmt_shape(shape)} has more than {MAX_ELEMENTS:.0e} "
+                                  "elements")
+                if size == 0:
+                    raise OpError(f"output shape {fmt_shape(shape)} is empty")
+            except OpError as exc:
+                ins = ", ".join(fmt_shape(s) for s in in_shapes)
+                self.err(loc, ctx, name, f"{op}: {exc} [input {ins}]")
+                shape = None
+        site = loc if loc.file == self.spec.file else ctx.site  # located in the user's file
+        node = Node(len(nodes), name, op, attrs, tuple(inputs), shape, site, opdef.view,
+                    size if shape is not None else 0)
+        self.nodes.append(node)
+        return node.index
+
+    def spend(self, units: int, site: Loc, path: str) -> None:
+        """Count expansion work: layers, block calls and replayed names. Blocks that add no
+        layers, or huge name tables replayed, escape MAX_NODES; this bounds them too."""
+        self._work += units
+        if self._work > MAX_WORK:
+            self.errors.add(site, path, f"the spec takes more than {MAX_WORK:,} expansion steps "
+                            "(layers, block calls and names); refusing to go on")
+            raise Abort()
+
+    def shape_of(self, ref: int | None) -> tuple | None:
+        return None if ref is None else self.nodes[ref].shape
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> Graph | None:
+        spec = self.spec
+        ctx = Ctx(env=dict(self.vars), prefix="", site=spec.loc)
+        dims = self.input_override
+        if dims is None:
+            if spec.input is None:  # reported while parsing
+                return None
+            dims = []
+            for raw in spec.input:
+                try:
+                    dims.append(pos_int(self.value(raw, ctx.env)))
+                except (ExprError, OpError) as exc:
+                    where = Loc(spec.file, spec.input_line) if spec.input_line else spec.loc
+                    self.errors.add(where, "input", f"input sizes: {exc}")
+                    return None
+        shape = tuple(dims)
+        if numel(shape) > MAX_ELEMENTS:
+            self.errors.add(spec.loc, "input", f"input {fmt_shape(shape)} is absurdly large")
+            return None
+        self.nodes.append(Node(0, "input", "input", {}, (), shape, spec.loc, False, numel(shape)))
+        self.set_in(ctx.env, 0)
+        try:
+            out = self.seq(spec.layers, 0, Scope(0), ctx)
+        except Abort:
+            return None
+        return Graph(spec.name, spec.file, self.nodes, out if out is not None else 0,
+                     dict(self.vars), spec.description)
+
+    def set_in(self, env: dict, ref: int | None) -> None:
+        shape = self.shape_of(ref) or ()
+        env["in_channels"] = shape[0] if shape else 0
+        env["in_h"] = shape[1] if len(shape) == 3 else 1
+        env["in_w"] = shape[2] if len(shape) == 3 else 1
+
+    # ------------------------------------------------------------------ lists
+    def seq(self, items: tuple, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """Expand a layer list; each layer takes the previous output unless `from:`."""
+        taken = {i.name for i in items if i.name}
+        counters: dict[str, int] = {}
+        cur = src
+        for item in items:
+            site = item.loc if item.loc.file == self.spec.file else ctx.site
+            if "when" in item.fields and item.kind != "broken":  # broken: reported in parsing
+                label = ctx.prefix + item.name if item.name else item.path
+                try:  # always an expression: a bare word must be a variable
+                    raw = item.fields["when"]
+                    keep = compile_expr(raw)(ctx.env) if isinstance(raw, str) else raw
+                    if not isinstance(keep, bool):
+                        raise ExprError(f"expected true or false, received {show(keep)}")
+                except ExprError as exc:
+                    self.err(item.line_loc("when"), ctx, label, f"when: {exc}")
+                    cur = None  # unknown whether the layer exists: later shapes are unknown
+                    if item.name:
+                        scope.names[item.name] = None
+                    continue
+                if not keep:
+                    continue
+            name = item.name
+            if name is None and item.kind == "broken":  # reported while parsing; no name to show
+                cur = None
+                continue
+            if name is None:
+                base = item.op
+                n = counters.get(base, 0) + 1
+                while f"{base}{n}" in taken:
+                    n += 1
+                counters[base] = n
+                name = f"{base}{n}"
+                taken.add(name)
+            elif name in scope.names:
+                self.err(item.loc, ctx, ctx.prefix + name,
+                         f"duplicate layer name {name!r} in the same list")
+            inp = cur
+            if "from" in item.fields and item.fields["from"] is not None:
+                found, inp = scope.lookup(item.fields["from"])
+                if not found:
+                    self.err(item.line_loc("from"), ctx, ctx.prefix + name,
+                             f"from: no layer named {item.fields['from']!r} before this one"
+                             f"{did_you_mean(item.fields['from'], scope.visible())} "
+                             f"(visible: {one_of(scope.visible())})")
+            sub = Ctx(ctx.env, ctx.prefix + name, site, ctx.block, ctx.depth, ctx.params)
+            out = self.layer(item, inp, scope, sub)
+            scope.names[name] = out
+            cur = out
+        return cur
+
+    def layer(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        if item.kind == "broken" or item.op in self.spec.broken_blocks:
+            return None  # already reported while parsing
+        if item.kind == "primitive":
+            return self.primitive(item, src, scope, ctx)
+        if item.kind == "block":
+            return self.call_block(self.blocks[item.op], item, src, scope, ctx)
+        return getattr(self, f"s_{item.op}")(item, src, scope, ctx)
+
+    # ------------------------------------------------------------------ primitives
+    def op_plan(self, op: str) -> list:
+        """Per field of `op`: (name, Field, raw default from the spec or None, ready value).
+
+        Built once per op and expander: literal defaults are checked here, so the
+        common case of a layer that leaves a field unset costs a dict lookup.
+        """
+        plan = self._plans.get(op)
+        if plan is None:
+            defaults = {k: v for k, v in self.spec.defaults.items() if not isinstance(v, dict)}
+            defaults.update(self.spec.defaults.get(op, {}))
+            plan = []
+            for fname, fdef in OPS[op].fields.items():
+                raw = defaults.get(fname, _UNSET)
+                ready = _UNSET
+                if raw is _UNSET and not fdef.required:
+                    ready = fdef.default if fdef.default is None else fdef.check(fdef.default)
+                plan.append((fname, fdef, raw, ready))
+            self._plans[op] = plan
+        return plan
+
+    def resolve_fields(self, op: str, item_fields: dict, item: Item, ctx: Ctx) -> dict | None:
+        attrs, ok = {}, True
+        for fname, fdef, default, ready in self.op_plan(op):
+            raw = item_fields.get(fname, _UNSET)
+            if raw is _UNSET:
+                if ready is not _UNSET:
+                    attrs[fname] = ready
+                    continue
+                if default is _UNSET:  # required and not given
+                    opdef = OPS[op]
+                    self.err(item.loc, ctx, ctx.prefix,
+                             f"{op} needs field {fname!r} ({fdef.doc}); required: "
+                             f"{one_of(f for f, d in opdef.fields.items() if d.required)}")
+                    ok = False
+                    continue
+                raw = default
+            try:
+                if isinstance(raw, int) and not isinstance(raw, bool):
+                    attrs[fname] = fdef.check(raw)
+                else:
+                    attrs[fname] = self.typed(fdef, raw, ctx.env)
+            except (OpError, ExprError) as exc:
+                loc = item.line_loc(fname) if fname in item_fields else item.loc
+                self.err(loc, ctx, ctx.prefix, f"{fname}: {exc}")
+                ok = False
+        return attrs if ok else None
+
+    def primitive(self, item: Item, src: int | None, scope: Scope, ctx: Ctx,
+                  op: str | None = None, fields: dict | None = None) -> int | None:
+        op = op or item.op
+        opdef = OPS[op]
+        fields = item.fields if fields is None else fields
+        if opdef.merge:
+            inputs = []
+            names = fields.get("inputs")
+            if not names:
+                self.err(item.loc, ctx, ctx.prefix, f"{op} needs 'inputs: [a, b, ...]' naming "
+                         f"the layers to merge (visible: {one_of(scope.visible())})")
+                return None
+            for ref_name in names:
+                found, ref = scope.lookup(ref_name)
+                if not found:
+                    self.err(item.line_loc("inputs"), ctx, ctx.prefix,
+                             f"inputs: no layer named {ref_name!r} before this one"
+                             f"{did_you_mean(ref_name, scope.visible())} "
+                             f"(visible: {one_of(scope.visible())})")
+                    return None
+                inputs.append(ref)
+        else:
+            inputs = [src]
+        if any(i is None for i in inputs):
+            self.resolve_fields(op, fields, item, ctx)  # still report field errors
+            return None
+        attrs = self.resolve_fields(op, fields, item, ctx)
+        if attrs is None:
+            return None
+        norm = attrs.pop("norm", "none") if opdef.fused else "none"
+        act = attrs.pop("act", "none") if opdef.fused else "none"
+        if norm == "none" and act == "none":
+            return self.add_node(ctx.prefix, op, attrs, tuple(inputs), item.loc, ctx)
+        ref = self.add_node(f"{ctx.prefix}.{op}", op, attrs, tuple(inputs), item.loc, ctx)
+        return self.norm_act(ref, norm, act, item.loc, ctx)
+
+    def norm_act(self, ref: int, norm: str, act: str, loc: Loc, ctx: Ctx) -> int:
+        if norm != "none":
+            ref = self.add_node(f"{ctx.prefix}.norm", canonical(norm), {"affine": True}, (ref,),
+                                loc, ctx)
+        if act != "none":
+            ref = self.add_act(f"{ctx.prefix}.act", act, ref, loc, ctx)
+        return ref
+
+    def add_act(self, name: str, act: str, src: int, loc: Loc, ctx: Ctx) -> int | None:
+        """An activation layer by name or alias, with its fields' defaults."""
+        op = canonical(act)
+        return self.add_node(name, op, _default_attrs(op), (src,), loc, ctx)
+
+    # ------------------------------------------------------------------ structure
+    def child(self, ctx: Ctx, name: str = "") -> Ctx:
+        prefix = f"{ctx.prefix}.{name}." if name else f"{ctx.prefix}."
+        return ctx.at(prefix)
+
+    def s_sequential(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        inner = Scope(src, scope)
+        out = self.seq(item.fields.get("layers", ()), src, inner, self.child(ctx))
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        return out
+
+    def s_residual(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        return self.residual(item.fields.get("layers", ()), item.fields.get("shortcut", "auto"),
+                             item.fields.get("post", ()), src, inner, self.child(ctx), item.loc)
+
+    def residual(self, layers: tuple, shortcut: Any, post: tuple, src: int | None, inner: Scope,
+                 ctx: Ctx, loc: Loc) -> int | None:
+        body = self.seq(layers, src, inner, ctx)
+        path = ctx.prefix.rstrip(".")
+        if isinstance(shortcut, tuple):
+            sc_scope = Scope(src, inner)
+            sc = self.seq(shortcut, src, sc_scope, ctx.at(ctx.prefix + "shortcut."))
+            inner.children["shortcut"] = sc_scope
+            inner.names["shortcut"] = sc
+        else:
+            a, b = self.shape_of(src), self.shape_of(body)
+            if a is None or b is None:
+                return None
+            mode = shortcut
+            if mode == "auto":
+                mode = "identity" if a == b else "projection"
+            elif mode == "if_match":
+                mode = "identity" if a == b else "none"
+            if mode == "none":
+                sc = None
+            elif mode == "identity":
+                if a != b:
+                    self.err(loc, ctx, path, f"residual add of mismatched shapes: the input is "
+                             f"{fmt_shape(a)} but the body gives {fmt_shape(b)} (use shortcut: "
+                             f"projection or auto to add a 1x1 conv)")
+                    return None
+                sc = src
+            else:
+                sc = self.projection(src, a, b, ctx, loc)
+                if sc is None:
+                    return None
+            if sc is None:
+                return self.seq(post, body, inner, ctx) if post else body
+        out = self.add_node(ctx.prefix + "add", "add", {}, (body, sc), loc, ctx)
+        inner.names["add"] = out
+        return self.seq(post, out, inner, ctx) if post else out
+
+    def projection(self, src: int, a: tuple, b: tuple, ctx: Ctx, loc: Loc) -> int | None:
+        """1x1 conv (+ norm per defaults) mapping the block input to the body's shape."""
+        path = ctx.prefix + "shortcut"
+        if len(a) != 3 or len(b) != 3:
+            self.err(loc, ctx, path, f"cannot project {fmt_shape(a)} to {fmt_shape(b)} "
+                     "(projection shortcuts need feature maps)")
+            return None
+        stride = (-(-a[1] // b[1]), -(-a[2] // b[2]))
+        if (-(-a[1] // stride[0]), -(-a[2] // stride[1])) != b[1:]:
+            self.err(loc, ctx, path, f"no 1x1 strided projection maps {fmt_shape(a)} to "
+                     f"{fmt_shape(b)}; give an explicit shortcut list")
+            return None
+        fields = {"out": b[0], "kernel": 1, "stride": list(stride), "padding": 0}
+        for key in ("norm", "bias"):  # a block's own norm/bias parameters win over defaults
+            if key in ctx.params:
+                fields[key] = ctx.params[key]
+        item = Item(op="conv", name="shortcut", fields=fields, loc=loc, path=path,
+                    kind="primitive")
+        # bias and norm follow the spec's conv defaults; a projection never has an activation
+        sub = ctx.at(path)
+        return self.primitive(item, src, Scope(src), sub, "conv", {**fields, "act": "none"})
+
+    def s_branches(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        outs = []
+        for bname, blayers in item.fields.get("branches", {}).items():
+            b_scope = Scope(src, inner)
+            out = self.seq(blayers, src, b_scope, self.child(ctx, bname))
+            inner.names[bname] = out
+            inner.children[bname] = b_scope
+            outs.append(out)
+        merge = item.fields.get("merge", "concat")
+        if merge not in MERGES:
+            self.err(item.line_loc("merge"), ctx, ctx.prefix,
+                     f"merge must be one of {one_of(MERGES)}, received {show(merge)}"
+                     f"{did_you_mean(merge, MERGES)}")
+            return None
+        if any(o is None for o in outs):
+            return None
+        if len(outs) == 1:
+            return outs[0]
+        out = self.add_node(f"{ctx.prefix}.merge", merge, {}, tuple(outs), item.loc, ctx)
+        inner.names["merge"] = out
+        return out
+
+    def s_act(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """An activation chosen by a field (`fn: relu6`), for templates."""
+        try:
+            fn = self.typed(ACT, item.fields.get("fn", "none"), ctx.env)
+        except (OpError, ExprError) as exc:
+            self.err(item.line_loc("fn"), ctx, ctx.prefix, f"fn: {exc}")
+            return None
+        if fn == "none" or src is None:
+            return src if fn == "none" else None
+        return self.add_act(ctx.prefix, fn, src, item.loc, ctx)
+
+    def s_separable(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """Depthwise (no bias) then pointwise (bias, norm, act as given), as Keras does."""
+        f = item.fields
+        dw = {k: f[k] for k in ("kernel", "stride", "padding", "dilation", "multiplier") if k in f}
+        dw.update(bias=False, norm="none", act="none")
+        pw = {k: f[k] for k in ("out", "bias", "norm", "act") if k in f}
+        a = self.primitive(item, src, scope, ctx.at(ctx.prefix + ".depthwise"), "depthwise", dw)
+        return self.primitive(item, a, scope, ctx.at(ctx.prefix + ".pointwise"), "pointwise", pw)
+
+    def s_stage(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        f = item.fields
+        block_name = f.get("block")
+        if not isinstance(block_name, str) or block_name not in self.blocks:
+            self.err(item.line_loc("block") if "block" in f else item.loc, ctx, ctx.prefix,
+                     f"stage needs 'block:' naming a block, received {show(block_name)}"
+                     f"{did_you_mean(block_name, self.blocks)} (blocks: {one_of(self.blocks)})")
+            return None
+        if block_name in self.spec.broken_blocks:
+            return None
+        block = self.blocks[block_name]
+        try:
+            repeat = self.value(f.get("repeat", 1), ctx.env)
+            if isinstance(repeat, float) and repeat.is_integer():
+                repeat = int(repeat)
+            if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+                raise ExprError(f"expected a non-negative integer, received {show(repeat)}")
+            if repeat > MAX_REPEAT:
+                raise ExprError(f"{repeat:,} is more than the limit of {MAX_REPEAT:,}")
+        except ExprError as exc:
+            self.err(item.line_loc("repeat"), ctx, ctx.prefix, f"repeat: {exc}")
+            return None
+        args = dict(f.get("with", {}))
+        for key in args:
+            if key not in block.params:
+                self.err(item.line_loc("with"), ctx, ctx.prefix,
+                         f"block {block_name!r} has no parameter {key!r}"
+                         f"{did_you_mean(key, block.params)} (params: {one_of(block.params)})")
+                return None
+        if "stride" in f and "stride" not in block.params:
+            self.err(item.line_loc("stride"), ctx, ctx.prefix,
+                     f"block {block_name!r} has no 'stride' parameter for the stage to set")
+            return None
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        cur = src
+        for i in range(repeat):
+            call = dict(args)
+            if "stride" in f:
+                call["stride"] = f["stride"] if i == 0 else 1
+            fake = Item(op=block_name, name=f"block{i + 1}", fields=call, loc=item.loc,
+                        path=item.path, kind="block", field_lines=item.field_lines)
+            sub = ctx.at(f"{ctx.prefix}.block{i + 1}")
+            cur = self.call_block(block, fake, cur, inner, sub)
+            inner.names[f"block{i + 1}"] = cur
+        return cur
+
+    # ------------------------------------------------------------------ blocks
+    def call_block(self, block: BlockDef, item: Item, src: int | None, scope: Scope,
+                   ctx: Ctx) -> int | None:
+        if ctx.depth >= MAX_BLOCK_DEPTH:
+            self.err(item.loc, ctx, ctx.prefix, f"blocks nested more than {MAX_BLOCK_DEPTH} deep")
+            return None
+        self.spend(1, ctx.site, ctx.prefix)
+        given: dict = {}
+        ok = True
+        for pname in block.params:
+            if pname in item.fields:
+                try:
+                    given[pname] = self.value(item.fields[pname], ctx.env)
+                except ExprError as exc:
+                    self.err(item.line_loc(pname), ctx, ctx.prefix, f"{pname}: {exc}")
+                    ok = False
+        local = ctx.prefix.rsplit(".", 1)[-1]
+        # Defaults depend only on the given parameters, the variables and the input
+        # shape, so the memo is consulted before they are evaluated.
+        key = self.memo_key(block, given, src, ctx) if ok else None
+        # Where this call's layers are reported: the call's line in the user's file.
+        site = item.loc if item.loc.file == self.spec.file else ctx.site
+        if key is not None and key in self._memo:
+            out, inner = self.replay(self._memo[key], src, ctx.prefix, site)
+            scope.children[local] = inner
+            return out
+        missing = [p for p, d in block.params.items() if d is REQUIRED and p not in item.fields]
+        if missing:
+            self.err(item.loc, ctx, ctx.prefix,
+                     f"block {block.name!r} needs parameter{'s' * (len(missing) > 1)} "
+                     f"{', '.join(map(repr, missing))} (required: "
+                     f"{one_of(p for p, d in block.params.items() if d is REQUIRED)})")
+            return None
+        if not ok:
+            return None
+        env = dict(self.vars)
+        self.set_in(env, src)
+        params: dict = {}
+        for pname, default in block.params.items():
+            if pname in given:
+                params[pname] = env[pname] = given[pname]
+            else:  # defaults see the variables, in_*, and the parameters before them
+                try:
+                    params[pname] = env[pname] = self.value(default, env)
+                except ExprError as exc:
+                    self.err(block.loc, ctx, ctx.prefix, f"{pname}: {exc}")
+                    ok = False
+        if ok:
+            ok = self.run_checks(block, env, item, ctx)
+        if not ok:
+            return None
+        builtin = block.loc.file != self.spec.file
+        sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1,
+                  params)
+        inner = Scope(src, None)
+        scope.children[local] = inner
+        start, problems = len(self.nodes), self.errors.count()
+        if block.shortcut is None:
+            out = self.seq(block.layers, src, inner, sub)
+            out = self.seq(block.post, out, inner, sub) if block.post else out
+        else:
+            out = self.residual(block.layers, block.shortcut, block.post, src, inner, sub,
+                                item.loc)
+        if key is not None and out is not None and self.errors.count() == problems:
+            self._memo[key] = self.record(start, src, out, inner, ctx.prefix, site)
+        return out
+
+    def run_checks(self, block: BlockDef, env: dict, item: Item, ctx: Ctx) -> bool:
+        """A block's `checks:` on its parameters; each false one is an error at the call."""
+        ok = True
+        for source, message in block.checks:
+            try:
+                passed = compile_expr(source)(env)
+            except ExprError as exc:
+                passed, message = False, f"check {source!r} failed: {exc}"
+            if passed is not True:
+                text = _PLACEHOLDER.sub(lambda m: show(env.get(m.group(1), m.group(0))), message)
+                text = f"block {block.name!r}: {text}"
+                if text not in self._failed_checks:  # once, not at every call of the block
+                    self._failed_checks.add(text)
+                    self.err(item.loc, ctx, ctx.prefix, text)
+                ok = False
+        return ok
+
+    # ------------------------------------------------------------------ block memo
+    # A block called again with the same parameters on the same input shape expands
+    # to the same layers: the first expansion is recorded (names relative to the call,
+    # inputs relative to the block input) and replayed for the next calls. The memo
+    # lives for one expansion only.
+
+    def memo_key(self, block: BlockDef, params: dict, src: int | None, ctx: Ctx) -> tuple | None:
+        shape = self.shape_of(src)
+        if shape is None:
+            return None
+        key = (block.name, id(block), tuple(params.items()), shape, ctx.block)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def record(self, start: int, src: int, out: int, inner: Scope, prefix: str,
+               site: Loc) -> tuple:
+        def enc(ref: int | None) -> int | None:
+            return None if ref is None else (-1 if ref == src else ref - start)
+
+        cut = len(prefix)
+        # A layer located at the call (one of a built-in block's) is located at each
+        # replay's own call: its loc is recorded as None.
+        nodes = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape,
+                  None if n.loc == site else n.loc, n.view, n.size)
+                 for n in self.nodes[start:]]
+
+        def enc_scope(scope: Scope) -> tuple:
+            if scope._lazy is not None:  # keep a replay's code; shift it to this block
+                code, src_c, start_c = scope._lazy
+                return ("shift", code, start_c - start, enc(src_c))
+            return (enc(scope.input), {k: enc(v) for k, v in scope.names.items()},
+                    {k: enc_scope(v) for k, v in scope.children.items()})
+
+        return nodes, enc(out), enc_scope(inner)
+
+    def replay(self, memo: tuple, src: int, prefix: str, site: Loc) -> tuple[int, Scope]:
+        records, out, scope_code = memo
+        self.spend(len(records) + 1, site, prefix)
+        nodes = self.nodes
+        start = len(nodes)
+        if start + len(records) > MAX_NODES:
+            self.errors.add(site, prefix, f"the model expands to more than "
+                            f"{MAX_NODES:,} layers; refusing to go on")
+            raise Abort()
+
+        for rel, op, attrs, inputs, shape, loc, view, size in records:
+            nodes.append(Node(len(nodes), prefix + rel, op, attrs,
+                              tuple(_decode_ref(i, src, start) for i in inputs),
+                              shape, site if loc is None else loc, view, size))
+        return _decode_ref(out, src, start), Scope.replayed(scope_code, src, start, None)
+
+
+def _decode_ref(ref: int | None, src: int | None, start: int) -> int | None:
+    """A recorded node reference: -1 is the block input, others count from `start`."""
+    return None if ref is None else (src if ref == -1 else ref + start)
+
+
+def _default_attrs(op: str) -> dict:
+    return {k: f.check(f.default) for k, f in OPS[op].fields.items()}
+
+
+def expand(spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
+           input_shape: tuple | None = None) -> Graph | None:
+    """Expand `spec` with resolved `variables`; None if it could not be expanded at all."""
+    return Expander(spec, builtin_blocks, variables, errors, input_shape).run()
+
+
+__all__ = ["Graph", "Node", "expand"]

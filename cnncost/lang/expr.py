@@ -1,0 +1,255 @@
+"""A small, whitelisted expression language for numeric spec fields.
+
+Spec fields may hold expressions such as ``out // 4``, ``round(64 * width)`` or
+``stride if first else 1``. They are parsed with :mod:`ast`, checked against a
+whitelist of node types, names and functions, and compiled into nested Python
+closures; nothing is ever passed to ``eval``. Compiled expressions are cached by
+source text, so a template evaluated a thousand times is parsed once.
+
+Allowed: numbers, strings, booleans; ``+ - * / // % **`` (bounded), unary ``-
++ not``, comparisons, ``and``/``or``, ``x if c else y``; variables from the
+spec; and the functions in :data:`FUNCTIONS`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from functools import lru_cache
+from typing import Any
+from collections.abc import Callable
+
+from ..errors import did_you_mean
+
+MAX_LENGTH = 500  # characters in one expression
+MAX_NODES = 200  # AST nodes in one expression
+MAX_MAGNITUDE = 10**18  # largest absolute value an expression may produce
+
+Env = dict
+Compiled = Callable[[Env], Any]
+
+
+class ExprError(ValueError):
+    """An expression that cannot be parsed or evaluated; the message says why."""
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round `value` to a multiple of `divisor`, never below 90% of it.
+
+    The rule of torchvision's and TensorFlow's MobileNets (`_make_divisible`):
+    round to the nearest multiple (halves up), at least `min_value` (default
+    `divisor`), and add one `divisor` if rounding lost more than 10%.
+    """
+    if divisor <= 0:
+        raise ExprError(f"make_divisible: divisor must be positive, received {divisor}")
+    if min_value is None:
+        min_value = divisor
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return int(new)
+
+
+def _round(value: float, ndigits: int | None = None) -> float | int:
+    return round(value) if ndigits is None else round(value, ndigits)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": _round,  # Python's round: halves to even, e.g. round(2.5) == 2
+    "int": int,  # truncates toward zero
+    "float": float,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "make_divisible": make_divisible,
+}
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+    ast.Not: operator.not_,
+}
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+           ast.Mod: "%", ast.Pow: "**"}
+
+
+def _check_number(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ExprError(f"result is not a finite number ({value})")
+        if abs(value) > MAX_MAGNITUDE:
+            raise ExprError(f"result {value:.3g} is too large (limit {MAX_MAGNITUDE:.0e})")
+    return value
+
+
+def _binop(op: type, left: Compiled, right: Compiled) -> Compiled:
+    fn = _BINOPS[op]
+    symbol = _SYMBOL[op]
+
+    def run(env: Env) -> Any:
+        a, b = left(env), right(env)
+        for x in (a, b):
+            if not isinstance(x, (int, float)) or isinstance(x, bool):
+                raise ExprError(f"'{symbol}' needs numbers, received {x!r}")
+        if op is ast.Pow and (abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 62)):
+            raise ExprError(f"{a!r} ** {b!r} is too large")
+        try:
+            return _check_number(fn(a, b))
+        except ZeroDivisionError:
+            raise ExprError(f"division by zero in {a!r} {symbol} {b!r}") from None
+        except OverflowError:
+            raise ExprError(f"{a!r} {symbol} {b!r} overflows") from None
+
+    return run
+
+
+def _call(name: str, args: list[Compiled], kwargs: dict[str, Compiled]) -> Compiled:
+    fn = FUNCTIONS[name]
+
+    def run(env: Env) -> Any:
+        values = [a(env) for a in args]
+        named = {k: v(env) for k, v in kwargs.items()}
+        try:
+            return _check_number(fn(*values, **named))
+        except ExprError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ExprError(f"{name}(...) failed: {exc}") from None
+
+    return run
+
+
+def _name(name: str) -> Compiled:
+    def run(env: Env) -> Any:
+        try:
+            return env[name]
+        except KeyError:
+            known = [k for k in env if not k.startswith("_")]
+            raise ExprError(f"unknown variable '{name}'{did_you_mean(name, known)} "
+                            f"(known: {', '.join(sorted(known)) or 'none'})") from None
+
+    return run
+
+
+def _compile(node: ast.AST) -> Compiled:
+    """Turn one whitelisted AST node into a closure; refuse everything else."""
+    if isinstance(node, ast.Expression):
+        return _compile(node.body)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            _check_number(value)
+            return lambda env: value
+        raise ExprError(f"constant {value!r} is not allowed")
+    if isinstance(node, ast.Name):
+        if node.id in ("True", "False", "None"):  # pragma: no cover - parsed as Constant
+            raise ExprError(f"'{node.id}' is not allowed")
+        return _name(node.id)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return _binop(type(node.op), _compile(node.left), _compile(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        fn, operand = _UNARY[type(node.op)], _compile(node.operand)
+        return lambda env: fn(operand(env))
+    if isinstance(node, ast.BoolOp):
+        parts = [_compile(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            def run_and(env: Env) -> Any:
+                result: Any = True
+                for part in parts:
+                    result = part(env)
+                    if not result:
+                        return result
+                return result
+            return run_and
+
+        def run_or(env: Env) -> Any:
+            result: Any = False
+            for part in parts:
+                result = part(env)
+                if result:
+                    return result
+            return result
+        return run_or
+    if isinstance(node, ast.Compare) and all(type(o) in _COMPARE for o in node.ops):
+        first = _compile(node.left)
+        rest = [(_COMPARE[type(o)], _compile(c)) for o, c in zip(node.ops, node.comparators, strict=True)]
+
+        def run_compare(env: Env) -> bool:
+            left = first(env)
+            for fn, comp in rest:
+                right = comp(env)
+                try:
+                    if not fn(left, right):
+                        return False
+                except TypeError:
+                    raise ExprError(f"cannot compare {left!r} with {right!r}") from None
+                left = right
+            return True
+        return run_compare
+    if isinstance(node, ast.IfExp):
+        test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
+        return lambda env: body(env) if test(env) else orelse(env)
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            raise ExprError(f"function '{called}' is not allowed{did_you_mean(called, FUNCTIONS)} "
+                            f"(allowed: {', '.join(sorted(FUNCTIONS))})")
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(
+                k.arg is None for k in node.keywords):
+            raise ExprError("argument unpacking (*, **) is not allowed")
+        return _call(node.func.id, [_compile(a) for a in node.args],
+                     {k.arg: _compile(k.value) for k in node.keywords if k.arg})
+    what = type(node).__name__
+    hint = {"Attribute": "attribute access", "Subscript": "indexing", "Lambda": "lambda",
+            "ListComp": "comprehensions", "List": "lists", "Tuple": "tuples",
+            "NamedExpr": "assignment"}.get(what, what)
+    raise ExprError(f"{hint} is not allowed in expressions (allowed: arithmetic, comparisons, "
+                    f"'x if c else y', variables and {', '.join(sorted(FUNCTIONS))})")
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(source: str) -> Compiled:
+    """Parse and compile `source`; raises :class:`ExprError` with a readable reason."""
+    text = source.strip()
+    if not text:
+        raise ExprError("empty expression")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression is {len(text)} characters long (limit {MAX_LENGTH})")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExprError(f"cannot parse expression {text!r}") from None
+    count = sum(1 for _ in ast.walk(tree))
+    if count > MAX_NODES:
+        raise ExprError(f"expression has {count} parts (limit {MAX_NODES})")
+    return _compile(tree)
+
+
+def evaluate(source: str, env: Env) -> Any:
+    """Evaluate an expression string in `env` (a dict of variables)."""
+    try:
+        return compile_expr(source)(env)
+    except RecursionError:
+        raise ExprError("expression is nested too deeply") from None

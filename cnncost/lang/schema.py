@@ -1,0 +1,143 @@
+"""JSON Schema of the spec language, generated from the op registry.
+
+Editors (VS Code with the YAML extension, JetBrains) use it for completion and
+inline checks: add ``# yaml-language-server: $schema=<path>/cnncost.schema.json``
+at the top of a spec. `cnncost schema` prints it; docs/cnncost.schema.json is
+the committed copy, kept equal to this output by a test. The schema is a
+convenience for editors: cnncost's own validation is stricter (it checks
+expressions, shapes and references).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..cost.ops import OPS
+from ..cost.ops import base as b
+from .spec import MERGES, SHORTCUTS, STRUCTURAL, TOP_KEYS
+
+EXPR = {"type": "string", "description": "an expression, e.g. 'out // 4' or 'round(64 * width)'"}
+_INT = {"anyOf": [{"type": "integer"}, EXPR]}
+_PAIR = {"anyOf": [{"type": "integer"}, {"type": "array", "items": _INT, "minItems": 2,
+                                          "maxItems": 2}, EXPR]}
+
+
+def _field_schema(field: b.Field) -> dict:
+    check = field.check
+    if field.choices:
+        schema: dict = {"anyOf": [{"enum": list(field.choices)}, EXPR]}
+    elif check is b.boolean:
+        schema = {"anyOf": [{"type": "boolean"}, EXPR]}
+    elif check in (b.number, b.probability):
+        schema = {"anyOf": [{"type": "number"}, EXPR]}
+    elif check is b.padding:
+        schema = {"anyOf": [{"enum": ["same", "valid"]}, {"type": "integer"},
+                            {"type": "array", "items": _INT, "minItems": 2, "maxItems": 4}, EXPR]}
+    elif check is b.pos_pair or "pair" in getattr(check, "__name__", "") or "padding" in getattr(
+            check, "__name__", ""):
+        schema = dict(_PAIR)
+    else:
+        schema = dict(_INT)
+    schema["description"] = field.doc
+    return schema
+
+
+COMMON = {
+    "name": {"type": "string", "description": "layer name (default: op + counter, e.g. conv1)"},
+    "when": {"anyOf": [{"type": "boolean"}, EXPR], "description": "keep the layer only if true"},
+    "from": {"type": "string", "description": "input: a named earlier layer (default: previous)"},
+}
+LAYERS_REF = {"$ref": "#/$defs/layers"}
+
+
+def _primitive(name: str) -> dict:
+    op = OPS[name]
+    props: dict = {"op": {"enum": [name, *op.aliases]}, "name": COMMON["name"],
+                   "when": COMMON["when"]}
+    if op.merge:
+        props["inputs"] = {"type": "array", "items": {"type": "string"},
+                           "description": "names of the layers to merge"}
+    else:
+        props["from"] = COMMON["from"]
+    for fname, field in op.fields.items():
+        props[fname] = _field_schema(field)
+    required = ["op"] + [f for f, d in op.fields.items() if d.required]
+    return {"type": "object", "description": op.doc, "properties": props, "required": required,
+            "additionalProperties": False}
+
+
+def _structural() -> list[dict]:
+    fields: dict[str, dict] = {
+        "layers": LAYERS_REF,
+        "post": LAYERS_REF,
+        "shortcut": {"anyOf": [{"enum": list(SHORTCUTS)}, LAYERS_REF]},
+        "branches": {"type": "object", "additionalProperties": LAYERS_REF},
+        "merge": {"enum": list(MERGES)},
+        "block": {"type": "string", "description": "the block each stage step instantiates"},
+        "repeat": _INT,
+        "stride": _PAIR,
+        "with": {"type": "object", "description": "parameters passed to every block"},
+        "fn": {"type": "string", "description": "activation name"},
+    }
+    out = []
+    for name, keys in STRUCTURAL.items():
+        props = {"op": {"const": name}, **COMMON}
+        for key in keys:
+            props[key] = fields.get(key) or (_field_schema(OPS["conv"].fields[key])
+                                             if key in OPS["conv"].fields else
+                                             _field_schema(OPS["depthwise"].fields[key]))
+        out.append({"type": "object", "properties": props, "required": ["op"],
+                    "additionalProperties": False})
+    return out
+
+
+def json_schema() -> dict[str, Any]:
+    """The whole schema as a dict."""
+    reserved = sorted({*OPS, *STRUCTURAL, *(a for op in OPS.values() for a in op.aliases)})
+    layer = {"anyOf": [*(_primitive(n) for n in sorted(OPS)), *_structural(),
+                       {"type": "object", "description": "a block (built-in or from `blocks:`)",
+                        "properties": {"op": {"type": "string", "not": {"enum": reserved}},
+                                       **COMMON},
+                        "required": ["op"]},
+                       {"type": "string", "description": "shorthand for {op: NAME}"}]}
+    scalar = {"type": ["number", "string", "boolean"]}
+    props = {
+        "name": {"type": "string"},
+        "description": {"type": "string", "description": "one line, shown by `cnncost specs`"},
+        "source": {"type": "string", "description": "paper or code the spec follows"},
+        "input": {"anyOf": [{"type": "array", "items": _INT, "minItems": 1, "maxItems": 3},
+                            {"type": "string", "pattern": r"^\d+(x\d+)*$"}],
+                  "description": "[channels, height, width] or [features]"},
+        "vars": {"type": "object", "additionalProperties": scalar,
+                 "description": "variables with defaults, overridable with --set"},
+        "defaults": {"type": "object", "description": "field defaults: plain (every op with "
+                     "that field) or per op ({linear: {bias: true}})"},
+        "blocks": {"type": "object", "additionalProperties": {
+            "type": "object", "properties": {
+                "description": {"type": "string"},
+                "params": {"type": "object", "additionalProperties": {
+                    "type": ["number", "string", "boolean", "null"]}},
+                "layers": LAYERS_REF, "post": LAYERS_REF,
+                "shortcut": {"anyOf": [{"enum": list(SHORTCUTS)}, LAYERS_REF]}},
+            "required": ["layers"], "additionalProperties": False}},
+        "layers": LAYERS_REF,
+        "variants": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": scalar}},
+    }
+    assert set(props) == set(TOP_KEYS)  # noqa: S101 - a programming invariant
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://cnncost.dev/cnncost.schema.json",
+        "title": "cnncost architecture spec",
+        "type": "object",
+        "properties": props,
+        "required": ["input", "layers"],
+        "additionalProperties": False,
+        "$defs": {"layer": layer, "layers": {"anyOf": [
+            {"type": "array", "items": {"$ref": "#/$defs/layer"}}, {"$ref": "#/$defs/layer"}]}},
+    }
+
+
+def render_schema() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
