@@ -109,7 +109,7 @@ MUTANTS = [
       'if "dtype" in found else "fp32"),',
       "the budget file's default dtype ignored"),
     m("baseline-schema-version-bool", "gate", "cnncost/gate/baseline.py",
-      "if version != SCHEMA_VERSION or isinstance(version, bool):",
+      "if type(version) is not int or version != SCHEMA_VERSION:",
       "if version != SCHEMA_VERSION:",
       "baseline schema_version: true accepted as 1"),
     # ------------------------------------------------------------------ cost rules
