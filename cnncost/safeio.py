@@ -181,17 +181,22 @@ def _constant(text: str) -> _Bad:
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 
 
-def _too_deep(text: str) -> int:
-    """The line where nesting first exceeds JSON_MAX_DEPTH, or 0 (brackets in strings skipped)."""
+def nesting_line(text: str, tokens: re.Pattern[str], limit: int) -> int:
+    """The line where brackets first nest deeper than `limit`, else 0.
+
+    `tokens` finds the brackets `[ ] { }` and whatever must be skipped whole (quoted
+    strings, comments), so brackets inside those do not count. Shared by the JSON
+    reader here and the YAML reader (cnncost.lang.yamlio).
+    """
     depth = 0
-    for match in _TOKENS.finditer(text):
+    for match in tokens.finditer(text):
         token = match.group()
-        if token in "[{":
+        if token in ("[", "{"):
             depth += 1
-            if depth > JSON_MAX_DEPTH:
+            if depth > limit:
                 return text.count("\n", 0, match.start()) + 1
-        elif token in "]}":
-            depth -= 1
+        elif token in ("]", "}"):
+            depth = max(0, depth - 1)
     return 0
 
 
@@ -224,7 +229,7 @@ def parse_json(text: str, filename: str, *, what: str = "JSON") -> Any:
     duplicate keys, NaN/Infinity, non-finite floats and integers longer than
     JSON_MAX_DIGITS digits. Objects come back as plain dicts.
     """
-    line = _too_deep(text)
+    line = nesting_line(text, _TOKENS, JSON_MAX_DEPTH)
     if line:
         raise _fail(filename, f"not a valid {what}: nested more than {JSON_MAX_DEPTH} levels "
                               "deep", line)

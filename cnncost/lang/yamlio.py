@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import ErrorSink, Loc, SpecError
-from ..safeio import read_text
+from ..safeio import nesting_line, read_text
 
 MAX_BYTES = 2_000_000  # a spec larger than this is refused before parsing
 MAX_DEPTH = 256  # YAML nesting refused beyond this, before the parser's own limit (libyaml: 1000)
@@ -161,15 +161,9 @@ def _too_deep(text: str) -> int:
     followed), stopped as soon as the depth is exceeded. Malformed YAML ends the pass
     quietly: the real load reports it.
     """
-    depth = 0
-    for match in _FLOW.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return text.count("\n", 0, match.start()) + 1
-        elif token in ("]", "}"):
-            depth = max(0, depth - 1)
+    line = nesting_line(text, _FLOW, MAX_DEPTH)
+    if line:
+        return line
     depth = 0
     try:
         for event in yaml.parse(text, Loader=_Base):
