@@ -39,6 +39,25 @@ def problems(spec: dict) -> str:
     return str(info.value)
 
 
+def plant_cost(monkeypatch, op: str, change) -> None:
+    """Plant a wrong cost rule: `op`'s own rule, then `change(cost, attrs)` applied."""
+    from cnncost.cost.ops import OPS
+
+    rule = OPS[op]
+
+    def planted(ins, out, attrs):
+        cost = rule.cost(ins, out, attrs)
+        change(cost, attrs)
+        return cost
+
+    monkeypatch.setitem(OPS, op, rule._replace(cost=planted))
+
+
+def shift_one_mac(cost, attrs) -> None:
+    """One MAC moved from the 6-channel conv to the 8-channel one: every total stays."""
+    cost.macs += 1 if attrs["out"] == 8 else -1 if attrs["out"] == 6 else 0
+
+
 def layer(layer: dict, input_shape: tuple = (4, 8, 8)) -> cnncost.Analysis:
     return cnncost.analyze({"name": "one", "input": list(input_shape), "layers": [layer]})
 
@@ -70,17 +89,9 @@ def test_verify_fails_when_layers_disagree_but_the_totals_agree(monkeypatch):
     """Mutant: `and` -> `or` in the verdict. A cost rule that moves one MAC from one conv
     to another leaves every total right and two layers wrong: verify must fail, exit 1."""
     pytest.importorskip("torch")
-    from cnncost.cost.ops import OPS
     from cnncost.pytorch.verification import verify
 
-    conv = OPS["conv"]
-
-    def shifted(ins, out, attrs):
-        cost = conv.cost(ins, out, attrs)
-        cost.macs += 1 if attrs["out"] == 8 else -1 if attrs["out"] == 6 else 0
-        return cost
-
-    monkeypatch.setitem(OPS, "conv", conv._replace(cost=shifted))
+    plant_cost(monkeypatch, "conv", shift_one_mac)
     spec = {"name": "shift", "input": [3, 6, 6], "layers": [
         {"op": "conv", "out": 8, "kernel": 3, "padding": 1},
         {"op": "conv", "out": 6, "kernel": 3, "padding": 1}]}
@@ -95,16 +106,7 @@ def test_verify_fails_when_layers_disagree_but_the_totals_agree(monkeypatch):
 def test_verify_cli_exit_1_on_a_layer_only_mismatch(monkeypatch, tmp_path):
     """Mutant: `and` -> `or` in the verdict, seen from `cnncost verify` (exit 1, not 0)."""
     pytest.importorskip("torch")
-    from cnncost.cost.ops import OPS
-
-    conv = OPS["conv"]
-
-    def shifted(ins, out, attrs):
-        cost = conv.cost(ins, out, attrs)
-        cost.macs += 1 if attrs["out"] == 8 else -1 if attrs["out"] == 6 else 0
-        return cost
-
-    monkeypatch.setitem(OPS, "conv", conv._replace(cost=shifted))
+    plant_cost(monkeypatch, "conv", shift_one_mac)
     path = tmp_path / "shift.yaml"
     path.write_text("name: shift\ninput: [3, 6, 6]\nlayers:\n"
                     "  - {op: conv, out: 8, kernel: 3, padding: 1}\n"
@@ -120,17 +122,10 @@ def test_verify_cli_exit_1_on_a_layer_only_mismatch(monkeypatch, tmp_path):
 def test_verify_compares_buffers(monkeypatch):
     """Mutant: buffers dropped from the quantities verify checks."""
     pytest.importorskip("torch")
-    from cnncost.cost.ops import OPS
     from cnncost.pytorch.verification import verify
 
-    bn = OPS["batchnorm"]
-
-    def one_more(ins, out, attrs):
-        cost = bn.cost(ins, out, attrs)
-        cost.buffers += 1
-        return cost
-
-    monkeypatch.setitem(OPS, "batchnorm", bn._replace(cost=one_more))
+    plant_cost(monkeypatch, "batchnorm", lambda cost, attrs: setattr(cost, "buffers",
+                                                                     cost.buffers + 1))
     result = verify({"name": "bn", "input": [4, 3, 3], "layers": ["batchnorm"]}, device="meta")
     assert result.first_mismatch() == ("batchnorm1", "buffers", 10, 9)
     assert not result.ok
