@@ -94,14 +94,15 @@ def table_options(fmt: str, output: str | None) -> dict:
     """Rendering options of a table: color and the terminal's width when it goes to one."""
     if fmt != "table":
         return {}
-    to_tty = output is None and stdout_is_tty()
+    to_tty = output is None and is_terminal(sys.stdout)
     return {"color": to_tty, "width": shutil.get_terminal_size((80, 24)).columns if to_tty else 0}
 
 
-def stdout_is_tty() -> bool:
-    """Standard output is a terminal (False when it is closed: `cnncost ... >&-`)."""
+def is_terminal(stream: Any) -> bool:
+    """`stream` (sys.stdout, sys.stderr) is a terminal; False when it is closed (`>&-`
+    leaves it None) or cannot say."""
     try:
-        return sys.stdout is not None and sys.stdout.isatty()
+        return stream is not None and stream.isatty()
     except (AttributeError, ValueError, OSError):
         return False
 

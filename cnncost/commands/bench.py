@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, spec_options, table_options,
-                   validate_first)
+from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, is_terminal, spec_options,
+                   table_options, validate_first)
 from .verify import import_torch_or_exit
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
@@ -136,7 +136,7 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     from ..pytorch.bench import BenchError, bench as run
     from ..formats.bench import render
 
-    show = progress if progress is not None else bool(sys.stderr and sys.stderr.isatty())
+    show = progress if progress is not None else is_terminal(sys.stderr)
     try:
         with progress_bar(bool(show)) as update:
             result = run(spec, input=input_, set=overrides, variant=variant,

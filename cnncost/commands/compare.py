@@ -16,7 +16,7 @@ import click
 
 from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, check_measurements, check_plot_file,
                    convention_option, emit, guarded, load_measurement_files, measurements_option,
-                   parse_sets, spec_options, table_options)
+                   is_terminal, parse_sets, spec_options, table_options)
 from ..errors import SpecError
 
 
@@ -114,7 +114,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     points, failures = lib.plan(specs, grid)
     options = {"input": input_, "batch": batch, "dtype": dtype, "set": overrides,
                "variant": variant, "convention": convention}
-    show_bar = progress if progress is not None else (len(points) >= 50 and bool(sys.stderr and sys.stderr.isatty()))
+    show_bar = progress if progress is not None else (len(points) >= 50 and is_terminal(sys.stderr))
     with _progress_bar(len(points), bool(show_bar)) as bar:
         task = bar.add_task("analyze", total=len(points)) if bar is not None else None
         outcomes = lib.run(points, options, jobs=jobs,
