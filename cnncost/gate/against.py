@@ -19,12 +19,13 @@ from typing import Any, NamedTuple
 
 from .baseline import Baseline, Record, json_safe, spec_sha256
 from ..errors import Loc, Problem, SpecError
+from ..lang.yamlio import MAX_BYTES
 from .metrics import MEASURED
 from ..safeio import is_stdin
 
 GIT_TIMEOUT = 60  # seconds for one git command; each reads a few objects
 SYMLINK_HOPS = 8  # links followed inside the commit's tree before giving up
-SPEC_LIMIT = 2_000_000  # = yamlio.MAX_BYTES: specs and budget files at REF are bounded alike
+SPEC_LIMIT = MAX_BYTES  # specs and budget files at REF are bounded like those on disk
 
 
 class RefBaseline(NamedTuple):
@@ -167,15 +168,11 @@ def _spec_at(data: bytes, filename: str) -> Any:
     """A Spec from the bytes of a spec file read at REF; SpecError located at `filename`."""
     from ..api import builtin_blocks
     from ..errors import ErrorSink
+    from ..lang.spec import spec_from_text
     from ..safeio import decode_utf8
-    from ..lang.spec import parse_spec
-    from ..lang.yamlio import parse_yaml
 
     errors = ErrorSink()
-    raw = parse_yaml(decode_utf8(data, filename), filename, errors)
-    if raw is None and not errors:
-        errors.add(Loc(filename, 1), "", "spec is empty; it needs at least 'input' and 'layers'")
-    spec = parse_spec(raw, filename, errors, builtin_blocks()) if raw is not None else None
+    spec = spec_from_text(decode_utf8(data, filename), filename, errors, builtin_blocks())
     errors.raise_if_any()
     return spec
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from ..errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import FUNCTIONS, ExprError, compile_expr
 from ..cost.ops import OPS, canonical
-from .yamlio import LocDict, LocList, display_name, read_yaml
+from .yamlio import LocDict, LocList, display_name, parse_yaml, read_yaml
 
 REQUIRED = object()  # marks a block parameter without default
 
@@ -620,14 +620,22 @@ def parse_input(raw: Any, p: _Parser, line: int) -> tuple | None:
 
 def load_spec(path: str | Path, errors: ErrorSink, builtin_blocks: dict | None = None) -> Spec | None:
     """Read, parse and validate a spec file (`-`: standard input); problems go to `errors`."""
-    raw = read_yaml(path, errors)
-    name = display_name(path)
+    return _spec_of(read_yaml(path, errors), display_name(path), errors, builtin_blocks)
+
+
+def spec_from_text(text: str, file: str, errors: ErrorSink,
+                   builtin_blocks: dict | None = None) -> Spec | None:
+    """Parse and validate a spec's text read elsewhere (a git commit), located at `file`."""
+    return _spec_of(parse_yaml(text, file, errors), file, errors, builtin_blocks)
+
+
+def _spec_of(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | None) -> Spec | None:
     if raw is None:
         if not errors:
-            errors.add(Loc(name, 1), "", "spec is empty; it needs at least 'input' and "
+            errors.add(Loc(file, 1), "", "spec is empty; it needs at least 'input' and "
                        "'layers'")
         return None
-    return parse_spec(raw, name, errors, builtin_blocks)
+    return parse_spec(raw, file, errors, builtin_blocks)
 
 
 def load_blocks(path: str | Path, errors: ErrorSink) -> dict:
