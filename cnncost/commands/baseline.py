@@ -51,11 +51,12 @@ def _records(budget, measure, only=(), measurement_files=(), kept: str = "") -> 
 
 
 def _write(path: str, records: dict) -> None:
-    from ..gate.baseline import to_json, write_atomic
+    from ..gate.baseline import to_json
+    from ..safeio import write_output
 
     text = to_json(records, Path(path).parent, path)  # SpecError: a value it could not read back
     try:
-        write_atomic(path, text)
+        write_output(path, text)
     except OSError as exc:
         raise SpecError([Problem(Loc(path), "", f"cannot write the baseline: "
                                  f"{exc.strerror or exc}")]) from None

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from ..errors import Loc, Problem, SpecError, show
 from .metrics import ANALYTIC, MEASURED, METRICS
-from ..safeio import parse_json, read_text, write_output
+from ..safeio import parse_json, read_text
 
 SCHEMA = "cnncost.baseline"
 SCHEMA_VERSION = 1
@@ -111,13 +111,6 @@ def to_json(models: dict, folder: str | os.PathLike, file: str = "") -> str:
         raise SpecError([Problem(Loc(file), "", f"cannot store this baseline: {p}") for p in
                          problems])
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half
-    (cnncost.safeio.write_output: a temporary file in the same folder, then a rename;
-    a device or FIFO is written in place, never replaced). OSError on failure."""
-    write_output(path, text)
 
 
 def load_baseline(path: str | os.PathLike) -> Baseline:

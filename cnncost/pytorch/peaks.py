@@ -21,9 +21,10 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
+
+from ..safeio import write_output
 
 TERA = 1e12
 GIGA = 1e9
@@ -187,9 +188,5 @@ def store(key: str, peaks: Peaks) -> Peaks:
             bandwidth_bytes_per_s=max(peaks.bandwidth_bytes_per_s, old.bandwidth_bytes_per_s),
             reference=peaks.reference if peaks.flops_per_s >= old.flops_per_s else old.reference)
     data[key] = peaks.to_dict()
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".peaks.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.replace(tmp, path)
+    write_output(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return peaks
