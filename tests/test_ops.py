@@ -4,11 +4,15 @@ window arithmetic (output size, params, MACs) where torch is installed."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 import cnncost
-from cnncost.cost.ops import OPS
+from cnncost.cost.ops import OPS, canonical
+from cnncost.cost.ops.act import ACTIVATIONS
+from cnncost.cost.ops.base import names_in
+from cnncost.cost.ops.norm import NORMS
 from cnncost.cost.ops.geometry import same_pads
 from cnncost.cost.ops.pool import adaptive_reads
 
@@ -186,6 +190,24 @@ def test_cost_rules_take_no_field_checks_of_their_own():
         assert not raises, f"{name}: its cost rule raises; move the check to the shape rule"
 
 
+@pytest.mark.parametrize("spec", sorted((Path(__file__).parent.parent / "specs").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_derive_and_shape_rules_do_not_write_into_attrs(spec):
+    """The op contract: derive and shape rules are pure. Each node of every bundled spec is
+    re-run with read-only attributes (a write raises TypeError) and gives the same shape."""
+    from types import MappingProxyType
+
+    from cnncost.api import build_graph
+
+    nodes = build_graph(spec).nodes
+    for node in nodes[1:]:
+        op, ins = OPS[node.op], [nodes[i].shape for i in node.inputs]
+        fields = MappingProxyType({k: v for k, v in node.attrs.items() if k in op.fields})
+        derived = op.derive(ins, fields) if op.derive else {}
+        assert {**fields, **derived} == node.attrs, node.name
+        assert op.shape(ins, MappingProxyType(node.attrs)) == node.shape, node.name
+
+
 def test_batchnorm_counts():
     row = one({"op": "batchnorm"}, (16, 8, 8))
     assert (row.params, row.buffers, row.keras_nontrainable) == (32, 33, 32)
@@ -198,11 +220,39 @@ def test_layernorm_and_prelu():
     assert one({"op": "prelu", "per_channel": True}, (16, 8, 8)).params == 16
 
 
-@pytest.mark.parametrize("act", ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "swish",
-                                 "sigmoid", "hardsigmoid", "hardswish", "tanh"])
-def test_activations_count_one_op_per_element(act):
+# Closed forms per activation on a C x H x W input: (params, other ops per element).
+# A new activation fails test_every_activation_has_a_closed_form until it gets a row here.
+ACTIVATION_FORMS = {
+    "relu": (0, 1), "relu6": (0, 1), "leaky_relu": (0, 1), "elu": (0, 1), "gelu": (0, 1),
+    "silu": (0, 1), "sigmoid": (0, 1), "hardsigmoid": (0, 1), "hardswish": (0, 1),
+    "tanh": (0, 1), "prelu": (1, 1), "softmax": (0, 3),
+}
+REGISTERED_ACTS = names_in("act")
+
+
+def test_every_activation_has_a_closed_form():
+    assert {canonical(a) for a in REGISTERED_ACTS} == set(ACTIVATION_FORMS)
+    assert ACTIVATIONS == REGISTERED_ACTS  # `act:` accepts every registered word
+
+
+@pytest.mark.parametrize("act", REGISTERED_ACTS)
+def test_activations_closed_form(act):
+    params, per_element = ACTIVATION_FORMS[canonical(act)]
     row = one({"op": act}, (4, 5, 5))
-    assert (row.shape, row.params, row.macs, row.other_ops) == ((4, 5, 5), 0, 0, 100)
+    assert (row.shape, row.params, row.macs, row.other_ops) == ((4, 5, 5), params, 0,
+                                                               per_element * 100)
+    fused = cnncost.analyze({"input": [4, 5, 5], "layers": [
+        {"op": "conv", "out": 4, "kernel": 1, "act": act}]}).rows[-1]
+    assert (fused.name, fused.params, fused.other_ops) == ("conv1.act", params,
+                                                           per_element * 100)
+
+
+def test_every_norm_word_is_accepted():
+    assert ("none", *names_in("norm")) == NORMS
+    for norm in names_in("norm"):
+        rows = cnncost.analyze({"input": [4, 5, 5], "layers": [
+            {"op": "conv", "out": 4, "kernel": 1, "norm": norm}]}).rows
+        assert rows[-1].name == "conv1.norm" and rows[-1].params == 8
 
 
 def test_softmax_counts_three_ops():

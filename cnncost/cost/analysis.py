@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..errors import Problem, SpecError
-from ..lang.expand import MAX_ELEMENTS, Graph
+from ..lang.expand import MAX_ELEMENTS
+from ..lang.graph import Graph
 from .ops import OPS, fmt_shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}

@@ -3,8 +3,9 @@
 Expansion evaluates expressions, applies defaults, instantiates blocks and
 stages, wires residuals, branches and named references, and infers every
 output shape with the op registry's shape rules. The result is a
-:class:`Graph`: primitive :class:`Node` s in topological order, the first being
-the model input. Errors are collected in the sink; a layer that fails gets an
+:class:`~cnncost.lang.graph.Graph`: primitive nodes in topological order, the first
+being the model input. Name scopes and the memo that replays repeated blocks live
+in :mod:`cnncost.lang.replay`. Errors are collected in the sink; a layer that fails gets an
 unknown shape and the layers that depend on it skip their shape checks, so one
 run reports every independent problem.
 
@@ -27,6 +28,8 @@ from .expr import ExprError, compile_expr
 from ..cost.ops import OPS, OpError, canonical, fmt_shape, numel
 from ..cost.ops.base import pos_int
 from ..cost.ops.conv import ACT
+from .graph import Graph, Node
+from .replay import BlockMemo, Scope, replay
 from .spec import MERGES, REQUIRED, BlockDef, Item, Spec, IDENTIFIER
 
 _UNSET = object()
@@ -37,106 +40,6 @@ MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample here; the
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 64
 MAX_WORK = 1_000_000  # layers + block calls + names replayed: bounds time and memory
-
-
-class Node(NamedTuple):
-    """One primitive layer of the expanded graph."""
-
-    index: int
-    name: str  # hierarchical, e.g. "layer1.block1.conv1.conv"
-    op: str  # registered op name ("input" for the model input)
-    attrs: dict  # resolved field values (plus derived ones such as `pads`)
-    inputs: tuple  # indices of input nodes
-    shape: tuple | None  # output shape per sample; None when it could not be inferred
-    loc: Loc  # in the user's spec file: the layer's line, or the call of the built-in block
-    view: bool = False  # output shares its input's memory
-    size: int = 0  # elements of the output per sample (0 when the shape is unknown)
-
-
-class Graph(NamedTuple):
-    """An expanded spec: nodes in topological order and the resolved variables."""
-
-    name: str
-    file: str
-    nodes: list
-    output: int
-    vars: dict
-    description: str = ""
-
-    @property
-    def input_shape(self) -> tuple:
-        return self.nodes[0].shape
-
-
-class Scope:
-    """Names visible in one layer list: local layers, child scopes, the parent.
-
-    The scope of a replayed block is lazy: it keeps the recorded code and decodes its
-    names only when a dotted reference looks inside it (see Expander.record).
-    """
-
-    __slots__ = ("input", "parent", "_names", "_children", "_lazy")
-
-    def __init__(self, input: int | None, parent: Scope | None = None) -> None:
-        self.input = input  # the list's input ("input" in references)
-        self.parent = parent
-        self._names: dict | None = {}  # local name -> node index
-        self._children: dict | None = {}  # local name -> Scope of a named group
-        self._lazy: tuple | None = None  # (code, block input, first node) of a replay
-
-    @classmethod
-    def replayed(cls, code: tuple, src: int, start: int, parent: Scope | None) -> Scope:
-        """A scope decoded on demand from recorded `code`, relative to `src` and `start`."""
-        if code[0] == "shift":  # a replayed scope recorded inside another replay
-            _, inner, delta, src_rel = code
-            src, start = _decode_ref(src_rel, src, start), start + delta
-            code = inner
-        scope = cls(_decode_ref(code[0], src, start), parent)
-        scope._names = scope._children = None
-        scope._lazy = (code, src, start)
-        return scope
-
-    def _decode(self) -> None:
-        (_, names, children), src, start = self._lazy  # type: ignore[misc]
-        self._names = {k: _decode_ref(v, src, start) for k, v in names.items()}
-        self._children = {k: Scope.replayed(c, src, start, self) for k, c in children.items()}
-
-    @property
-    def names(self) -> dict:
-        if self._names is None:
-            self._decode()
-        return self._names  # type: ignore[return-value]
-
-    @property
-    def children(self) -> dict:
-        if self._children is None:
-            self._decode()
-        return self._children  # type: ignore[return-value]
-
-    def lookup(self, dotted: str) -> tuple[bool, int | None]:
-        head, *rest = dotted.split(".")
-        scope: Scope | None = self
-        while scope is not None:
-            if head == "input" and not rest:
-                return True, scope.input
-            if head in scope.names:
-                if not rest:
-                    return True, scope.names[head]
-                inner = scope.children.get(head)
-                for part in rest[:-1]:
-                    inner = inner.children.get(part) if inner else None
-                if inner is not None and rest[-1] in inner.names:
-                    return True, inner.names[rest[-1]]
-                return False, None
-            scope = scope.parent
-        return False, None
-
-    def visible(self) -> list:
-        out, scope = ["input"], self
-        while scope is not None:
-            out += list(scope.names)
-            scope = scope.parent
-        return out
 
 
 class Ctx(NamedTuple):
@@ -164,7 +67,7 @@ class Expander:
         self.nodes: list[Node] = []
         self.input_override = input_shape
         self._plans: dict[str, list] = {}
-        self._memo: dict[tuple, tuple] = {}
+        self._memo = BlockMemo()
         self._work = 0  # see spend()
         self._failed_checks: set[str] = set()
 
@@ -218,6 +121,8 @@ class Expander:
         shape = None
         if None not in in_shapes:
             try:
+                if opdef.derive is not None:  # a new dict: `attrs` may be shared
+                    attrs = {**attrs, **opdef.derive(in_shapes, attrs)}
                 shape = tuple(opdef.shape(in_shapes, attrs))
                 size = numel(shape)
                 if size > MAX_ELEMENTS:
@@ -626,11 +531,17 @@ class Expander:
         local = ctx.prefix.rsplit(".", 1)[-1]
         # Defaults depend only on the given parameters, the variables and the input
         # shape, so the memo is consulted before they are evaluated.
-        key = self.memo_key(block, given, src, ctx) if ok else None
+        key = BlockMemo.key(block, given, self.shape_of(src), ctx.block) if ok else None
         # Where this call's layers are reported: the call's line in the user's file.
+        recording = self._memo.get(key) if key is not None else None
         site = item.loc if item.loc.file == self.spec.file else ctx.site
-        if key is not None and key in self._memo:
-            out, inner = self.replay(self._memo[key], src, ctx.prefix, site)
+        if recording is not None and src is not None:
+            self.spend(len(recording.nodes) + 1, site, ctx.prefix)
+            if len(self.nodes) + len(recording.nodes) > MAX_NODES:
+                self.errors.add(site, ctx.prefix, f"the model expands to more than "
+                                f"{MAX_NODES:,} layers; refusing to go on")
+                raise Abort()
+            out, inner = replay(recording, self.nodes, src, ctx.prefix, site)
             scope.children[local] = inner
             return out
         missing = [p for p, d in block.params.items() if d is REQUIRED and p not in item.fields]
@@ -670,8 +581,9 @@ class Expander:
         else:
             out = self.residual(block.layers, block.shortcut, block.post, src, inner, sub,
                                 item.loc)
-        if key is not None and out is not None and self.errors.count() == problems:
-            self._memo[key] = self.record(start, src, out, inner, ctx.prefix, site)
+        if key is not None and src is not None and out is not None and (
+                self.errors.count() == problems):
+            self._memo.record(key, self.nodes, start, src, out, inner, ctx.prefix, site)
         return out
 
     def run_checks(self, block: BlockDef, env: dict, item: Item, ctx: Ctx) -> bool:
@@ -690,66 +602,6 @@ class Expander:
                     self.err(item.loc, ctx, ctx.prefix, text)
                 ok = False
         return ok
-
-    # ------------------------------------------------------------------ block memo
-    # A block called again with the same parameters on the same input shape expands
-    # to the same layers: the first expansion is recorded (names relative to the call,
-    # inputs relative to the block input) and replayed for the next calls. The memo
-    # lives for one expansion only.
-
-    def memo_key(self, block: BlockDef, params: dict, src: int | None, ctx: Ctx) -> tuple | None:
-        shape = self.shape_of(src)
-        if shape is None:
-            return None
-        key = (block.name, id(block), tuple(params.items()), shape, ctx.block)
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
-
-    def record(self, start: int, src: int, out: int, inner: Scope, prefix: str,
-               site: Loc) -> tuple:
-        def enc(ref: int | None) -> int | None:
-            return None if ref is None else (-1 if ref == src else ref - start)
-
-        cut = len(prefix)
-        # A layer located at the call (one of a built-in block's) is located at each
-        # replay's own call: its loc is recorded as None.
-        nodes = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape,
-                  None if n.loc == site else n.loc, n.view, n.size)
-                 for n in self.nodes[start:]]
-
-        def enc_scope(scope: Scope) -> tuple:
-            if scope._lazy is not None:  # keep a replay's code; shift it to this block
-                code, src_c, start_c = scope._lazy
-                return ("shift", code, start_c - start, enc(src_c))
-            return (enc(scope.input), {k: enc(v) for k, v in scope.names.items()},
-                    {k: enc_scope(v) for k, v in scope.children.items()})
-
-        return nodes, enc(out), enc_scope(inner)
-
-    def replay(self, memo: tuple, src: int, prefix: str, site: Loc) -> tuple[int, Scope]:
-        records, out, scope_code = memo
-        self.spend(len(records) + 1, site, prefix)
-        nodes = self.nodes
-        start = len(nodes)
-        if start + len(records) > MAX_NODES:
-            self.errors.add(site, prefix, f"the model expands to more than "
-                            f"{MAX_NODES:,} layers; refusing to go on")
-            raise Abort()
-
-        for rel, op, attrs, inputs, shape, loc, view, size in records:
-            nodes.append(Node(len(nodes), prefix + rel, op, attrs,
-                              tuple(_decode_ref(i, src, start) for i in inputs),
-                              shape, site if loc is None else loc, view, size))
-        return _decode_ref(out, src, start), Scope.replayed(scope_code, src, start, None)
-
-
-def _decode_ref(ref: int | None, src: int | None, start: int) -> int | None:
-    """A recorded node reference: -1 is the block input, others count from `start`."""
-    return None if ref is None else (src if ref == -1 else ref + start)
-
 
 def _default_attrs(op: str) -> dict:
     return {k: f.check(f.default) for k, f in OPS[op].fields.items()}

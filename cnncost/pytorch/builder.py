@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from .torch_import import torch
 from torch import nn
 
-from ..lang.expand import Graph, Node
+from ..lang.graph import Graph, Node
 from .torch_modules import (Add, ChannelLayerNorm, ChannelShuffle, Concat, GlobalPool, Mul,
                             PaddedAvgPool2d, PaddedConv2d, PaddedMaxPool2d, attach)
 

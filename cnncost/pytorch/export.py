@@ -36,7 +36,7 @@ from torch import nn  # noqa: E402
 
 from . import torch_modules
 from .builder import BuildError, Make, last_uses, make_for
-from ..lang.expand import Graph
+from ..lang.graph import Graph
 
 MODULES_FILE = Path(torch_modules.__file__)
 

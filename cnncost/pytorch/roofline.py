@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..cost.analysis import DTYPE_BYTES, Analysis
-from ..lang.expand import Graph
+from ..lang.graph import Graph
 from .peaks import Peaks
 
 BOUNDS = ("compute", "memory", "overhead")

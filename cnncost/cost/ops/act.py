@@ -6,7 +6,7 @@ counts three (exponential, sum, divide). See docs/conventions.md.
 
 from __future__ import annotations
 
-from .base import Cost, Field, boolean, numel, number, register
+from .base import Cost, Field, boolean, names_in, numel, number, register
 
 
 class _Elementwise:
@@ -31,15 +31,6 @@ _simple("relu", "max(x, 0)")
 _simple("relu6", "min(max(x, 0), 6)")
 _simple("leaky_relu", "x if x > 0 else slope * x",
         fields={"slope": Field(number, 0.01, "negative slope")})
-_simple("elu", "x if x > 0 else alpha * (exp(x) - 1)",
-        fields={"alpha": Field(number, 1.0, "saturation value for negative inputs")})
-_simple("gelu", "x * Phi(x) (exact erf form)")
-_simple("silu", "x * sigmoid(x)", aliases=("swish",))
-_simple("sigmoid", "1 / (1 + exp(-x))")
-_simple("hardsigmoid", "relu6(x + 3) / 6")
-_simple("hardswish", "x * relu6(x + 3) / 6", aliases=("hard_swish",))
-_simple("tanh", "hyperbolic tangent")
-_simple("softmax", "softmax over channels", per_element=3)
 
 
 @register("prelu", doc="leaky ReLU with a learned slope, one shared or one per channel",
@@ -52,5 +43,16 @@ class PReLU(_Elementwise):
         return Cost(params=n, other_ops=numel(out))
 
 
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "prelu", "elu", "gelu", "silu", "swish",
-               "sigmoid", "hardsigmoid", "hardswish", "tanh", "softmax")
+_simple("elu", "x if x > 0 else alpha * (exp(x) - 1)",
+        fields={"alpha": Field(number, 1.0, "saturation value for negative inputs")})
+_simple("gelu", "x * Phi(x) (exact erf form)")
+_simple("silu", "x * sigmoid(x)", aliases=("swish",))
+_simple("sigmoid", "1 / (1 + exp(-x))")
+_simple("hardsigmoid", "relu6(x + 3) / 6")
+_simple("hardswish", "x * relu6(x + 3) / 6", aliases=("hard_swish",))
+_simple("tanh", "hyperbolic tangent")
+_simple("softmax", "softmax over channels", per_element=3)
+
+
+# The words `act:` accepts: every activation registered above, with its aliases.
+ACTIVATIONS = names_in("act")

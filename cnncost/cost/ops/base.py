@@ -1,9 +1,13 @@
 """The op registry: one entry per primitive op, serving both shape and cost.
 
 Each primitive op is an :class:`OpDef` registered with :func:`register`: its
-fields (typed, with defaults and one-line docs), a shape rule, and a cost rule.
-Shape and cost rules are pure functions of the input shapes and the resolved
-field values. All validation happens before the cost rule: the field checks
+fields (typed, with defaults and one-line docs), a shape rule, and a cost rule,
+plus an optional derive rule for values that follow from the input shape (the
+explicit pads of ``padding: same``, a pooling stride defaulting to the kernel):
+it returns them as a new dict, which the expansion merges into the node's
+attributes before calling the shape rule. Derive, shape and cost rules are pure
+functions of the input shapes and the resolved field values: none of them
+writes into the attributes it is given. All validation happens before the cost rule: the field checks
 (types and ranges) and the shape rule (everything that depends on the input
 shape) raise :class:`OpError`, which the expansion reports with the layer's
 file:line; they never assert. A cost rule never raises: it is only called on
@@ -179,6 +183,7 @@ class Field:
 
 ShapeRule = Callable[[list, dict], Shape]
 CostRule = Callable[[list, Shape, dict], Cost]
+DeriveRule = Callable[[list, dict], dict]
 
 
 class OpDef(NamedTuple):
@@ -194,6 +199,7 @@ class OpDef(NamedTuple):
     view: bool = False  # output is a view of its input (no new memory)
     category: str = "other"  # conv, linear, norm, act, pool, merge, shape, other
     aliases: tuple[str, ...] = ()
+    derive: DeriveRule | None = None  # attributes that follow from the input shape
 
 
 OPS: dict[str, OpDef] = {}
@@ -202,11 +208,13 @@ ALIASES: dict[str, str] = {}
 
 def register(name: str, *, doc: str, fields: dict[str, Field] | None = None,
              aliases: tuple[str, ...] = (), **traits: Any) -> Callable[[Any], Any]:
-    """Class decorator: the class provides static `shape` and `cost` rules."""
+    """Class decorator: the class provides static `shape` and `cost` rules, and
+    optionally a static `derive` rule."""
 
     def wrap(cls: Any) -> Any:
         op = OpDef(name=name, doc=doc, fields=dict(fields or {}), shape=cls.shape,
-                   cost=cls.cost, aliases=aliases, **traits)
+                   cost=cls.cost, aliases=aliases, derive=getattr(cls, "derive", None),
+                   **traits)
         if name in OPS or name in ALIASES:
             raise RuntimeError(f"op {name!r} registered twice")
         OPS[name] = op
@@ -215,6 +223,12 @@ def register(name: str, *, doc: str, fields: dict[str, Field] | None = None,
         return cls
 
     return wrap
+
+
+def names_in(category: str) -> tuple[str, ...]:
+    """The names and aliases of the ops registered so far in `category`, in order."""
+    return tuple(word for op in OPS.values() if op.category == category
+                 for word in (op.name, *op.aliases))
 
 
 def canonical(name: str) -> str | None:

@@ -27,6 +27,14 @@ WINDOW = {
 }
 
 
+def window_pads(ins: list, attrs: dict, what: str) -> dict:
+    """Derived: the explicit (top, bottom, left, right) `pads` of a window on this input."""
+    need_rank(ins[0], 3, what)
+    _, h, w = ins[0]
+    return {"pads": resolve_pads(attrs["padding"], (h, w), attrs["kernel"], attrs["stride"],
+                                 attrs["dilation"])}
+
+
 def conv_out(ins: list, attrs: dict, c_out: int, groups: int) -> tuple:
     """Output shape of a (grouped) convolution, with every check PyTorch makes."""
     need_rank(ins[0], 3, "a convolution")
@@ -35,10 +43,8 @@ def conv_out(ins: list, attrs: dict, c_out: int, groups: int) -> tuple:
         raise OpError(f"input channels {c_in} are not divisible by groups={groups}")
     if c_out % groups:
         raise OpError(f"output channels {c_out} are not divisible by groups={groups}")
-    pads = resolve_pads(attrs["padding"], (h, w), attrs["kernel"], attrs["stride"],
-                        attrs["dilation"])
-    attrs["pads"] = pads
-    return (c_out, *window_hw((h, w), attrs["kernel"], attrs["stride"], attrs["dilation"], pads))
+    return (c_out, *window_hw((h, w), attrs["kernel"], attrs["stride"], attrs["dilation"],
+                              attrs["pads"]))
 
 
 def conv_cost(c_in: int, out: tuple, attrs: dict, groups: int) -> Cost:
@@ -60,6 +66,10 @@ _FUSED = {"bias": BIAS, "norm": NORM, "act": ACT}
                   **_FUSED})
 class Conv:
     @staticmethod
+    def derive(ins: list, attrs: dict) -> dict:
+        return window_pads(ins, attrs, "a convolution")
+
+    @staticmethod
     def shape(ins: list, attrs: dict) -> tuple:
         return conv_out(ins, attrs, attrs["out"], attrs["groups"])
 
@@ -74,8 +84,11 @@ class Conv:
                   **_FUSED})
 class Depthwise:
     @staticmethod
+    def derive(ins: list, attrs: dict) -> dict:
+        return window_pads(ins, attrs, "a depthwise convolution")
+
+    @staticmethod
     def shape(ins: list, attrs: dict) -> tuple:
-        need_rank(ins[0], 3, "a depthwise convolution")
         return conv_out(ins, attrs, ins[0][0] * attrs["multiplier"], ins[0][0])
 
     @staticmethod
@@ -90,8 +103,13 @@ class Depthwise:
                   "groups": Field(pos_int, 1, "channel groups"), **_FUSED})
 class Pointwise:
     @staticmethod
+    def derive(ins: list, attrs: dict) -> dict:
+        """A 1x1 window without padding, spelled out for the builder and the exporters."""
+        return {"kernel": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1),
+                "pads": (0, 0, 0, 0)}
+
+    @staticmethod
     def shape(ins: list, attrs: dict) -> tuple:
-        attrs.update(kernel=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1))
         return conv_out(ins, attrs, attrs["out"], attrs["groups"])
 
     @staticmethod

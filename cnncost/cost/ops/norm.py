@@ -7,7 +7,7 @@ LayerNorm over channels: 2C params, 5 other ops per element.
 
 from __future__ import annotations
 
-from .base import Cost, Field, OpError, boolean, fmt_shape, numel, register
+from .base import Cost, Field, OpError, boolean, fmt_shape, names_in, numel, register
 
 
 class _PerChannel:
@@ -39,4 +39,5 @@ class LayerNorm(_PerChannel):
         return Cost(params=2 * out[0] if attrs["affine"] else 0, other_ops=5 * numel(out))
 
 
-NORMS = ("none", "batchnorm", "bn", "layernorm")
+# The words `norm:` accepts: "none" and every norm registered above, with its aliases.
+NORMS = ("none", *names_in("norm"))

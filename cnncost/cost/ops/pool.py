@@ -22,14 +22,20 @@ _WINDOW = {
 
 class _Window:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def derive(ins: list, attrs: dict) -> dict:
+        """The stride (default: the kernel), the dilation (avgpool: 1) and explicit `pads`."""
         need_rank(ins[0], 3, "pooling")
-        c, h, w = ins[0]
+        _, h, w = ins[0]
         kernel = attrs["kernel"]
-        if attrs["stride"] is None:
-            attrs["stride"] = kernel
-        attrs.setdefault("dilation", (1, 1))
-        pads = resolve_pads(attrs["padding"], (h, w), kernel, attrs["stride"], attrs["dilation"])
+        stride = kernel if attrs["stride"] is None else attrs["stride"]
+        dilation = attrs.get("dilation", (1, 1))
+        return {"stride": stride, "dilation": dilation,
+                "pads": resolve_pads(attrs["padding"], (h, w), kernel, stride, dilation)}
+
+    @staticmethod
+    def shape(ins: list, attrs: dict) -> tuple:
+        c, h, w = ins[0]
+        kernel, pads = attrs["kernel"], attrs["pads"]
         if not isinstance(attrs["padding"], str) and (
                 max(pads[0], pads[1]) > kernel[0] // 2 or max(pads[2], pads[3]) > kernel[1] // 2):
             raise OpError(f"padding {max(pads)} is more than half the kernel {fmt_pair(kernel)} "
@@ -39,7 +45,6 @@ class _Window:
             raise OpError(f"ceil_mode needs the same padding on both sides (PyTorch pads "
                           f"pooling symmetrically), received [top, bottom, left, right] = "
                           f"{list(pads)}")
-        attrs["pads"] = pads
         return (c, *window_hw((h, w), kernel, attrs["stride"], attrs["dilation"], pads,
                               attrs["ceil_mode"]))
 
