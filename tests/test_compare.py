@@ -309,9 +309,9 @@ def busy_cpu(monkeypatch):
     """A 2-CPU machine with a load average of 1.8, PyTorch on the CPU with 2 threads."""
     import os
 
-    import cnncost.commands.compare as command
+    import cnncost.comparison.request as command
 
-    monkeypatch.setattr(command, "_cpu_threads", lambda device: 2)
+    monkeypatch.setattr(command, "cpu_threads", lambda device: 2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(os, "getloadavg", lambda: (1.8, 1.0, 1.0))
 
@@ -349,15 +349,15 @@ def test_measure_flags_quality_and_a_busy_cpu_as_bench_does(monkeypatch, busy_cp
 def test_measure_on_a_quiet_cpu_has_no_note(monkeypatch):
     import os
 
-    import cnncost.commands.compare as command
+    import cnncost.comparison.request as command
 
     monkeypatch.setitem(sys.modules, "cnncost.pytorch.measure", fake_module([], SPREADS))
-    monkeypatch.setattr(command, "_cpu_threads", lambda device: 1)
+    monkeypatch.setattr(command, "cpu_threads", lambda device: 1)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
     data = json.loads(invoke("compare", "resnet18", "--measure", "--format", "json").output)
     assert data["notes"] == [] and data["rows"][0]["quality"] == "ok"
-    monkeypatch.setattr(command, "_cpu_threads", lambda device: None)  # on a GPU: no check
+    monkeypatch.setattr(command, "cpu_threads", lambda device: None)  # on a GPU: no check
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     data = json.loads(invoke("compare", "resnet18", "--measure", "--format", "json").output)
     assert data["notes"] == []
