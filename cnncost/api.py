@@ -18,7 +18,8 @@ from collections.abc import Mapping
 
 from .cost.analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, show
-from .lang.expand import Graph, expand
+from .lang.expand import expand
+from .lang.graph import Graph
 from .safeio import is_stdin
 from .lang.spec import Spec, load_blocks, load_spec, parse_spec
 from .lang.yamlio import LocDict, LocList

@@ -19,18 +19,18 @@ becomes a group ``<name>.<op>``, ``<name>.norm``, ``<name>.act``. Stage blocks a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ..errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import ExprError, compile_expr
-from ..cost.ops import OPS, OpError, canonical, fmt_shape, numel
-from ..cost.ops.base import pos_int
+from ..cost.ops import OPS, OpError, fmt_shape, numel
+from ..cost.ops.base import Field, Shape, pos_int, registered
 from ..cost.ops.conv import ACT
 from .graph import Graph, Node
 from .replay import BlockMemo, Scope, replay
-from .spec import MERGES, REQUIRED, BlockDef, Item, Spec, IDENTIFIER
+from .spec import MERGES, REQUIRED, BlockDef, Item, Items, Spec, IDENTIFIER
 
 _UNSET = object()
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -41,16 +41,19 @@ MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 64
 MAX_WORK = 1_000_000  # layers + block calls + names replayed: bounds time and memory
 
+# Per field of an op: (name, Field, raw default from the spec or _UNSET, checked value or _UNSET)
+PlanEntry = tuple[str, Field, Any, Any]
+
 
 class Ctx(NamedTuple):
     """Where we are: environment for expressions, name prefix, user-file call site."""
 
-    env: dict
+    env: dict[str, Any]
     prefix: str
     site: Loc  # the innermost location in the user's spec file
     block: str = ""  # built-in block being instantiated, for messages
     depth: int = 0  # blocks instantiated around this point
-    params: Mapping = MappingProxyType({})  # parameters of the enclosing block
+    params: Mapping[str, Any] = MappingProxyType({})  # parameters of the enclosing block
 
     def at(self, prefix: str) -> Ctx:
         """The same context under another name prefix."""
@@ -58,15 +61,16 @@ class Ctx(NamedTuple):
 
 
 class Expander:
-    def __init__(self, spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
-                 input_shape: tuple | None = None):
+    def __init__(self, spec: Spec, builtin_blocks: Mapping[str, BlockDef],
+                 variables: Mapping[str, Any], errors: ErrorSink,
+                 input_shape: Shape | None = None) -> None:
         self.spec = spec
         self.blocks = {**builtin_blocks, **spec.blocks}
         self.vars = variables
         self.errors = errors
         self.nodes: list[Node] = []
         self.input_override = input_shape
-        self._plans: dict[str, list] = {}
+        self._plans: dict[str, list[PlanEntry]] = {}
         self._memo = BlockMemo()
         self._work = 0  # see spend()
         self._failed_checks: set[str] = set()
@@ -78,7 +82,7 @@ class Expander:
             message += f" (in built-in block '{ctx.block}', {item_loc})"
         self.errors.add(loc, path, message)
 
-    def value(self, raw: Any, env: dict, choices: tuple = ()) -> Any:
+    def value(self, raw: Any, env: Mapping[str, Any], choices: tuple[str, ...] = ()) -> Any:
         """Resolve a raw field value: literal choice, variable, expression or literal."""
         if isinstance(raw, list):
             return [self.value(v, env) for v in raw]
@@ -90,7 +94,7 @@ class Expander:
             return env.get(raw, raw)  # an unknown bare word stays a literal string
         return compile_expr(raw)(env)
 
-    def typed(self, fdef: Any, raw: Any, env: dict) -> Any:
+    def typed(self, fdef: Field, raw: Any, env: Mapping[str, Any]) -> Any:
         value = self.value(raw, env, fdef.choices)
         try:
             return fdef.check(value)
@@ -106,8 +110,8 @@ class Expander:
                     msg += f" ({value!r} is not a variable{close})"
             raise OpError(msg) from None
 
-    def add_node(self, name: str, op: str, attrs: dict, inputs: tuple, loc: Loc,
-                 ctx: Ctx) -> int | None:
+    def add_node(self, name: str, op: str, attrs: dict[str, Any],
+                 inputs: Sequence[int | None], loc: Loc, ctx: Ctx) -> int | None:
         if len(self.nodes) >= MAX_NODES:
             self.errors.add(ctx.site, name, f"the model expands to more than {MAX_NODES:,} "
                             "layers; refusing to go on")
@@ -115,15 +119,17 @@ class Expander:
         self.spend(1, ctx.site, name)
         opdef = OPS[op]
         nodes = self.nodes
-        if None in inputs:  # an input failed earlier and was reported there
+        refs = tuple(i for i in inputs if i is not None)
+        if len(refs) != len(inputs):  # an input failed earlier and was reported there
             return None
-        in_shapes = [nodes[i].shape for i in inputs]
-        shape = None
-        if None not in in_shapes:
+        known = [s for i in refs if (s := nodes[i].shape) is not None]
+        shape: Shape | None = None
+        size = 0
+        if len(known) == len(refs):
             try:
                 if opdef.derive is not None:  # a new dict: `attrs` may be shared
-                    attrs = {**attrs, **opdef.derive(in_shapes, attrs)}
-                shape = tuple(opdef.shape(in_shapes, attrs))
+                    attrs = {**attrs, **opdef.derive(known, attrs)}
+                shape = tuple(opdef.shape(known, attrs))
                 size = numel(shape)
                 if size > MAX_ELEMENTS:
                     raise OpError(f"output {fmt_shape(shape)} has more than {MAX_ELEMENTS:.0e} "
@@ -131,12 +137,11 @@ class Expander:
                 if size == 0:
                     raise OpError(f"output shape {fmt_shape(shape)} is empty")
             except OpError as exc:
-                ins = ", ".join(fmt_shape(s) for s in in_shapes)
+                ins = ", ".join(fmt_shape(s) for s in known)
                 self.err(loc, ctx, name, f"{op}: {exc} [input {ins}]")
-                shape = None
+                shape, size = None, 0
         site = loc if loc.file == self.spec.file else ctx.site  # located in the user's file
-        node = Node(len(nodes), name, op, attrs, tuple(inputs), shape, site, opdef.view,
-                    size if shape is not None else 0)
+        node = Node(len(nodes), name, op, attrs, refs, shape, site, opdef.view, size)
         self.nodes.append(node)
         return node.index
 
@@ -149,18 +154,18 @@ class Expander:
                             "(layers, block calls and names); refusing to go on")
             raise Abort()
 
-    def shape_of(self, ref: int | None) -> tuple | None:
+    def shape_of(self, ref: int | None) -> Shape | None:
         return None if ref is None else self.nodes[ref].shape
 
     # ------------------------------------------------------------------ entry
     def run(self) -> Graph | None:
         spec = self.spec
         ctx = Ctx(env=dict(self.vars), prefix="", site=spec.loc)
-        dims = self.input_override
-        if dims is None:
+        shape = self.input_override
+        if shape is None:
             if spec.input is None:  # reported while parsing
                 return None
-            dims = []
+            dims: list[int] = []
             for raw in spec.input:
                 try:
                     dims.append(pos_int(self.value(raw, ctx.env)))
@@ -168,7 +173,7 @@ class Expander:
                     where = Loc(spec.file, spec.input_line) if spec.input_line else spec.loc
                     self.errors.add(where, "input", f"input sizes: {exc}")
                     return None
-        shape = tuple(dims)
+            shape = tuple(dims)
         if numel(shape) > MAX_ELEMENTS:
             self.errors.add(spec.loc, "input", f"input {fmt_shape(shape)} is absurdly large")
             return None
@@ -181,14 +186,14 @@ class Expander:
         return Graph(spec.name, spec.file, self.nodes, out if out is not None else 0,
                      dict(self.vars), spec.description)
 
-    def set_in(self, env: dict, ref: int | None) -> None:
+    def set_in(self, env: dict[str, Any], ref: int | None) -> None:
         shape = self.shape_of(ref) or ()
         env["in_channels"] = shape[0] if shape else 0
         env["in_h"] = shape[1] if len(shape) == 3 else 1
         env["in_w"] = shape[2] if len(shape) == 3 else 1
 
     # ------------------------------------------------------------------ lists
-    def seq(self, items: tuple, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+    def seq(self, items: Items, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         """Expand a layer list; each layer takes the previous output unless `from:`."""
         taken = {i.name for i in items if i.name}
         counters: dict[str, int] = {}
@@ -246,10 +251,12 @@ class Expander:
             return self.primitive(item, src, scope, ctx)
         if item.kind == "block":
             return self.call_block(self.blocks[item.op], item, src, scope, ctx)
-        return getattr(self, f"s_{item.op}")(item, src, scope, ctx)
+        structural: Callable[[Item, int | None, Scope, Ctx], int | None] = getattr(
+            self, f"s_{item.op}")
+        return structural(item, src, scope, ctx)
 
     # ------------------------------------------------------------------ primitives
-    def op_plan(self, op: str) -> list:
+    def op_plan(self, op: str) -> list[PlanEntry]:
         """Per field of `op`: (name, Field, raw default from the spec or None, ready value).
 
         Built once per op and expander: literal defaults are checked here, so the
@@ -269,8 +276,10 @@ class Expander:
             self._plans[op] = plan
         return plan
 
-    def resolve_fields(self, op: str, item_fields: dict, item: Item, ctx: Ctx) -> dict | None:
-        attrs, ok = {}, True
+    def resolve_fields(self, op: str, item_fields: Mapping[str, Any], item: Item,
+                       ctx: Ctx) -> dict[str, Any] | None:
+        attrs: dict[str, Any] = {}
+        ok = True
         for fname, fdef, default, ready in self.op_plan(op):
             raw = item_fields.get(fname, _UNSET)
             if raw is _UNSET:
@@ -297,10 +306,11 @@ class Expander:
         return attrs if ok else None
 
     def primitive(self, item: Item, src: int | None, scope: Scope, ctx: Ctx,
-                  op: str | None = None, fields: dict | None = None) -> int | None:
+                  op: str | None = None, fields: Mapping[str, Any] | None = None) -> int | None:
         op = op or item.op
         opdef = OPS[op]
         fields = item.fields if fields is None else fields
+        inputs: list[int | None]
         if opdef.merge:
             inputs = []
             names = fields.get("inputs")
@@ -332,17 +342,19 @@ class Expander:
         ref = self.add_node(f"{ctx.prefix}.{op}", op, attrs, tuple(inputs), item.loc, ctx)
         return self.norm_act(ref, norm, act, item.loc, ctx)
 
-    def norm_act(self, ref: int, norm: str, act: str, loc: Loc, ctx: Ctx) -> int:
+    def norm_act(self, ref: int | None, norm: str, act: str, loc: Loc,
+                 ctx: Ctx) -> int | None:
         if norm != "none":
-            ref = self.add_node(f"{ctx.prefix}.norm", canonical(norm), {"affine": True}, (ref,),
-                                loc, ctx)
+            ref = self.add_node(f"{ctx.prefix}.norm", registered(norm), {"affine": True},
+                                (ref,), loc, ctx)
         if act != "none":
             ref = self.add_act(f"{ctx.prefix}.act", act, ref, loc, ctx)
         return ref
 
-    def add_act(self, name: str, act: str, src: int, loc: Loc, ctx: Ctx) -> int | None:
+    def add_act(self, name: str, act: str, src: int | None, loc: Loc,
+                ctx: Ctx) -> int | None:
         """An activation layer by name or alias, with its fields' defaults."""
-        op = canonical(act)
+        op = registered(act)
         return self.add_node(name, op, _default_attrs(op), (src,), loc, ctx)
 
     # ------------------------------------------------------------------ structure
@@ -362,7 +374,7 @@ class Expander:
         return self.residual(item.fields.get("layers", ()), item.fields.get("shortcut", "auto"),
                              item.fields.get("post", ()), src, inner, self.child(ctx), item.loc)
 
-    def residual(self, layers: tuple, shortcut: Any, post: tuple, src: int | None, inner: Scope,
+    def residual(self, layers: Items, shortcut: Any, post: Items, src: int | None, inner: Scope,
                  ctx: Ctx, loc: Loc) -> int | None:
         body = self.seq(layers, src, inner, ctx)
         path = ctx.prefix.rstrip(".")
@@ -373,7 +385,7 @@ class Expander:
             inner.names["shortcut"] = sc
         else:
             a, b = self.shape_of(src), self.shape_of(body)
-            if a is None or b is None:
+            if src is None or a is None or b is None:
                 return None
             mode = shortcut
             if mode == "auto":
@@ -399,7 +411,7 @@ class Expander:
         inner.names["add"] = out
         return self.seq(post, out, inner, ctx) if post else out
 
-    def projection(self, src: int, a: tuple, b: tuple, ctx: Ctx, loc: Loc) -> int | None:
+    def projection(self, src: int, a: Shape, b: Shape, ctx: Ctx, loc: Loc) -> int | None:
         """1x1 conv (+ norm per defaults) mapping the block input to the body's shape."""
         path = ctx.prefix + "shortcut"
         if len(a) != 3 or len(b) != 3:
@@ -459,9 +471,10 @@ class Expander:
     def s_separable(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         """Depthwise (no bias) then pointwise (bias, norm, act as given), as Keras does."""
         f = item.fields
-        dw = {k: f[k] for k in ("kernel", "stride", "padding", "dilation", "multiplier") if k in f}
+        dw: dict[str, Any] = {k: f[k] for k in ("kernel", "stride", "padding", "dilation",
+                                                "multiplier") if k in f}
         dw.update(bias=False, norm="none", act="none")
-        pw = {k: f[k] for k in ("out", "bias", "norm", "act") if k in f}
+        pw: dict[str, Any] = {k: f[k] for k in ("out", "bias", "norm", "act") if k in f}
         a = self.primitive(item, src, scope, ctx.at(ctx.prefix + ".depthwise"), "depthwise", dw)
         return self.primitive(item, a, scope, ctx.at(ctx.prefix + ".pointwise"), "pointwise", pw)
 
@@ -519,7 +532,7 @@ class Expander:
             self.err(item.loc, ctx, ctx.prefix, f"blocks nested more than {MAX_BLOCK_DEPTH} deep")
             return None
         self.spend(1, ctx.site, ctx.prefix)
-        given: dict = {}
+        given: dict[str, Any] = {}
         ok = True
         for pname in block.params:
             if pname in item.fields:
@@ -541,9 +554,9 @@ class Expander:
                 self.errors.add(site, ctx.prefix, f"the model expands to more than "
                                 f"{MAX_NODES:,} layers; refusing to go on")
                 raise Abort()
-            out, inner = replay(recording, self.nodes, src, ctx.prefix, site)
-            scope.children[local] = inner
-            return out
+            replayed, scope.children[local] = replay(recording, self.nodes, src, ctx.prefix,
+                                                     site)
+            return replayed
         missing = [p for p, d in block.params.items() if d is REQUIRED and p not in item.fields]
         if missing:
             self.err(item.loc, ctx, ctx.prefix,
@@ -555,7 +568,7 @@ class Expander:
             return None
         env = dict(self.vars)
         self.set_in(env, src)
-        params: dict = {}
+        params: dict[str, Any] = {}
         for pname, default in block.params.items():
             if pname in given:
                 params[pname] = env[pname] = given[pname]
@@ -586,7 +599,7 @@ class Expander:
             self._memo.record(key, self.nodes, start, src, out, inner, ctx.prefix, site)
         return out
 
-    def run_checks(self, block: BlockDef, env: dict, item: Item, ctx: Ctx) -> bool:
+    def run_checks(self, block: BlockDef, env: Mapping[str, Any], item: Item, ctx: Ctx) -> bool:
         """A block's `checks:` on its parameters; each false one is an error at the call."""
         ok = True
         for source, message in block.checks:
@@ -603,12 +616,12 @@ class Expander:
                 ok = False
         return ok
 
-def _default_attrs(op: str) -> dict:
+def _default_attrs(op: str) -> dict[str, Any]:
     return {k: f.check(f.default) for k, f in OPS[op].fields.items()}
 
 
-def expand(spec: Spec, builtin_blocks: dict, variables: dict, errors: ErrorSink,
-           input_shape: tuple | None = None) -> Graph | None:
+def expand(spec: Spec, builtin_blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
+           errors: ErrorSink, input_shape: Shape | None = None) -> Graph | None:
     """Expand `spec` with resolved `variables`; None if it could not be expanded at all."""
     return Expander(spec, builtin_blocks, variables, errors, input_shape).run()
 

@@ -18,7 +18,7 @@ import math
 import operator
 from functools import lru_cache
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..errors import did_you_mean
 
@@ -26,7 +26,7 @@ MAX_LENGTH = 500  # characters in one expression
 MAX_NODES = 200  # AST nodes in one expression
 MAX_MAGNITUDE = 10**18  # largest absolute value an expression may produce
 
-Env = dict
+Env = Mapping[str, Any]  # variable name -> value
 Compiled = Callable[[Env], Any]
 
 
@@ -102,7 +102,7 @@ def _check_number(value: Any) -> Any:
     return value
 
 
-def _binop(op: type, left: Compiled, right: Compiled) -> Compiled:
+def _binop(op: type[ast.operator], left: Compiled, right: Compiled) -> Compiled:
     fn = _BINOPS[op]
     symbol = _SYMBOL[op]
 

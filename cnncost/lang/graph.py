@@ -16,7 +16,7 @@ Shape = tuple[int, ...]  # per sample: (C, H, W) for feature maps, (F,) for vect
 class Node(NamedTuple):
     """One primitive layer of the expanded graph."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index(), never called on a Node
     name: str  # hierarchical, e.g. "layer1.block1.conv1.conv"
     op: str  # registered op name ("input" for the model input)
     attrs: dict[str, Any]  # resolved field values (plus derived ones such as `pads`)

@@ -84,7 +84,8 @@ class Scope:
         return False, None
 
     def visible(self) -> list[str]:
-        out, scope = ["input"], self
+        out: list[str] = ["input"]
+        scope: Scope | None = self
         while scope is not None:
             out += list(scope.names)
             scope = scope.parent

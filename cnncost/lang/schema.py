@@ -17,16 +17,18 @@ from ..cost.ops import OPS
 from ..cost.ops import base as b
 from .spec import MERGES, SHORTCUTS, STRUCTURAL, TOP_KEYS
 
+Json = dict[str, Any]  # one JSON Schema object
+
 EXPR = {"type": "string", "description": "an expression, e.g. 'out // 4' or 'round(64 * width)'"}
 _INT = {"anyOf": [{"type": "integer"}, EXPR]}
 _PAIR = {"anyOf": [{"type": "integer"}, {"type": "array", "items": _INT, "minItems": 2,
                                           "maxItems": 2}, EXPR]}
 
 
-def _field_schema(field: b.Field) -> dict:
+def _field_schema(field: b.Field) -> Json:
     check = field.check
     if field.choices:
-        schema: dict = {"anyOf": [{"enum": list(field.choices)}, EXPR]}
+        schema: Json = {"anyOf": [{"enum": list(field.choices)}, EXPR]}
     elif check is b.boolean:
         schema = {"anyOf": [{"type": "boolean"}, EXPR]}
     elif check in (b.number, b.probability):
@@ -51,9 +53,9 @@ COMMON = {
 LAYERS_REF = {"$ref": "#/$defs/layers"}
 
 
-def _primitive(name: str) -> dict:
+def _primitive(name: str) -> Json:
     op = OPS[name]
-    props: dict = {"op": {"enum": [name, *op.aliases]}, "name": COMMON["name"],
+    props: Json = {"op": {"enum": [name, *op.aliases]}, "name": COMMON["name"],
                    "when": COMMON["when"]}
     if op.merge:
         props["inputs"] = {"type": "array", "items": {"type": "string"},
@@ -67,8 +69,8 @@ def _primitive(name: str) -> dict:
             "additionalProperties": False}
 
 
-def _structural() -> list[dict]:
-    fields: dict[str, dict] = {
+def _structural() -> list[Json]:
+    fields: dict[str, Json] = {
         "layers": LAYERS_REF,
         "post": LAYERS_REF,
         "shortcut": {"anyOf": [{"enum": list(SHORTCUTS)}, LAYERS_REF]},

@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ..errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
 from .expr import FUNCTIONS, ExprError, compile_expr
-from ..cost.ops import OPS, canonical
+from ..cost.ops import OPS, Field, canonical
 from .yamlio import LocDict, LocList, display_name, parse_yaml, read_yaml
 
 REQUIRED = object()  # marks a block parameter without default
@@ -45,7 +45,8 @@ BLOCK_KEYS = ("params", "layers", "shortcut", "post", "checks", "description")
 MAX_DEPTH = 64  # nesting of layer lists
 MAX_ITEMS = 200_000  # layer entries in one spec, YAML aliases counted at each use
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NO_LINES: Mapping = MappingProxyType({})
+_NO_LINES: Mapping[str, int] = MappingProxyType({})
+ItemKind = Literal["primitive", "structural", "block", "broken"]
 
 
 class Item(NamedTuple):
@@ -53,28 +54,31 @@ class Item(NamedTuple):
 
     op: str  # canonical op, structural op, or block name
     name: str | None
-    fields: dict  # field -> raw value; nested layer lists are tuples of Item
+    fields: dict[str, Any]  # field -> raw value; nested layer lists are tuples of Item
     loc: Loc
     path: str  # spec path, e.g. "layers[3].layers[1]"
-    kind: str  # "primitive", "structural" or "block"
-    field_lines: Mapping = _NO_LINES  # field -> line of its key
+    kind: ItemKind  # "broken": reported while parsing, skipped by the expansion
+    field_lines: Mapping[str, int] = _NO_LINES  # field -> line of its key
 
     def line_loc(self, key: str) -> Loc:
         line = self.field_lines.get(key)
         return Loc(self.loc.file, line) if line else self.loc
 
 
+Items = tuple[Item, ...]  # a layer list
+
+
 class BlockDef(NamedTuple):
     """A reusable, parameterized block: a residual or plain sequence of items."""
 
     name: str
-    params: dict  # name -> raw default, or REQUIRED
-    layers: tuple
-    shortcut: Any  # None (plain), a shortcut mode string, or a tuple of Item
-    post: tuple
+    params: dict[str, Any]  # name -> raw default, or REQUIRED
+    layers: Items
+    shortcut: str | Items | None  # None (plain), a shortcut mode, or the shortcut's layers
+    post: Items
     loc: Loc
     description: str = ""
-    checks: tuple = ()  # (expression, message) pairs that must hold for the parameters
+    checks: tuple[tuple[str, str], ...] = ()  # (expression, message): must hold for the params
 
 
 class Spec(NamedTuple):
@@ -84,19 +88,19 @@ class Spec(NamedTuple):
     description: str
     source: str
     file: str
-    input: tuple | None  # raw dims (ints or expression strings); None if invalid
-    vars: dict  # name -> default value
-    defaults: dict  # field -> value, and op -> {field -> value}
-    blocks: dict  # name -> BlockDef (the spec's own)
-    layers: tuple
-    variants: dict  # name -> {var -> value}
+    input: tuple[Any, ...] | None  # raw dims (ints or expression strings); None if invalid
+    vars: dict[str, Any]  # name -> default value
+    defaults: dict[str, Any]  # field -> value, and op -> {field -> value}
+    blocks: dict[str, BlockDef]  # name -> BlockDef (the spec's own)
+    layers: Items
+    variants: dict[str, dict[str, Any]]  # name -> {var -> value}
     loc: Loc
-    var_lines: Mapping = _NO_LINES
-    broken_blocks: frozenset = frozenset()  # blocks already reported (cycles); not expanded
+    var_lines: Mapping[str, int] = _NO_LINES
+    broken_blocks: frozenset[str] = frozenset()  # blocks already reported (cycles); skipped
     input_line: int = 0  # line of `input:` (0 if unknown)
 
 
-def entries(raw: dict, line: int) -> list[tuple[Any, Any, int]]:
+def entries(raw: Mapping[Any, Any], line: int) -> list[tuple[Any, Any, int]]:
     """(key, value, line of the key) for a YAML mapping; `line` where lines are unknown."""
     lines = raw.line_of if isinstance(raw, LocDict) else (lambda key: line)
     return [(key, value, lines(key) or line) for key, value in raw.items()]
@@ -113,7 +117,7 @@ def _broken(name: str | None, loc: Loc, path: str) -> Item:
 class _Parser:
     """Walks the located YAML of one file; knows the blocks visible to it."""
 
-    def __init__(self, file: str, errors: ErrorSink, builtin_blocks: dict | None):
+    def __init__(self, file: str, errors: ErrorSink, builtin_blocks: Mapping[str, BlockDef] | None):
         self.file = file
         self.errors = errors
         self.builtin = builtin_blocks or {}
@@ -126,7 +130,7 @@ class _Parser:
         self.errors.add(Loc(self.file, line), path, message)
 
     # ------------------------------------------------------------------ layers
-    def items(self, raw: Any, path: str, line: int, depth: int = 0) -> tuple:
+    def items(self, raw: Any, path: str, line: int, depth: int = 0) -> Items:
         if isinstance(raw, dict) and not isinstance(raw, list):
             raw = LocList([raw])
             raw.line, raw.item_lines = line, [getattr(raw[0], "line", line)]
@@ -187,7 +191,7 @@ class _Parser:
                      + ")")
             return _broken(name, loc, label)
         allowed = self.allowed_fields(kind, op)
-        fields: dict = {}
+        fields: dict[str, Any] = {}
         broken = self.bad_field = False
         for key, value in raw.items():
             if key in ("op", "name"):
@@ -204,7 +208,7 @@ class _Parser:
         return Item(op=op, name=name, fields=fields, loc=loc, path=label,
                     kind="broken" if broken else kind, field_lines=lines)
 
-    def resolve_op(self, name: str) -> tuple[str | None, str]:
+    def resolve_op(self, name: str) -> tuple[ItemKind | None, str]:
         if name in self.block_names:  # a spec's own block may shadow nothing but is checked
             return "block", name
         op = canonical(name)
@@ -225,7 +229,7 @@ class _Parser:
         params = self.block_params(op)
         return (*COMMON_FIELDS, *params)
 
-    def block_params(self, name: str) -> dict:
+    def block_params(self, name: str) -> dict[str, Any]:
         block = self.blocks.get(name) or self.builtin.get(name)
         return block.params if block else {}
 
@@ -299,7 +303,7 @@ class _Parser:
         return ok
 
     # ------------------------------------------------------------------ blocks
-    def parse_blocks(self, raw: Any, line: int) -> dict:
+    def parse_blocks(self, raw: Any, line: int) -> dict[str, BlockDef]:
         self.blocks = {}
         if raw is None:
             return {}
@@ -353,7 +357,7 @@ class _Parser:
                                          checks)
         return self.blocks
 
-    def parse_checks(self, raw: Any, path: str, line: int) -> tuple:
+    def parse_checks(self, raw: Any, path: str, line: int) -> tuple[tuple[str, str], ...]:
         """`checks: [{that: EXPR, message: TEXT}, ...]`: conditions on block parameters."""
         if raw is None:
             return ()
@@ -373,7 +377,7 @@ class _Parser:
                 out.append((check["that"], check["message"]))
         return tuple(out)
 
-    def parse_params(self, raw: Any, path: str, line: int) -> dict:
+    def parse_params(self, raw: Any, path: str, line: int) -> dict[str, Any]:
         if raw is None:
             return {}
         if not isinstance(raw, dict):
@@ -395,11 +399,11 @@ class _Parser:
         return params
 
 
-def check_cycles(blocks: dict, errors: ErrorSink) -> set:
+def check_cycles(blocks: Mapping[str, BlockDef], errors: ErrorSink) -> set[str]:
     """Report blocks that use themselves, directly or through others; return their names."""
 
-    def calls(items: tuple) -> set:
-        found = set()
+    def calls(items: Items) -> set[tuple[str, Loc]]:
+        found: set[tuple[str, Loc]] = set()
         for item in items:
             if item.kind == "block":
                 found.add((item.op, item.loc))
@@ -421,9 +425,9 @@ def check_cycles(blocks: dict, errors: ErrorSink) -> set:
         body = block.layers + block.post + (block.shortcut if isinstance(block.shortcut, tuple)
                                             else ())
         graph[name] = calls(body)
-    reported: set = set()
+    reported: set[frozenset[str]] = set()
 
-    def visit(name: str, trail: list) -> None:
+    def visit(name: str, trail: list[str]) -> None:
         for callee, loc in graph.get(name, ()):
             if callee in trail:
                 cycle = trail[trail.index(callee):] + [callee]
@@ -442,7 +446,7 @@ def check_cycles(blocks: dict, errors: ErrorSink) -> set:
     return {name for cycle in reported for name in cycle}
 
 
-def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | None = None) -> Spec | None:
+def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: Mapping[str, BlockDef] | None = None) -> Spec | None:
     """Validate one loaded YAML document into a :class:`Spec` (None if unusable)."""
     if raw is None:
         if not errors:
@@ -452,13 +456,15 @@ def parse_spec(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | No
         errors.add(Loc(file, getattr(raw, "line", 1)), "",
                    f"a spec must be a mapping with 'input' and 'layers', received {show(raw)}")
         return None
+    if not isinstance(raw, LocDict):  # a plain mapping: no lines known
+        raw = LocDict(raw)
     try:
         return _parse_spec(raw, file, errors, builtin_blocks)
     except Abort:
         return None
 
 
-def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: dict | None) -> Spec:
+def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: Mapping[str, BlockDef] | None) -> Spec:
     p = _Parser(file, errors, builtin_blocks)
     line = raw.line_of
 
@@ -493,13 +499,14 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: dict
                 input_line=line("input") if "input" in raw else 0)
 
 
-def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
+def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict[str, Any], dict[str, int]]:
     if raw is None:
         return {}, {}
     if not isinstance(raw, dict):
         p.err(line, "vars", f"expected a mapping of name -> default value, received {show(raw)}")
         return {}, {}
-    out, lines = {}, {}
+    out: dict[str, Any] = {}
+    lines: dict[str, int] = {}
     for key, value, kline in entries(raw, line):
         if not isinstance(key, str) or not IDENTIFIER.match(key) or key in RESERVED or key in FUNCTIONS:
             p.err(kline, "vars", f"variable name {show(key)} is not allowed (identifier, not "
@@ -513,7 +520,7 @@ def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict, dict]:
     return out, lines
 
 
-def _default_problem(fields: list, value: Any, variables: dict) -> str | None:
+def _default_problem(fields: list[Field], value: Any, variables: Mapping[str, Any]) -> str | None:
     """Why a literal default fits none of the ops' fields of that name (None if it fits).
 
     Expressions and variable names are checked where they are used."""
@@ -529,7 +536,8 @@ def _default_problem(fields: list, value: Any, variables: dict) -> str | None:
     return problems[0] if problems else None
 
 
-def parse_defaults(raw: Any, p: _Parser, line: int, variables: dict) -> dict:
+def parse_defaults(raw: Any, p: _Parser, line: int,
+                   variables: Mapping[str, Any]) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -537,7 +545,7 @@ def parse_defaults(raw: Any, p: _Parser, line: int, variables: dict) -> dict:
               f"act: relu}}), received {show(raw)}")
         return {}
     all_fields = sorted({f for op in OPS.values() for f in op.fields})
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, value, kline in entries(raw, line):
         op = canonical(key) if isinstance(key, str) else None
         if op is not None and isinstance(value, dict):
@@ -570,7 +578,8 @@ def parse_defaults(raw: Any, p: _Parser, line: int, variables: dict) -> dict:
     return out
 
 
-def parse_variants(raw: Any, variables: dict, p: _Parser, line: int) -> dict:
+def parse_variants(raw: Any, variables: Mapping[str, Any], p: _Parser,
+                   line: int) -> dict[str, dict[str, Any]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -596,7 +605,7 @@ def parse_variants(raw: Any, variables: dict, p: _Parser, line: int) -> dict:
     return out
 
 
-def parse_input(raw: Any, p: _Parser, line: int) -> tuple | None:
+def parse_input(raw: Any, p: _Parser, line: int) -> tuple[Any, ...] | None:
     """The input's dims, raw (ints or expressions); None if unusable (already reported)."""
     original = raw
     if isinstance(raw, str) and re.fullmatch(r"\s*\d+(\s*x\s*\d+)*\s*", raw):
@@ -618,18 +627,18 @@ def parse_input(raw: Any, p: _Parser, line: int) -> tuple | None:
     return tuple(raw)
 
 
-def load_spec(path: str | Path, errors: ErrorSink, builtin_blocks: dict | None = None) -> Spec | None:
+def load_spec(path: str | Path, errors: ErrorSink, builtin_blocks: Mapping[str, BlockDef] | None = None) -> Spec | None:
     """Read, parse and validate a spec file (`-`: standard input); problems go to `errors`."""
     return _spec_of(read_yaml(path, errors), display_name(path), errors, builtin_blocks)
 
 
 def spec_from_text(text: str, file: str, errors: ErrorSink,
-                   builtin_blocks: dict | None = None) -> Spec | None:
+                   builtin_blocks: Mapping[str, BlockDef] | None = None) -> Spec | None:
     """Parse and validate a spec's text read elsewhere (a git commit), located at `file`."""
     return _spec_of(parse_yaml(text, file, errors), file, errors, builtin_blocks)
 
 
-def _spec_of(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | None) -> Spec | None:
+def _spec_of(raw: Any, file: str, errors: ErrorSink, builtin_blocks: Mapping[str, BlockDef] | None) -> Spec | None:
     if raw is None:
         if not errors:
             errors.add(Loc(file, 1), "", "spec is empty; it needs at least 'input' and "
@@ -638,7 +647,7 @@ def _spec_of(raw: Any, file: str, errors: ErrorSink, builtin_blocks: dict | None
     return parse_spec(raw, file, errors, builtin_blocks)
 
 
-def load_blocks(path: str | Path, errors: ErrorSink) -> dict:
+def load_blocks(path: str | Path, errors: ErrorSink) -> dict[str, BlockDef]:
     """Read a file holding only `blocks:` (the built-in blocks) into BlockDefs."""
     raw = read_yaml(path, errors)
     if raw is not None and not isinstance(raw, dict):

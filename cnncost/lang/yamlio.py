@@ -23,21 +23,21 @@ MAX_DEPTH = 256  # YAML nesting refused beyond this, before the parser's own lim
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class LocDict(dict):
+class LocDict(dict[Any, Any]):
     """A mapping from YAML with the 1-based line of itself and of each key."""
 
     line: int = 0
-    key_lines: dict
+    key_lines: dict[Any, int]
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line) if hasattr(self, "key_lines") else self.line
 
 
-class LocList(list):
+class LocList(list[Any]):
     """A sequence from YAML with the 1-based line of itself and of each item."""
 
     line: int = 0
-    item_lines: list
+    item_lines: list[int]
 
     def line_of(self, index: int) -> int:
         lines = getattr(self, "item_lines", [])
@@ -48,7 +48,7 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):  # type: ignore[misc]  # _Base is CSafeLoader or SafeLoader
     """Safe loader that rejects duplicate keys and records line numbers."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:
@@ -84,7 +84,7 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             raise
         except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError):
             tag = (node.tag or "").rsplit(":", 1)[-1] or "a value"
-            what = repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            what = repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {getattr(node, 'id', 'node')}"
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read {what} as {tag} (check the !!{tag} tag)",
                 node.start_mark) from None
@@ -170,7 +170,7 @@ def _too_deep(text: str) -> int:
             if isinstance(event, _OPEN):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    return event.start_mark.line + 1
+                    return event.start_mark.line + 1 if event.start_mark else 0
             elif isinstance(event, _CLOSE):
                 depth -= 1
     except yaml.YAMLError:

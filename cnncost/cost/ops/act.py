@@ -6,18 +6,18 @@ counts three (exponential, sum, divide). See docs/conventions.md.
 
 from __future__ import annotations
 
-from .base import Cost, Field, boolean, names_in, numel, number, register
+from .base import Attrs, Cost, Field, Shape, Shapes, boolean, names_in, number, numel, register
 
 
 class _Elementwise:
     ops_per_element = 1
 
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         return ins[0]
 
     @classmethod
-    def cost(cls, ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(cls, ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost(other_ops=cls.ops_per_element * numel(out))
 
 
@@ -38,7 +38,7 @@ _simple("leaky_relu", "x if x > 0 else slope * x",
           fields={"per_channel": Field(boolean, False, "one slope per channel (else one in all)")})
 class PReLU(_Elementwise):
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         n = out[0] if attrs["per_channel"] else 1
         return Cost(params=n, other_ops=numel(out))
 

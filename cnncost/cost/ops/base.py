@@ -23,13 +23,14 @@ by the batch size.
 from __future__ import annotations
 
 import math
-
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
-from collections.abc import Callable
 
 from ...errors import did_you_mean, one_of, show
 
-Shape = tuple
+Shape = tuple[int, ...]  # per sample, without the batch: (C, H, W) or (F,)
+Shapes = Sequence[Shape]  # the input shapes of one op
+Attrs = Mapping[str, Any]  # resolved field values: read-only for every rule
 
 
 class OpError(ValueError):
@@ -181,9 +182,9 @@ class Field:
 
 # --------------------------------------------------------------------------- registry
 
-ShapeRule = Callable[[list, dict], Shape]
-CostRule = Callable[[list, Shape, dict], Cost]
-DeriveRule = Callable[[list, dict], dict]
+ShapeRule = Callable[[Shapes, Attrs], Shape]
+CostRule = Callable[[Shapes, Shape, Attrs], Cost]
+DeriveRule = Callable[[Shapes, Attrs], dict[str, Any]]
 
 
 class OpDef(NamedTuple):
@@ -236,6 +237,15 @@ def canonical(name: str) -> str | None:
     if name in OPS:
         return name
     return ALIASES.get(name)
+
+
+def registered(name: str) -> str:
+    """The registered name of a word already checked against the registry (a field's
+    choices); KeyError for an unknown one, which no user input can reach."""
+    op = canonical(name)
+    if op is None:
+        raise KeyError(name)
+    return op
 
 
 def numel(shape: Shape) -> int:

@@ -8,9 +8,27 @@ output element. Separable convs are expanded to depthwise + pointwise layers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .act import ACTIVATIONS
-from .base import (Cost, Field, OpError, boolean, choice, fmt_shape, need_rank, nonneg_pair,
-                   numel, padding, pos_int, pos_pair, register)
+from .base import (
+    Attrs,
+    Cost,
+    Field,
+    OpError,
+    Shape,
+    Shapes,
+    boolean,
+    choice,
+    fmt_shape,
+    need_rank,
+    nonneg_pair,
+    numel,
+    padding,
+    pos_int,
+    pos_pair,
+    register,
+)
 from .geometry import fmt_pair, resolve_pads, window_hw
 from .norm import NORMS
 
@@ -27,7 +45,7 @@ WINDOW = {
 }
 
 
-def window_pads(ins: list, attrs: dict, what: str) -> dict:
+def window_pads(ins: Shapes, attrs: Attrs, what: str) -> dict:
     """Derived: the explicit (top, bottom, left, right) `pads` of a window on this input."""
     need_rank(ins[0], 3, what)
     _, h, w = ins[0]
@@ -35,7 +53,7 @@ def window_pads(ins: list, attrs: dict, what: str) -> dict:
                                  attrs["dilation"])}
 
 
-def conv_out(ins: list, attrs: dict, c_out: int, groups: int) -> tuple:
+def conv_out(ins: Shapes, attrs: Attrs, c_out: int, groups: int) -> tuple:
     """Output shape of a (grouped) convolution, with every check PyTorch makes."""
     need_rank(ins[0], 3, "a convolution")
     c_in, h, w = ins[0]
@@ -47,7 +65,7 @@ def conv_out(ins: list, attrs: dict, c_out: int, groups: int) -> tuple:
                               attrs["pads"]))
 
 
-def conv_cost(c_in: int, out: tuple, attrs: dict, groups: int) -> Cost:
+def conv_cost(c_in: int, out: Shape, attrs: Attrs, groups: int) -> Cost:
     kh, kw = attrs["kernel"]
     c_out = out[0]
     weights = c_out * (c_in // groups) * kh * kw
@@ -66,15 +84,15 @@ _FUSED = {"bias": BIAS, "norm": NORM, "act": ACT}
                   **_FUSED})
 class Conv:
     @staticmethod
-    def derive(ins: list, attrs: dict) -> dict:
+    def derive(ins: Shapes, attrs: Attrs) -> dict[str, Any]:
         return window_pads(ins, attrs, "a convolution")
 
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         return conv_out(ins, attrs, attrs["out"], attrs["groups"])
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return conv_cost(ins[0][0], out, attrs, attrs["groups"])
 
 
@@ -84,15 +102,15 @@ class Conv:
                   **_FUSED})
 class Depthwise:
     @staticmethod
-    def derive(ins: list, attrs: dict) -> dict:
+    def derive(ins: Shapes, attrs: Attrs) -> dict[str, Any]:
         return window_pads(ins, attrs, "a depthwise convolution")
 
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         return conv_out(ins, attrs, ins[0][0] * attrs["multiplier"], ins[0][0])
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return conv_cost(ins[0][0], out, attrs, ins[0][0])
 
 
@@ -103,17 +121,17 @@ class Depthwise:
                   "groups": Field(pos_int, 1, "channel groups"), **_FUSED})
 class Pointwise:
     @staticmethod
-    def derive(ins: list, attrs: dict) -> dict:
+    def derive(ins: Shapes, attrs: Attrs) -> dict[str, Any]:
         """A 1x1 window without padding, spelled out for the builder and the exporters."""
         return {"kernel": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1),
                 "pads": (0, 0, 0, 0)}
 
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         return conv_out(ins, attrs, attrs["out"], attrs["groups"])
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return conv_cost(ins[0][0], out, attrs, attrs["groups"])
 
 
@@ -136,7 +154,7 @@ def _sym_padding(value: object) -> tuple[int, int]:
                   "groups": Field(pos_int, 1, "channel groups"), **_FUSED})
 class ConvTranspose:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         need_rank(ins[0], 3, "a transposed convolution")
         c_in, h, w = ins[0]
         groups, c_out = attrs["groups"], attrs["out"]
@@ -158,7 +176,7 @@ class ConvTranspose:
         return (c_out, size[0], size[1])
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         c_in, h, w = ins[0]
         kh, kw = attrs["kernel"]
         weights = c_in * (out[0] // attrs["groups"]) * kh * kw
@@ -172,7 +190,7 @@ class ConvTranspose:
           fields={"out": Field(pos_int, None, "output features"), **_FUSED})
 class Linear:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         if len(ins[0]) != 1:
             hint = ("set keepdims: false on the global pooling, or add a flatten"
                     if ins[0][1:] == (1, 1)
@@ -181,7 +199,7 @@ class Linear:
         return (attrs["out"],)
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         weights = ins[0][0] * out[0]
         bias = out[0] if attrs["bias"] else 0
         return Cost(params=weights + bias, weights=weights, macs=weights,

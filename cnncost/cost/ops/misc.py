@@ -10,16 +10,29 @@ output element per extra input; concat counts none (it only moves data).
 
 from __future__ import annotations
 
-from .base import Cost, Field, OpError, fmt_shape, need_rank, numel, pos_int, probability, register
+from .base import (
+    Attrs,
+    Cost,
+    Field,
+    OpError,
+    Shape,
+    Shapes,
+    fmt_shape,
+    need_rank,
+    numel,
+    pos_int,
+    probability,
+    register,
+)
 
 
 class _Free:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         return ins[0]
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost()
 
 
@@ -37,7 +50,7 @@ class Dropout(_Free):
 @register("flatten", doc="flattens C x H x W into a vector", category="shape", view=True)
 class Flatten(_Free):
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         return (numel(ins[0]),)
 
 
@@ -46,14 +59,14 @@ class Flatten(_Free):
           fields={"groups": Field(pos_int, None, "number of channel groups")})
 class ChannelShuffle(_Free):
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         need_rank(ins[0], 3, "channel shuffle")
         if ins[0][0] % attrs["groups"]:
             raise OpError(f"channels {ins[0][0]} are not divisible by groups={attrs['groups']}")
         return ins[0]
 
 
-def _need_two(ins: list, what: str) -> None:
+def _need_two(ins: Shapes, what: str) -> None:
     if len(ins) < 2:
         raise OpError(f"{what} needs at least two inputs, received {len(ins)}")
 
@@ -61,7 +74,7 @@ def _need_two(ins: list, what: str) -> None:
 @register("add", doc="elementwise sum of equal-shaped inputs", category="merge", merge=True)
 class Add:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         _need_two(ins, "add")
         for other in ins[1:]:
             if other != ins[0]:
@@ -70,7 +83,7 @@ class Add:
         return ins[0]
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost(other_ops=(len(ins) - 1) * numel(out))
 
 
@@ -82,7 +95,7 @@ def _gate_fits(gate: tuple, full: tuple) -> bool:
           aliases=("multiply",), category="merge", merge=True)
 class Mul:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         _need_two(ins, "mul")
         out = max(ins, key=numel)
         for s in ins:
@@ -93,7 +106,7 @@ class Mul:
         return out
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost(other_ops=(len(ins) - 1) * numel(out))
 
 
@@ -101,7 +114,7 @@ class Mul:
           category="merge", merge=True)
 class Concat:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         _need_two(ins, "concat")
         rest = {s[1:] for s in ins}
         if len(rest) > 1 or len({len(s) for s in ins}) > 1:
@@ -110,5 +123,5 @@ class Concat:
         return (sum(s[0] for s in ins), *ins[0][1:])
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost()

@@ -7,12 +7,24 @@ LayerNorm over channels: 2C params, 5 other ops per element.
 
 from __future__ import annotations
 
-from .base import Cost, Field, OpError, boolean, fmt_shape, names_in, numel, register
+from .base import (
+    Attrs,
+    Cost,
+    Field,
+    OpError,
+    Shape,
+    Shapes,
+    boolean,
+    fmt_shape,
+    names_in,
+    numel,
+    register,
+)
 
 
 class _PerChannel:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         shape = ins[0]
         if len(shape) not in (1, 3):
             raise OpError(f"needs C x H x W or a vector, received {fmt_shape(shape)}")
@@ -24,7 +36,7 @@ class _PerChannel:
           fields={"affine": Field(boolean, True, "learned scale and shift")})
 class BatchNorm(_PerChannel):
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         c = out[0]
         return Cost(params=2 * c if attrs["affine"] else 0, buffers=2 * c + 1,
                     keras_nontrainable=2 * c, other_ops=2 * numel(out))
@@ -35,7 +47,7 @@ class BatchNorm(_PerChannel):
           fields={"affine": Field(boolean, True, "learned scale and shift")})
 class LayerNorm(_PerChannel):
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost(params=2 * out[0] if attrs["affine"] else 0, other_ops=5 * numel(out))
 
 

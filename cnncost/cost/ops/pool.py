@@ -8,8 +8,22 @@ per output for adaptive pooling, and every input element once for global pooling
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from .base import (Cost, Field, OpError, boolean, need_rank, numel, padding, pos_pair, register)
+from .base import (
+    Attrs,
+    Cost,
+    Field,
+    OpError,
+    Shape,
+    Shapes,
+    boolean,
+    need_rank,
+    numel,
+    padding,
+    pos_pair,
+    register,
+)
 from .geometry import fmt_pair, resolve_pads, window_hw
 
 _WINDOW = {
@@ -22,7 +36,7 @@ _WINDOW = {
 
 class _Window:
     @staticmethod
-    def derive(ins: list, attrs: dict) -> dict:
+    def derive(ins: Shapes, attrs: Attrs) -> dict[str, Any]:
         """The stride (default: the kernel), the dilation (avgpool: 1) and explicit `pads`."""
         need_rank(ins[0], 3, "pooling")
         _, h, w = ins[0]
@@ -33,7 +47,7 @@ class _Window:
                 "pads": resolve_pads(attrs["padding"], (h, w), kernel, stride, dilation)}
 
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         c, h, w = ins[0]
         kernel, pads = attrs["kernel"], attrs["pads"]
         if not isinstance(attrs["padding"], str) and (
@@ -49,7 +63,7 @@ class _Window:
                               attrs["ceil_mode"]))
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         kh, kw = attrs["kernel"]
         return Cost(other_ops=kh * kw * numel(out))
 
@@ -71,13 +85,13 @@ class AvgPool(_Window):
 
 class _Global:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         need_rank(ins[0], 3, "global pooling")
         c = ins[0][0]
         return (c, 1, 1) if attrs["keepdims"] else (c,)
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost(other_ops=numel(ins[0]))
 
 
@@ -110,12 +124,12 @@ def adaptive_reads(size: int, out: int) -> int:
 
 class _Adaptive:
     @staticmethod
-    def shape(ins: list, attrs: dict) -> tuple:
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
         need_rank(ins[0], 3, "adaptive pooling")
         return (ins[0][0], *attrs["output"])
 
     @staticmethod
-    def cost(ins: list, out: tuple, attrs: dict) -> Cost:
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         c, h, w = ins[0]
         oh, ow = attrs["output"]
         return Cost(other_ops=c * adaptive_reads(h, oh) * adaptive_reads(w, ow))
