@@ -18,10 +18,10 @@ import click
 
 from . import __version__
 from .errors import SpecError
+from .formats import formats
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 DTYPES = ("fp32", "fp16", "bf16", "int8")
-FORMAT_NAMES = ("table", "json", "csv", "markdown")
 
 
 def report_errors(exc: SpecError) -> None:
@@ -251,7 +251,7 @@ def load_measurement_files(files: tuple[str, ...]) -> Any:
               help="Element type for memory figures.")
 @click.option("--depth", type=click.IntRange(min=0), default=0,
               help="Collapse layers to this many name levels (0: every layer).")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
+@click.option("--format", "fmt", type=click.Choice(formats("analysis")), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @convention_option

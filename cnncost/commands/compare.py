@@ -18,9 +18,10 @@ from typing import Any
 
 import click
 
-from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, check_measurements, check_plot_file,
+from ..cli import (DTYPES, EXIT_BAD_INPUT, check_measurements, check_plot_file,
                    convention_option, emit, guarded, load_measurement_files, measurements_option,
                    is_terminal, parse_sets, spec_options, table_options)
+from ..formats import formats, render_as
 
 
 def get_measurer() -> Any:
@@ -73,7 +74,7 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
                    "params_ratio, macs_ratio, peak_ratio; with --measure or --measurements also "
                    "latency_ms, "
                    "latency_p10_ms, latency_p90_ms, images_per_s, latency_ratio, quality.")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
+@click.option("--format", "fmt", type=click.Choice(formats("comparison")), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -136,9 +137,10 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     for failure in comparison.failures:
         report_failure(failure)
     if comparison.rows or fmt != "table":
-        from ..formats.comparison import footer, render
+        from ..formats.comparison import footer
 
-        emit(render(fmt, comparison, done.columns, **table_options(fmt, output)), output)
+        emit(render_as("comparison", fmt, comparison, done.columns,
+                       **table_options(fmt, output)), output)
         if fmt == "csv":  # no place for them in the CSV (JSON has "notes" and "quality")
             for line in footer(comparison):
                 click.echo(line, err=True)

@@ -14,9 +14,10 @@ import sys
 
 import click
 
-from ..cli import (DTYPES, EXIT_BAD_INPUT, FORMAT_NAMES, convention_option, emit, guarded,
+from ..cli import (DTYPES, EXIT_BAD_INPUT, convention_option, emit, guarded,
                    parse_sets, report_errors, spec_options, table_options)
 from ..errors import SpecError
+from ..formats import formats, render_as
 
 
 @click.command()
@@ -34,7 +35,7 @@ from ..errors import SpecError
 @convention_option
 @click.option("--depth", type=click.IntRange(min=0), default=0,
               help="Compare layers collapsed to this many name levels (0: every layer).")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table",
+@click.option("--format", "fmt", type=click.Choice(formats("difference")), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @guarded
@@ -50,7 +51,6 @@ def diff(spec_a: str, spec_b: str, input_: str | None, sets: tuple[str, ...],
     """
     from ..api import analyze
     from ..comparison.diff import diff as run
-    from ..formats.difference import render
 
     common = parse_sets(sets)
     results = []
@@ -65,4 +65,5 @@ def diff(spec_a: str, spec_b: str, input_: str | None, sets: tuple[str, ...],
             failed = True
     if failed:
         sys.exit(EXIT_BAD_INPUT)
-    emit(render(fmt, run(results[0], results[1], depth), **table_options(fmt, output)), output)
+    emit(render_as("difference", fmt, run(results[0], results[1], depth),
+                   **table_options(fmt, output)), output)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from typing import Any
 
 from ..cost.ops import fmt_shape
@@ -118,12 +117,3 @@ def as_csv(d: Any, **_: Any) -> str:
 def as_json(d: Any, **_: Any) -> str:
     return json.dumps(d.to_dict(), indent=2) + "\n"
 
-
-RENDERERS: dict[str, Callable[..., str]] = {
-    "table": table, "csv": as_csv, "json": as_json, "markdown": markdown,
-}
-
-
-def render(fmt: str, d: Any, **options: Any) -> str:
-    """Render a cnncost.comparison.diff.Diff in format `fmt`."""
-    return RENDERERS[fmt](d, **options)
