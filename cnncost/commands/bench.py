@@ -16,6 +16,7 @@ import click
 
 from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, is_terminal, spec_options,
                    table_options, validate_first)
+from ..formats import formats, render_as
 from .verify import import_torch_or_exit
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
@@ -112,7 +113,7 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
                    "--per-layer).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on stderr (default: when stderr is a terminal).")
-@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown", "csv")),
+@click.option("--format", "fmt", type=click.Choice(formats("bench")),
               default="table", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @guarded
@@ -134,7 +135,6 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     import_torch_or_exit("bench")
     per_layer = per_layer or bool(plot_file) or top is not None
     from ..pytorch.bench import BenchError, bench as run
-    from ..formats.bench import render
 
     show = progress if progress is not None else is_terminal(sys.stderr)
     try:
@@ -147,7 +147,7 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     except BenchError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    emit(render(fmt, result, top=top, **table_options(fmt, output)), output)
+    emit(render_as("bench", fmt, result, top=top, **table_options(fmt, output)), output)
     if plot_file:
         from ..comparison.plot import roofline
 

@@ -22,7 +22,8 @@ from ..gate.budget import DEFAULT_FILE, BudgetFile, load_budget
 from ..cli import (check_measurements, emit, guarded, load_measurement_files,
                    measurements_option)
 from ..errors import SpecError
-from ..gate.report import REPORTS, annotations, problem_annotations, render_markdown
+from ..formats import formats, render_as
+from ..gate.report import github_annotations, problem_annotations, render_markdown
 
 
 def on_github() -> bool:
@@ -95,7 +96,7 @@ def load_inputs(budget_file: str, baseline_file: str | None, measure: bool | Non
               help="Baseline JSON (default: the budget file's `baseline:`, else "
                    "cnncost.baseline.json next to it). With --against: only its measured "
                    "metrics are used.")
-@click.option("--format", "fmt", type=click.Choice(tuple(REPORTS)), default="text",
+@click.option("--format", "fmt", type=click.Choice(formats("gate")), default="text",
               show_default=True, help="Report format.")
 @click.option("--strict", is_flag=True, help="Treat warnings as failures.")
 @click.option("--measure/--no-measure", default=None,
@@ -120,11 +121,11 @@ def gate(against: str | None, budget_file: str, baseline_file: str | None, fmt: 
             click.echo("\n".join(problem_annotations(exc.problems, against)))
         raise
     result = compare(budget, baseline, current, strict=strict, against=at_ref)
-    emit(REPORTS[fmt](result), output)
+    emit(render_as("gate", fmt, result), output)
     if on_github():
         # workflow commands belong on stdout, unless stdout carries a JSON/Markdown report
         to_stderr = fmt != "text" and output in (None, "-")
-        lines = annotations(result)
+        lines = github_annotations(result)
         if lines:
             click.echo("\n".join(lines), err=to_stderr)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")

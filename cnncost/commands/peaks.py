@@ -7,35 +7,13 @@ device: its datasheet entry if there is one, and the measured peaks in the cache
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..cli import EXIT_BAD_INPUT, emit, guarded
+from ..formats import formats, render_as
+from ..formats.peaks import PeaksReport
 from .bench import DTYPES
 from .verify import import_torch_or_exit
-
-
-def _line(p: object) -> str:
-    from ..formats.common import si
-
-    return (f"{p.dtype:<5} {si(p.flops_per_s, 'FLOP/s'):>14}  "  # type: ignore[attr-defined]
-            f"{si(p.bandwidth_bytes_per_s, 'B/s'):>11}  "  # type: ignore[attr-defined]
-            f"ridge {p.ridge:6.1f} FLOP/B  {p.source}: {p.reference}")  # type: ignore[attr-defined]
-
-
-def _known_table(fmt: str) -> str:
-    from ..pytorch.peaks import KNOWN_DEVICES, PEAK_DTYPES
-
-    if fmt == "json":
-        return json.dumps([d._asdict() for d in KNOWN_DEVICES], indent=2) + "\n"
-    lines = ["dense peaks in TFLOP/s (no structured sparsity), bandwidth in GB/s; matched "
-             "against the CUDA device name", "",
-             f"{'device':<24}" + "".join(f"{d:>8}" for d in PEAK_DTYPES) + f"{'GB/s':>8}  source"]
-    for d in KNOWN_DEVICES:
-        cells = "".join(f"{d.tflops[t]:>8g}" if t in d.tflops else f"{'-':>8}" for t in PEAK_DTYPES)
-        lines.append(f"{d.name:<24}{cells}{d.bandwidth_gb_s:>8g}  {d.reference}")
-    return "\n".join(lines) + "\n"
 
 
 @click.command()
@@ -47,7 +25,7 @@ def _known_table(fmt: str) -> str:
               help="CPU threads (CPU peaks depend on them).")
 @click.option("--measure", is_flag=True, help="Run the microbenchmark now and cache the result.")
 @click.option("--list", "list_", is_flag=True, help="Print the datasheet table and exit.")
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
+@click.option("--format", "fmt", type=click.Choice(formats("peaks")), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @guarded
@@ -60,7 +38,9 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
     cnncost peaks --device cuda --dtype fp16 --dtype fp32 --measure
     """
     if list_:
-        emit(_known_table(fmt), output)
+        from ..pytorch.peaks import KNOWN_DEVICES, PEAK_DTYPES
+
+        emit(render_as("datasheet", fmt, KNOWN_DEVICES, PEAK_DTYPES), output)
         return
     import_torch_or_exit("peaks")
     import sys
@@ -87,15 +67,4 @@ def peaks(device: str, dtypes: tuple[str, ...], threads: int | None, measure: bo
                            f"{failed.strerror or failed}); bench will measure again", err=True)
         found.append({"device_name": name, "dtype": dtype, "table": lib.lookup(name, dtype),
                       "measured": measured, "cache_key": key})
-    if fmt == "json":
-        emit(json.dumps([{**f, "table": f["table"] and f["table"].to_dict(),
-                          "measured": f["measured"] and f["measured"].to_dict()} for f in found],
-                        indent=2) + "\n", output)
-        return
-    lines = [f"device: {found[0]['device_name']}", f"cache: {lib.cache_file()}"]
-    for f in found:
-        lines.append(_line(f["table"]) if f["table"] else
-                     f"{f['dtype']:<5} table: not listed (cnncost peaks --list)")
-        lines.append(_line(f["measured"]) if f["measured"] else
-                     f"{f['dtype']:<5} measured: none cached (run cnncost peaks --measure)")
-    emit("\n".join(lines) + "\n", output)
+    emit(render_as("peaks", fmt, PeaksReport(str(lib.cache_file()), found)), output)

@@ -13,6 +13,7 @@ import click
 
 from ..cli import (EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, spec_options, table_options,
                    validate_first)
+from ..formats import formats, render_as
 
 INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
                  "pip install 'cnncost[torch]' (or pip install torch; for the CPU build: "
@@ -43,7 +44,7 @@ def import_torch_or_exit(command: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for PyTorch (default: PyTorch's choice).")
 @click.option("--only-mismatches", is_flag=True, help="List only the layers that disagree.")
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
+@click.option("--format", "fmt", type=click.Choice(formats("verification")), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @guarded
@@ -53,7 +54,6 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     """Cross-check SPEC against its PyTorch model: shapes, params, buffers, MACs, latency."""
     overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("verify")
-    from ..formats.verification import render
     from ..pytorch.torch_import import set_threads
     from ..pytorch.verification import VerifyError, verify as run
 
@@ -64,7 +64,7 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     except VerifyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    emit(render(fmt, result, only_mismatches=only_mismatches, **table_options(fmt, output)),
-         output)
+    emit(render_as("verification", fmt, result, only_mismatches=only_mismatches,
+                   **table_options(fmt, output)), output)
     if not result.ok:
         sys.exit(EXIT_FINDINGS)

@@ -50,9 +50,13 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "json": "cnncost.gate.report:render_json",
         "markdown": "cnncost.gate.report:render_markdown",
     },
-    "peaks": {  # cnncost peaks: render(peaks_report)
+    "peaks": {  # cnncost peaks: render(PeaksReport)
         "table": "cnncost.formats.peaks:render_table",
         "json": "cnncost.formats.peaks:render_json",
+    },
+    "datasheet": {  # cnncost peaks --list: render(known_devices, dtypes)
+        "table": "cnncost.formats.peaks:datasheet_table",
+        "json": "cnncost.formats.peaks:datasheet_json",
     },
 }
 

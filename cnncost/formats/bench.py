@@ -1,10 +1,11 @@
 """Output of `cnncost bench`: latency per batch size and, with --per-layer, the roofline.
 
-`render(fmt, result, ...)` with fmt "table" (rich, or aligned plain text past
-PLAIN_ABOVE rows), "markdown", "csv" or "json". Table and Markdown show the same
+One function per format, registered in cnncost.formats: table (rich, or aligned plain
+text past PLAIN_ABOVE rows), markdown, csv and json. Table and Markdown show the same
 tables: one row per batch size, then per batch one row per layer (the `top` slowest
 if asked). CSV gives the batch rows, or the layer rows (with the batch and its
-end-to-end median in the first columns) under --per-layer. JSON is the whole :meth:`BenchResult.to_dict` document.
+end-to-end median in the first columns) under --per-layer. JSON is the whole
+:meth:`BenchResult.to_dict` document.
 """
 
 from __future__ import annotations
@@ -233,11 +234,3 @@ def render_csv(result: Any, top: int | None = None, **_: Any) -> str:
 def render_json(result: Any, **_: Any) -> str:
     return json.dumps(result.to_dict(), indent=2) + "\n"
 
-
-RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv,
-             "json": render_json}
-
-
-def render(fmt: str, result: Any, top: int | None = None, color: bool = False,
-           width: int | None = None) -> str:
-    return RENDERERS[fmt](result, top=top, color=color, width=width)

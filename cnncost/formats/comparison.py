@@ -1,6 +1,6 @@
 """Output of `cnncost compare`: one row per model in table, CSV, JSON or markdown.
 
-A registry maps each format to a function of (Comparison, columns). JSON and CSV carry
+One function per format, of (Comparison, columns), registered in cnncost.formats. JSON and CSV carry
 exact integers (ratios as floats) and parse back to the library's numbers; table and
 markdown show readable sizes (bytes with binary prefixes, ratios as 0.27x).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from typing import Any
 
 from .common import aligned, binary, grouped
@@ -148,12 +147,3 @@ def as_json(comparison: Any, columns: list[str], **_: Any) -> str:
     }
     return json.dumps(data, indent=2, default=str) + "\n"
 
-
-RENDERERS: dict[str, Callable[..., str]] = {
-    "table": table, "csv": as_csv, "json": as_json, "markdown": markdown,
-}
-
-
-def render(fmt: str, comparison: Any, columns: list[str], **options: Any) -> str:
-    """Render `comparison` (a cnncost.comparison.compare.Comparison) showing `columns`."""
-    return RENDERERS[fmt](comparison, columns, **options)

@@ -1,7 +1,7 @@
 """Output of `cnncost verify`: a per-layer table of analytic vs PyTorch, totals, latency.
 
-`render(fmt, verification, ...)` with fmt "table" (rich up to PLAIN_ABOVE rows, aligned
-plain text beyond) or "json" (exact integers, one document). Where PyTorch agrees a cell
+:func:`render_table` (rich up to PLAIN_ABOVE rows, aligned plain text beyond) and
+:func:`render_json` (exact integers, one document), registered in cnncost.formats. Where PyTorch agrees a cell
 shows the value once; where it does not, ``analytic != pytorch``.
 """
 
@@ -89,10 +89,12 @@ def summary_lines(v: Any) -> list[str]:
     return lines
 
 
-def render(fmt: str, v: Any, color: bool = False, width: int | None = None,
-           only_mismatches: bool = False) -> str:
-    if fmt == "json":
-        return json.dumps(v.to_dict(), indent=2) + "\n"
+def render_json(v: Any, **_: Any) -> str:
+    return json.dumps(v.to_dict(), indent=2) + "\n"
+
+
+def render_table(v: Any, color: bool = False, width: int | None = None,
+                 only_mismatches: bool = False) -> str:
     cells = layer_cells(v, only_mismatches)
     if len(cells) > PLAIN_ABOVE:
         table = aligned(list(HEADERS), cells, [i < 2 for i in range(len(HEADERS))])

@@ -1,17 +1,16 @@
 """Reports of a gate run: text, JSON and Markdown, plus GitHub Actions annotations.
 
-:data:`REPORTS` maps a format name to its renderer (GateResult -> text). All three
+One renderer per format (GateResult -> text), registered in cnncost.formats. All three
 show the same table (model x metric: baseline, current, delta, delta %, budget,
 tolerance, status) built by :func:`cells`; JSON carries the exact numbers. Markdown
 is a pull-request comment: headline counts, the rows that need attention, then the
-passing rows collapsed. :func:`annotations` gives ``::error``/``::warning`` workflow
+passing rows collapsed. :func:`github_annotations` gives ``::error``/``::warning`` workflow
 commands that point at the budget file line. Nothing here computes a status.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from ..formats.common import aligned
 from .check import GateResult, Row
@@ -127,19 +126,12 @@ def render_json(result: GateResult) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-REPORTS: dict[str, Callable[[GateResult], str]] = {
-    "text": render_text,
-    "json": render_json,
-    "markdown": render_markdown,
-}
-
-
 def _escape(text: str, property_value: bool = False) -> str:
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
 
 
-def annotations(result: GateResult) -> list[str]:
+def github_annotations(result: GateResult) -> list[str]:
     """GitHub Actions workflow commands, one per violated check, at the budget file line."""
     out = []
     for level, message, line in findings(result):
