@@ -17,11 +17,14 @@ from collections.abc import Callable
 import click
 
 from . import __version__
+from .cost.analysis import DTYPE_BYTES
+from .cost.conventions import PROFILES
 from .errors import SpecError
 from .formats import formats
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
-DTYPES = ("fp32", "fp16", "bf16", "int8")
+# Element types of memory figures: the analysis's table of bytes per element.
+DTYPES = tuple(DTYPE_BYTES)
 
 
 def report_errors(exc: SpecError) -> None:
@@ -208,9 +211,8 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-# Names of the counting profiles (cnncost/cost/conventions.py); listed here so that --help
-# does not import the profiles. tests/test_conventions.py checks the two agree.
-CONVENTIONS = ("torchvision", "fvcore", "ptflops", "thop", "keras")
+# Names of the counting profiles, from their registry.
+CONVENTIONS = tuple(PROFILES)
 
 convention_option = click.option(
     "--convention", type=click.Choice(CONVENTIONS), default="torchvision", show_default=True,

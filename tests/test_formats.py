@@ -142,3 +142,21 @@ def test_bench_renders(fmt, tmp_path, monkeypatch):
                  "--per-layer", "--no-progress", "--format", fmt).stdout
     if fmt == "json":
         json.loads(out)
+
+
+def test_torch_side_choices_match_what_the_torch_code_accepts():
+    torch = pytest.importorskip("torch")
+    from cnncost.pytorch import choices
+    from cnncost.pytorch.measure import TORCH_DTYPES
+
+    assert set(TORCH_DTYPES) == set(choices.DTYPES)
+    assert set(choices.VERIFY_DTYPES) <= set(choices.DTYPES)
+    assert torch.device("meta").type in choices.VERIFY_DEVICES
+
+
+def test_analysis_choices_come_from_their_registries():
+    from cnncost.cli import CONVENTIONS, DTYPES
+    from cnncost.cost.analysis import DTYPE_BYTES
+    from cnncost.cost.conventions import PROFILES
+
+    assert tuple(PROFILES) == CONVENTIONS and tuple(DTYPE_BYTES) == DTYPES

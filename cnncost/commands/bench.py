@@ -17,9 +17,9 @@ import click
 from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, is_terminal, spec_options,
                    table_options, validate_first)
 from ..formats import formats, render_as
+from ..pytorch.choices import DEVICES, DTYPES, PEAK_CHOICES
 from .verify import import_torch_or_exit
 
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -75,7 +75,7 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
 @click.command()
 @click.argument("spec")
 @spec_options
-@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto",
+@click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True, help="Where to run: auto is cuda when a GPU is present.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
               help="Precision; tf32 is fp32 storage with TF32 tensor-core math (CUDA only). "
@@ -102,7 +102,7 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
               default=5.0, show_default=True,
               help="Seconds per batch size for the timed runs (and, separately, for warm-up, "
                    "per-layer runs and half of it for --cross-check), at most.")
-@click.option("--peaks", type=click.Choice(("auto", "table", "measure", "none")), default="auto",
+@click.option("--peaks", type=click.Choice(PEAK_CHOICES), default="auto",
               show_default=True,
               help="The device's peak FLOP/s and bandwidth: auto uses a cached measurement, "
                    "else the datasheet table, else measures now (and caches); see cnncost peaks.")

@@ -12,12 +12,12 @@ import click
 from ..cli import EXIT_BAD_INPUT, emit, guarded
 from ..formats import formats, render_as
 from ..formats.peaks import PeaksReport
-from .bench import DTYPES
+from ..pytorch.choices import DEVICES, DTYPES
 from .verify import import_torch_or_exit
 
 
 @click.command()
-@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto",
+@click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True)
 @click.option("--dtype", "dtypes", type=click.Choice(DTYPES), multiple=True,
               help="Precision(s) to show or measure (repeatable; default fp32).")

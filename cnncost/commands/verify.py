@@ -14,6 +14,7 @@ import click
 from ..cli import (EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, spec_options, table_options,
                    validate_first)
 from ..formats import formats, render_as
+from ..pytorch.choices import VERIFY_DEVICES, VERIFY_DTYPES
 
 INSTALL_TORCH = ("cnncost verify needs PyTorch, which is an optional extra: "
                  "pip install 'cnncost[torch]' (or pip install torch; for the CPU build: "
@@ -33,11 +34,11 @@ def import_torch_or_exit(command: str) -> None:
 @click.command()
 @click.argument("spec")
 @spec_options
-@click.option("--device", type=click.Choice(("auto", "cpu", "cuda", "meta")), default="auto",
+@click.option("--device", type=click.Choice(VERIFY_DEVICES), default="auto",
               show_default=True,
               help="Where to build and run the model; meta checks without allocating memory.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--dtype", type=click.Choice(("fp32", "fp16", "bf16")), default="fp32",
+@click.option("--dtype", type=click.Choice(VERIFY_DTYPES), default="fp32",
               show_default=True)
 @click.option("--runs", type=click.IntRange(min=0), default=20, show_default=True,
               help="Timed forward passes for the latency figure (0: skip timing).")

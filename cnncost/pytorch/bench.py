@@ -24,13 +24,13 @@ from .. import __version__
 from ..cost.analysis import Analysis, analyze_graph
 from .measure import (Latency, Stopwatch, environment, precision, resolve_target, time_model,
                       timed_runs)
+from .choices import PEAK_CHOICES
 from .peaks import Peaks
 from ..quality import (QUALITY_MIN_RUNS, QUALITY_UNRELIABLE, QUALITY_WARN,  # noqa: F401
                       quality, spread)  # torch-free, shared with compare; re-exported here
 from .roofline import classify, layer_bytes
 
 CROSS_CHECK_TOLERANCE = 0.05
-PEAK_CHOICES = ("auto", "table", "measure", "none")
 COMPILE_MAX_BATCHES = 8  # torch._dynamo's default recompile limit
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)

@@ -8,6 +8,8 @@ analytic path. `tests/test_bench.py` validates real `cnncost bench` output again
 
 from __future__ import annotations
 
+from .choices import DTYPES
+
 KIND = "cnncost.bench"
 SCHEMA_VERSION = 1
 
@@ -161,7 +163,7 @@ SCHEMA = {
             "additionalProperties": False,
             "properties": {
                 "device": {"type": "string"},
-                "dtype": {"enum": ["fp32", "tf32", "bf16", "fp16"]},
+                "dtype": {"enum": list(DTYPES)},
                 "channels_last": {"type": "boolean"},
                 "compile": {"type": "boolean"},
                 "threads": {"type": ["integer", "null"]},
