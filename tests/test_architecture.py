@@ -79,3 +79,32 @@ def test_the_checks_see_a_planted_import(tmp_path):
             test_the_language_and_the_engine_import_nothing_built_on_them(planted)
     finally:
         PACKAGE = saved
+
+
+def gate_cycle() -> list[str] | None:
+    """An import circle among the gate modules (lazy imports counted), or None."""
+    modules = {module_name(p): p for p in SOURCES if in_folder(p, "gate")}
+    edges = {m: sorted(i for i in imports(p) if i in modules and i != m)
+             for m, p in modules.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(m: str, path: list[str]) -> list[str] | None:
+        state[m] = 1
+        for n in edges[m]:
+            if state.get(n) == 1:
+                return path[path.index(n):] + [n]
+            if n not in state and (found := visit(n, path + [n])):
+                return found
+        state[m] = 2
+        return None
+
+    for m in modules:
+        if m not in state and (found := visit(m, [m])):
+            return found
+    return None
+
+
+def test_the_gate_modules_import_each_other_without_a_circle():
+    """keys.py holds what baseline, benchfile and metrics share, below all three."""
+    cycle = gate_cycle()
+    assert cycle is None, " -> ".join(cycle)

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 import cnncost
 from cnncost.gate import benchfile, metrics
 from cnncost.comparison import compare as comparison
-from cnncost.gate.baseline import spec_sha256
+from cnncost.gate.keys import spec_sha256
 from cnncost.pytorch.bench_schema import SCHEMA
 from cnncost.cli import main
 

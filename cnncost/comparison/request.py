@@ -113,7 +113,7 @@ def from_files(measurements: Any, outcomes: list[Outcome], options: Mapping[str,
     BenchLatency), the environment of the first, and the points whose results conflict.
     One warning line names the points without a result, one more says when the results
     come from different environments."""
-    from ..gate.benchfile import key_for
+    from ..gate.keys import key_for
 
     measured: dict[str, Any] = {}
     unmatched: list[str] = []

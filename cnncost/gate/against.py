@@ -17,7 +17,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .baseline import Baseline, Record, json_safe, spec_sha256
+from .baseline import Baseline, Record, json_safe
+from .keys import spec_sha256
 from ..errors import Loc, Problem, SpecError
 from ..lang.yamlio import MAX_BYTES
 from .metrics import MEASURED

@@ -14,7 +14,6 @@ the file is documented in docs/ci.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -24,6 +23,7 @@ import subprocess
 from typing import Any, NamedTuple
 
 from ..errors import Loc, Problem, SpecError, show
+from .keys import spec_sha256
 from .metrics import ANALYTIC, MEASURED, METRICS
 from ..safeio import parse_json, read_text
 
@@ -53,16 +53,6 @@ class Baseline(NamedTuple):
     tool_version: str
     git_commit: str | None
     models: dict  # model name -> Record
-
-
-def spec_sha256(spec: str) -> str | None:
-    """sha256 of the spec file's bytes (a bundled name is resolved to its file)."""
-    from ..api import resolve_path
-
-    try:
-        return hashlib.sha256(resolve_path(spec).read_bytes()).hexdigest()
-    except (SpecError, OSError):
-        return None
 
 
 def git_commit(folder: str | os.PathLike) -> str | None:

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from ..pytorch.bench_schema import KIND, SCHEMA, SCHEMA_VERSION
 from ..errors import Loc, Problem, SpecError
 from ..safeio import load_json
+from .keys import Key, analysis_key, key_for  # noqa: F401  (Key used below; the others re-exported)
 
 
 class BenchLatency(NamedTuple):
@@ -47,18 +48,6 @@ class BenchLatency(NamedTuple):
     first_ms: float = 0.0
 
 
-class Key(NamedTuple):
-    """What a bench result must have been measured of to stand for one analyzed model."""
-
-    name: str  # the spec's name (used when either side has no sha256)
-    sha256: str | None  # of the spec file's bytes; None for a spec that is not a file
-    input_shape: tuple  # per sample, resolved
-    vars: dict  # the resolved variables
-    variant: str | None
-    batch: int
-    dtype: str
-
-
 class Entry(NamedTuple):
     """One result of one bench file, with the document parts it is matched on."""
 
@@ -71,23 +60,6 @@ class Entry(NamedTuple):
     @property
     def where(self) -> str:
         return f"{self.file} results[{self.index}]"
-
-
-def key_for(spec: Any, *, name: str, input_shape: Iterable[int], vars: Mapping,
-            variant: str | None, batch: int, dtype: str) -> Key:
-    """The Key of a model of `spec` (a path or bundled name, whose file's sha256 it takes)
-    analyzed at `input_shape` with the resolved `vars`, `variant`, `batch` and `dtype`."""
-    from .baseline import spec_sha256
-
-    sha = spec_sha256(str(spec)) if isinstance(spec, (str, os.PathLike)) else None
-    return Key(name, sha, tuple(input_shape), dict(vars), variant, batch, dtype)
-
-
-def analysis_key(spec: Any, analysis: Any) -> Key:
-    """The Key of `analysis`, a ``cnncost.analyze`` result of `spec`."""
-    return key_for(spec, name=analysis.name, input_shape=analysis.input_shape,
-                   vars=analysis.vars, variant=analysis.variant, batch=analysis.batch,
-                   dtype=analysis.dtype)
 
 
 # ------------------------------------------------------------------ matching

@@ -19,7 +19,8 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .against import RefBaseline
-from .baseline import Baseline, json_safe, same_spec, spec_sha256
+from .baseline import Baseline, json_safe, same_spec
+from .keys import spec_sha256
 from .budget import BudgetFile, Check, Model
 from ..errors import Loc, Problem, SpecError
 from .metrics import MEASURED, METRICS, Evaluation, evaluate

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..errors import Loc, Problem, SpecError
+from .keys import analysis_key
 
 
 class Metric(NamedTuple):
@@ -91,8 +92,6 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None,
     values: dict[str, Any] = {name: getattr(analysis.totals, METRICS[name].total)
                               for name in ANALYTIC}
     if measurements is not None:
-        from .benchfile import analysis_key
-
         key = analysis_key(spec, analysis)
         found = measurements.lookup(key)
         if found is None:

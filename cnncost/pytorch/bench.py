@@ -366,7 +366,7 @@ def bench(spec: Any, *, input: tuple | str | None = None, set: Mapping | None = 
 def _bench(spec: Any, graph: Any, analyses: dict, where: torch.device, torch_dtype: Any,
            variant: str | None, batches: tuple, settings: Settings, peaks: Any,
            progress: Progress | None) -> BenchResult:
-    from ..gate.baseline import spec_sha256
+    from ..gate.keys import spec_sha256
     from .builder import build_model
     from .verification import cpu_contention
 
