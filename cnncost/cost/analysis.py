@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 
 from ..errors import Problem, SpecError
 from ..lang.expand import MAX_ELEMENTS
-from ..lang.graph import Graph
-from .ops import OPS, fmt_shape
+from ..lang.graph import Graph, Node
+from .ops import OPS, Cost, fmt_shape
+from .ops.base import Shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
@@ -32,7 +33,7 @@ class Row(NamedTuple):
 
     name: str
     op: str
-    shape: tuple  # output shape per sample (without batch)
+    shape: Shape  # output shape per sample (without batch)
     params: int
     buffers: int
     macs: int
@@ -66,12 +67,12 @@ class Analysis(NamedTuple):
 
     name: str  # the spec's name
     file: str  # the spec file
-    input_shape: tuple  # per sample, e.g. (3, 224, 224)
-    output_shape: tuple
+    input_shape: Shape  # per sample, e.g. (3, 224, 224)
+    output_shape: Shape
     batch: int
     dtype: str
-    vars: dict  # the variables as resolved (defaults, variant, --set)
-    rows: list  # one Row per primitive layer, the input first
+    vars: dict[str, Any]  # the variables as resolved (defaults, variant, --set)
+    rows: list[Row]  # one Row per primitive layer, the input first
     totals: Totals
     description: str = ""  # the spec's one-line description (its figures are for defaults)
     variant: str | None = None  # the variant analyzed, if any
@@ -179,6 +180,15 @@ def peak_live_bytes(graph: Graph, per_element: int) -> int:
     return peak * per_element
 
 
+def known_shapes(graph: Graph) -> list[Shape]:
+    """Every node's output shape; the analysis runs only on graphs that expanded cleanly."""
+    shapes = [node.shape for node in graph.nodes]
+    if None in shapes:
+        raise ValueError(f"graph {graph.name!r} has layers of unknown shape; expand it "
+                         "without errors first")
+    return [s for s in shapes if s is not None]
+
+
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
                   convention: str = "torchvision") -> Analysis:
     """Costs of every node of `graph` for `batch` samples stored as `dtype`.
@@ -196,31 +206,32 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     bytes_per = DTYPE_BYTES[dtype]
     act_per = batch * bytes_per
     nodes = graph.nodes
+    shapes = known_shapes(graph)
     first = nodes[0]
-    rows = [Row(first.name, "input", first.shape, 0, 0, 0, 0, 0, first.size * act_per, 0,
+    rows = [Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, first.size * act_per, 0,
                 layers=0)]
     params = buffers = keras = macs = other = weighted = 0
     act_total = rows[0].act_bytes
     # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
     # same input shapes cost the same, so identical layers are costed once.
-    memo: dict = {}
+    memo: dict[tuple[int, Any], Cost] = {}
     for node in nodes[1:]:
-        inputs = node.inputs
-        key = (id(node.attrs), nodes[inputs[0]].shape if len(inputs) == 1
-               else tuple(nodes[i].shape for i in inputs))
+        inputs, shape = node.inputs, shapes[node.index]
+        key = (id(node.attrs), shapes[inputs[0]] if len(inputs) == 1
+               else tuple(shapes[i] for i in inputs))
         cost = memo.get(key)
         if cost is None:
             opdef = OPS[node.op]
-            shapes = [nodes[i].shape for i in inputs]
-            cost = opdef.cost(shapes, node.shape, node.attrs)
+            ins = [shapes[i] for i in inputs]
+            cost = opdef.cost(ins, shape, node.attrs)
             if profile is not None:
-                cost = profile.apply(node.op, shapes, node.shape, node.attrs, cost)
+                cost = profile.apply(node.op, ins, shape, node.attrs, cost)
             memo[key] = cost
             cost.weighted = opdef.category in WEIGHTED
         act = 0 if node.view else node.size * act_per
         m = cost.macs * batch
         o = cost.other_ops * batch
-        rows.append(Row(node.name, node.op, node.shape, cost.params, cost.buffers, m, 2 * m, o,
+        rows.append(Row(node.name, node.op, shape, cost.params, cost.buffers, m, 2 * m, o,
                         act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
         params += cost.params
         buffers += cost.buffers
@@ -236,7 +247,7 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         layers=len(rows) - 1, weighted_layers=weighted)
     check_limits(graph, rows, totals, batch)
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
-                    output_shape=nodes[graph.output].shape, batch=batch, dtype=dtype,
+                    output_shape=shapes[graph.output], batch=batch, dtype=dtype,
                     vars=graph.vars, rows=rows, totals=totals, description=description,
                     convention=convention)
 
@@ -258,7 +269,7 @@ INT64_TEXT = (f"2^63 - 1 = {INT64_MAX:,}, the most a signed 64-bit integer holds
               "readers, spreadsheets and baselines store counts as int64)")
 
 
-def _size(node: Any) -> int:
+def _size(node: Node) -> int:
     return node.size
 
 
@@ -276,7 +287,7 @@ def max_batch(graph: Graph, totals: Totals, batch: int) -> int:
     return most
 
 
-def check_limits(graph: Graph, rows: list, totals: Totals, batch: int) -> None:
+def check_limits(graph: Graph, rows: list[Row], totals: Totals, batch: int) -> None:
     """SpecError if a batched activation tensor has more than MAX_ELEMENTS elements or a
     total (hence any layer's figure) passes INT64_MAX. Each problem is located at the layer
     where the limit is crossed; when the batch is the cause it names --batch and the

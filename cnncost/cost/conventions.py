@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from .ops import OPS, Cost, numel
+from .ops.base import Attrs, Shape, Shapes
 
 # A rule: (input shapes, output shape, resolved attrs, cnncost's own Cost) -> count per sample.
-Rule = Callable[[list, tuple, dict, Cost], int]
+Rule = Callable[[Shapes, Shape, Attrs, Cost], int]
 ParamsRule = Callable[[Cost], int]
 
 
@@ -39,7 +40,7 @@ class Profile(NamedTuple):
     params: ParamsRule  # params as the tool reports them
     identity: bool = False  # the profile is cnncost's own rules (nothing to apply)
 
-    def apply(self, op: str, ins: list, out: tuple, attrs: dict, cost: Cost) -> Cost:
+    def apply(self, op: str, ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> Cost:
         """`cost` with MACs and params as this tool counts them (a new Cost)."""
         rule = self.counts[op]
         new = Cost(params=self.params(cost), buffers=cost.buffers,
@@ -53,32 +54,32 @@ class Profile(NamedTuple):
 
 # --------------------------------------------------------------------------- rules
 
-def macs(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+def macs(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
     """cnncost's MACs: conv/linear multiply-accumulates, bias excluded (0 for other ops)."""
     return cost.macs
 
 
-def macs_plus_bias(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+def macs_plus_bias(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
     """MACs plus one per output element when the layer has a bias."""
     return cost.macs + (numel(out) if attrs.get("bias") else 0)
 
 
 def times_output(k: int) -> Rule:
-    def rule(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    def rule(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
         return k * numel(out)
     rule.__doc__ = f"{k} per output element"
     return rule
 
 
 def times_input(k: int) -> Rule:
-    def rule(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    def rule(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
         return k * numel(ins[0])
     rule.__doc__ = f"{k} per input element"
     return rule
 
 
 def norm(affine: int, plain: int) -> Rule:
-    def rule(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+    def rule(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
         return (affine if attrs.get("affine", True) else plain) * numel(ins[0])
     rule.__doc__ = f"{affine} per element with a learned scale/shift, else {plain}"
     return rule
@@ -126,21 +127,23 @@ PTFLOPS = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs_plus_bias),
 
 
 
-def thop_conv(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+def thop_conv(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
     """thop: output elements x (C_in / groups) x K_h x K_w, bias excluded (also transposed)."""
-    groups = attrs["groups"] if "groups" in attrs else ins[0][0]  # depthwise: groups = C_in
+    groups: int = attrs["groups"] if "groups" in attrs else ins[0][0]  # depthwise: C_in
+    kh: int
+    kw: int
     kh, kw = attrs["kernel"]
     return numel(out) * (ins[0][0] // groups) * kh * kw
 
 
-def thop_adaptive_avg(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+def thop_adaptive_avg(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
     """thop: (input/output area ratio + 1) x output elements, in float64 as thop does."""
     c, h, w = ins[0]
     oh, ow = out[1:] if len(out) == 3 else (1, 1)
     return int(((h / oh) * (w / ow) + 1) * (c * oh * ow))
 
 
-def thop_softmax(ins: list, out: tuple, attrs: dict, cost: Cost) -> int:
+def thop_softmax(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
     """thop: per position, C exponentials, C - 1 adds and C divides over the channels."""
     c = out[0]
     return (numel(out) // c) * (3 * c - 1)

@@ -21,7 +21,7 @@ class _Elementwise:
         return Cost(other_ops=cls.ops_per_element * numel(out))
 
 
-def _simple(name: str, doc: str, aliases: tuple[str, ...] = (), fields: dict | None = None,
+def _simple(name: str, doc: str, aliases: tuple[str, ...] = (), fields: dict[str, Field] | None = None,
             per_element: int = 1) -> None:
     cls = type(f"Act_{name}", (_Elementwise,), {"ops_per_element": per_element})
     register(name, doc=doc, aliases=aliases, fields=fields, category="act")(cls)

@@ -63,8 +63,8 @@ def _int(value: Any, what: str) -> int:
         if not value.is_integer():
             raise OpError(f"expected {what}, received {value!r} (not a whole number; "
                           "use round(), int() or // in the expression)")
-        value = int(value)
-    return value
+        return int(value)
+    return int(value)
 
 
 def pos_int(value: Any) -> int:
@@ -173,7 +173,7 @@ class Field:
         self.default = default  # None: required (unless `optional`)
         self.doc = doc
         self.optional = optional  # may stay unset (None) without a default
-        self.choices: tuple = getattr(check, "choices", ())  # allowed words, for word fields
+        self.choices: tuple[str, ...] = getattr(check, "choices", ())  # allowed words, for word fields
 
     @property
     def required(self) -> bool:

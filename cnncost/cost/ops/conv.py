@@ -45,7 +45,7 @@ WINDOW = {
 }
 
 
-def window_pads(ins: Shapes, attrs: Attrs, what: str) -> dict:
+def window_pads(ins: Shapes, attrs: Attrs, what: str) -> dict[str, Any]:
     """Derived: the explicit (top, bottom, left, right) `pads` of a window on this input."""
     need_rank(ins[0], 3, what)
     _, h, w = ins[0]
@@ -53,7 +53,7 @@ def window_pads(ins: Shapes, attrs: Attrs, what: str) -> dict:
                                  attrs["dilation"])}
 
 
-def conv_out(ins: Shapes, attrs: Attrs, c_out: int, groups: int) -> tuple:
+def conv_out(ins: Shapes, attrs: Attrs, c_out: int, groups: int) -> Shape:
     """Output shape of a (grouped) convolution, with every check PyTorch makes."""
     need_rank(ins[0], 3, "a convolution")
     c_in, h, w = ins[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .base import OpError
 
-Pads = tuple  # (top, bottom, left, right)
+Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -28,7 +28,8 @@ def resolve_pads(padding: object, hw: tuple[int, int], kernel: tuple[int, int],
         top, bottom = same_pads(hw[0], kernel[0], stride[0], dilation[0])
         left, right = same_pads(hw[1], kernel[1], stride[1], dilation[1])
         return (top, bottom, left, right)
-    return tuple(padding)  # type: ignore[arg-type]
+    top, bottom, left, right = padding  # type: ignore[misc]  # checked: four ints
+    return (top, bottom, left, right)
 
 
 def window_out(size: int, kernel: int, stride: int, dilation: int, before: int, after: int,

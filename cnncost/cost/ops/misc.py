@@ -87,7 +87,7 @@ class Add:
         return Cost(other_ops=(len(ins) - 1) * numel(out))
 
 
-def _gate_fits(gate: tuple, full: tuple) -> bool:
+def _gate_fits(gate: Shape, full: Shape) -> bool:
     return len(full) == 3 and gate in ((full[0], 1, 1), (full[0],))
 
 
