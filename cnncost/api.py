@@ -85,13 +85,13 @@ def _problem(file: str, message: str) -> Problem:
 def _locate(obj: Any) -> Any:
     """Plain dicts/lists (from Python) -> LocDict/LocList without line numbers."""
     if isinstance(obj, Mapping) and not isinstance(obj, LocDict):
-        out = LocDict((k, _locate(v)) for k, v in obj.items())
-        out.line, out.key_lines = 0, {}
-        return out
+        mapping = LocDict((k, _locate(v)) for k, v in obj.items())
+        mapping.line, mapping.key_lines = 0, {}
+        return mapping
     if isinstance(obj, (list, tuple)) and not isinstance(obj, LocList):
-        out = LocList(_locate(v) for v in obj)
-        out.line, out.item_lines = 0, []
-        return out
+        items = LocList(_locate(v) for v in obj)
+        items.line, items.item_lines = 0, []
+        return items
     return obj
 
 

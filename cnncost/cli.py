@@ -19,6 +19,7 @@ import click
 from . import __version__
 from .cost.analysis import DTYPE_BYTES
 from .cost.conventions import PROFILES
+from .cost.ops import fmt_shape
 from .errors import SpecError
 from .formats import formats
 
@@ -289,7 +290,7 @@ def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],
             failed += 1
             continue
         click.echo(f"ok: {spec} ({len(graph.nodes) - 1} layers, output "
-                   f"{'x'.join(map(str, graph.nodes[graph.output].shape))})")
+                   f"{fmt_shape(graph.nodes[graph.output].shape)})")
     if failed:
         click.echo(f"{failed} of {len(specs)} specs invalid", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -144,7 +144,8 @@ def footer(result: Any) -> list[str]:
 # ----------------------------------------------------------------- formats
 def _blocks(result: Any, top: int | None) -> list[tuple[str | None, tuple, list]]:
     """(caption, headers, cells) of every table, in order."""
-    blocks = [(None, BATCH_HEADERS, batch_cells(result))]
+    blocks: list[tuple[str | None, tuple[str, ...], list[list[str]]]] = [
+        (None, BATCH_HEADERS, batch_cells(result))]
     for r in result.results:
         if r.per_layer is not None:
             blocks.append((per_layer_caption(r, top), LAYER_HEADERS, layer_cells(r.per_layer, top)))

@@ -103,8 +103,8 @@ def table(comparison: Any, columns: list[str], color: bool = False, width: int =
                       markup=False)  # labels are data, never rich markup
     console.print(header(comparison))
     console.print(grid)
-    for line in footer(comparison):
-        console.print(line, style="yellow" if line.startswith("warning") else None)
+    for note in footer(comparison):
+        console.print(note, style="yellow" if note.startswith("warning") else None)
     return out.getvalue()
 
 

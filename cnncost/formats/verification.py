@@ -97,8 +97,8 @@ def render_table(v: Any, color: bool = False, width: int | None = None,
                  only_mismatches: bool = False) -> str:
     cells = layer_cells(v, only_mismatches)
     if len(cells) > PLAIN_ABOVE:
-        table = aligned(list(HEADERS), cells, [i < 2 for i in range(len(HEADERS))])
-        return "\n".join([header(v), *table, *summary_lines(v)]) + "\n"
+        plain = aligned(list(HEADERS), cells, [i < 2 for i in range(len(HEADERS))])
+        return "\n".join([header(v), *plain, *summary_lines(v)]) + "\n"
     from rich.console import Console
     from rich.table import Table
 
@@ -117,7 +117,7 @@ def render_table(v: Any, color: bool = False, width: int | None = None,
     console.print(header(v))
     if cells:
         console.print(table)
-    for line in summary_lines(v):
-        console.print(line, style="bold red" if line.startswith("MISMATCH") else None)
+    for summary in summary_lines(v):
+        console.print(summary, style="bold red" if summary.startswith("MISMATCH") else None)
     return out.getvalue()
 

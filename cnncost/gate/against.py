@@ -263,6 +263,7 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
             if kind == "missing" or (kind == "git" and read is None):
                 result.new[model.name] = (f"its spec {old.spec_ref} is not in {ref}", True)
                 continue
+            sha: str | None
             if read is not None:
                 shown = f"{ref}:{read[0]}"
                 spec, sha = _spec_at(read[1], shown), hashlib.sha256(read[1]).hexdigest()
@@ -297,7 +298,7 @@ def with_measured(at_ref: RefBaseline, stored: Baseline | None) -> RefBaseline:
     for name, record in at_ref.baseline.models.items():
         kept = stored.models.get(name)
         measured = {m: v for m, v in kept.metrics.items() if m in MEASURED} if kept else {}
-        if measured:
+        if measured and kept is not None:
             record = record._replace(metrics={**record.metrics, **measured}, env=kept.env)
         models[name] = record
     return at_ref._replace(baseline=at_ref.baseline._replace(file=stored.file, models=models))

@@ -215,7 +215,9 @@ def _validate(data: Any, problems: list) -> dict:
             elif metric in MEASURED and env is None:
                 problems.append(f"{where}.metrics.{metric}: a measured metric needs env (the "
                                 "environment it was measured in)")
-        out[name] = Record(raw.get("spec"), raw.get("spec_sha256"), settings, metrics, env)
+        spec = raw.get("spec")
+        if isinstance(spec, str) and isinstance(settings, dict) and isinstance(metrics, dict):
+            out[name] = Record(spec, sha, settings, metrics, env)  # else: a problem, raised
     return out
 
 

@@ -21,7 +21,7 @@ from ..cost.analysis import DTYPE_BYTES
 from ..errors import ErrorSink, Loc, SpecError, did_you_mean, one_of, show
 from .metrics import MEASURED, METRICS
 from .quantity import parse_percent, parse_quantity
-from ..lang.yamlio import LocDict, read_yaml
+from ..lang.yamlio import LocDict, LocList, read_yaml
 
 DEFAULT_FILE = "cnncost.budget.yaml"
 DEFAULT_BASELINE = "cnncost.baseline.json"
@@ -141,7 +141,7 @@ class _Parser:
 
     def mapping(self, raw: Any, path: str, line: int, keys: tuple) -> LocDict | None:
         """`raw` if it is a mapping (unknown keys reported), else None after an error."""
-        if not isinstance(raw, dict):
+        if not isinstance(raw, LocDict):  # what read_yaml gives for every mapping
             self.err(line, path, f"expected a mapping, received {show(raw)}")
             return None
         for key in raw:
@@ -216,7 +216,7 @@ class _Parser:
         if raw is None:
             self.err(line, "models", "missing: list the models to gate (see docs/ci.md)")
             return ()
-        if not isinstance(raw, list) or not raw:
+        if not isinstance(raw, LocList) or not raw:
             got = "an empty list" if raw == [] else show(raw)
             self.err(line, "models", f"expected a non-empty list of models, received {got}")
             return ()
@@ -285,7 +285,7 @@ class _Parser:
         raw_vars = found.get("vars")
         for key in settings["vars"]:
             if key not in loaded.vars:
-                self.err(raw_vars.line_of(key), f"{label}.vars",
+                self.err(raw_vars.line_of(key) if isinstance(raw_vars, LocDict) else found.line, f"{label}.vars",
                          f"unknown variable {key!r} of {spec}{did_you_mean(key, loaded.vars)} "
                          f"(vars: {one_of(loaded.vars) or 'none defined'})")
         variant = settings["variant"]
@@ -388,7 +388,7 @@ class _Parser:
         """A mapping of metric -> `what`, each value parsed by `parse_one`."""
         if raw is None:
             return {}
-        if not isinstance(raw, dict):
+        if not isinstance(raw, LocDict):
             self.err(line, path, f"expected a mapping of metric -> {what}, received {show(raw)}")
             return {}
         out = {}

@@ -224,7 +224,7 @@ def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_b
     if status == "new" and have_baseline and tol is not None and tol.level != "off" and warn:
         # Fail closed: a model renamed in the budget file, or a baseline that lost it,
         # must not pass its regression checks silently. A warning; --strict fails it.
-        if reason:
+        if reason and against is not None:
             found("warn", f"{where}: no baseline at {against.ref} ({reason}), so its "
                   f"regression tolerance {tol.text} was not checked", tol.line)
         else:
@@ -234,7 +234,7 @@ def _row(model: Model, check: Check, evaluation: Evaluation, record: Any, have_b
         if strict:
             status = "fail"
     if status == "new" and not note:
-        if reason:
+        if reason and against is not None:
             note = f"no baseline at {against.ref}: {reason}"
         else:
             note = "not in the baseline" if record is None else "metric not in the baseline"

@@ -89,8 +89,8 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None,
     analysis = analyze(spec, input=settings["input"], batch=settings["batch"],
                        dtype=settings["dtype"], set=settings["vars"] or None,
                        variant=settings["variant"])
-    values: dict[str, Any] = {name: getattr(analysis.totals, METRICS[name].total)
-                              for name in ANALYTIC}
+    values: dict[str, Any] = {name: getattr(analysis.totals, total) for name in ANALYTIC
+                              if (total := METRICS[name].total) is not None}
     if measurements is not None:
         key = analysis_key(spec, analysis)
         found = measurements.lookup(key)

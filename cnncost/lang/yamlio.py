@@ -8,8 +8,8 @@ each item. Later passes use those lines in error messages.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -182,12 +182,12 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def display_name(path: str | Path) -> str:
+def display_name(path: str | os.PathLike[str]) -> str:
     """How a spec file is named in messages: `<stdin>` for `-`."""
     return "<stdin>" if str(path) == "-" else str(path)
 
 
-def read_yaml(path: str | Path, errors: ErrorSink, what: str = "specs") -> Any:
+def read_yaml(path: str | os.PathLike[str], errors: ErrorSink, what: str = "specs") -> Any:
     """Read and parse a YAML file (or `-` for stdin), reporting unreadable files as problems.
 
     The file is bounded before it is read (cnncost.safeio): a device, a FIFO or a file

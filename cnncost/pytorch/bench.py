@@ -374,7 +374,7 @@ def _bench(spec: Any, graph: Any, analyses: dict, where: torch.device, torch_dty
     model = build_model(graph, device=where, dtype=torch_dtype).eval()
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
     runner = _compiled(model) if compile else model
     notes = []
     if where.type == "cpu":

@@ -157,7 +157,7 @@ def _constructor(make: Make) -> str:
 
 def _is_default(cls: type, key: str, value: Any) -> bool:
     """`value` is what `cls` would use for `key` anyway (an int default n covers (n, n))."""
-    parameter = inspect.signature(cls.__init__).parameters.get(key)
+    parameter = inspect.signature(cls).parameters.get(key)
     if parameter is None or parameter.default is inspect.Parameter.empty:
         return False
     default = parameter.default
@@ -189,7 +189,8 @@ def _check_compiles(source: str, filename: str) -> None:
     try:
         compile(source, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte (before Python 3.12)
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        lineno = getattr(exc, "lineno", None)
+        where = f" (line {lineno})" if lineno else ""
         message = " ".join(str(getattr(exc, "msg", None) or exc).split())
         raise ExportError(f"the generated source does not compile{where}: {message}; refusing "
                           "to write it (a bug in cnncost export, please report it)") from None

@@ -161,6 +161,8 @@ def _positive(value: object) -> bool:
 def cached(key: str) -> Peaks | None:
     """The measured peaks stored under `key`, or None (also for a malformed entry)."""
     entry = _read_cache().get(key)
+    if not isinstance(entry, dict):
+        return None
     try:
         peaks = Peaks(**entry)
     except TypeError:

@@ -25,8 +25,8 @@ def _torch_pad(pads: tuple) -> tuple:
 class PaddedConv2d(nn.Conv2d):
     """Conv2d with explicit, possibly uneven padding (Keras ``same``) applied first."""
 
-    def __init__(self, *args: Any, pads: tuple, **kwargs: Any) -> None:
-        super().__init__(*args, padding=0, **kwargs)
+    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "padding": 0})
         self.pads = tuple(pads)  # (top, bottom, left, right)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,8 +39,8 @@ class PaddedConv2d(nn.Conv2d):
 class PaddedMaxPool2d(nn.MaxPool2d):
     """MaxPool2d after explicit -inf padding (uneven, or more than PyTorch allows)."""
 
-    def __init__(self, *args: Any, pads: tuple, **kwargs: Any) -> None:
-        super().__init__(*args, padding=0, **kwargs)
+    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "padding": 0})
         self.pads = tuple(pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,9 +58,9 @@ class PaddedAvgPool2d(nn.AvgPool2d):
     real inputs it covers.
     """
 
-    def __init__(self, *args: Any, pads: tuple, count_include_pad: bool = True,
+    def __init__(self, *args: Any, pads: tuple[int, ...], count_include_pad: bool = True,
                  **kwargs: Any) -> None:
-        super().__init__(*args, padding=0, count_include_pad=True, **kwargs)
+        super().__init__(*args, **{**kwargs, "padding": 0, "count_include_pad": True})
         self.pads = tuple(pads)
         self.include_pad = count_include_pad
 
@@ -68,11 +68,12 @@ class PaddedAvgPool2d(nn.AvgPool2d):
         pad = _torch_pad(self.pads)
         if self.include_pad:
             return super().forward(F.pad(x, pad))
-        window = dict(kernel_size=self.kernel_size, stride=self.stride, ceil_mode=self.ceil_mode,
-                      divisor_override=1)
-        sums = F.avg_pool2d(F.pad(x, pad), **window)
-        ones = torch.ones_like(x[:1, :1])
-        counts = F.avg_pool2d(F.pad(ones, pad), **window)
+        def window_sum(t: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(F.pad(t, pad), self.kernel_size, self.stride,
+                                ceil_mode=self.ceil_mode, divisor_override=1)
+
+        sums = window_sum(x)
+        counts = window_sum(torch.ones_like(x[:1, :1]))
         return sums / counts
 
     def extra_repr(self) -> str:
@@ -176,7 +177,9 @@ def attach(root: nn.Module, name: str, module: nn.Module) -> None:
     if leaf in parent._modules:
         # A group of this name already exists (layers named "a.b" before "a"): the
         # layer takes its place and keeps its children.
-        module._modules.update(parent._modules[leaf]._modules)
+        existing = parent._modules[leaf]
+        if existing is not None:
+            module._modules.update(existing._modules)
     parent._modules[leaf] = module
 
 
@@ -185,5 +188,8 @@ def layer(root: nn.Module, name: str) -> nn.Module:
     (``train``, ``to``, ...), which ``get_submodule`` would resolve to the method."""
     module = root
     for part in name.split("."):
-        module = module._modules[part]
+        child = module._modules[part]
+        if child is None:
+            raise KeyError(name)
+        module = child
     return module
