@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
@@ -128,32 +128,53 @@ def bench(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | N
     cnncost bench resnet50 --batch 1,8,32 --cross-check
     cnncost bench mobilenet_v2 --device cuda --dtype fp16 --per-layer --plot roofline.png
     """
-    batches = parse_batches(batch_text)
+    request = BenchRequest(
+        spec=spec, fmt=fmt, top=top, output=output, plot_file=plot_file, progress=progress,
+        options=dict(input=input_, variant=variant, batches=parse_batches(batch_text),
+                     device=device, dtype=dtype, channels_last=channels_last,
+                     compile=compile_, threads=threads,
+                     per_layer=per_layer or bool(plot_file) or top is not None,
+                     cross_check=cross_check, runs=runs, warmup=warmup, warmup_s=warmup_s,
+                     budget_s=budget_s, peaks=peaks))
     if plot_file:
         check_plot_file(plot_file)
-    overrides = validate_first(spec, input_, sets, variant)
+    request.options["set"] = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("bench")
-    per_layer = per_layer or bool(plot_file) or top is not None
+    execute(request)
+
+
+class BenchRequest(NamedTuple):
+    """A parsed `cnncost bench` command line: what to measure (the keyword arguments of
+    cnncost.pytorch.bench.bench) and how to show it."""
+
+    spec: str
+    options: dict[str, Any]
+    fmt: str = "table"
+    top: int | None = None
+    output: str | None = None
+    plot_file: str | None = None
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+
+
+def execute(request: BenchRequest) -> None:
+    """Measure, render, and draw the roofline if asked; exit 2 on a BenchError."""
     from ..pytorch.bench import BenchError, bench as run
 
-    show = progress if progress is not None else is_terminal(sys.stderr)
+    show = request.progress if request.progress is not None else is_terminal(sys.stderr)
     try:
         with progress_bar(bool(show)) as update:
-            result = run(spec, input=input_, set=overrides, variant=variant,
-                         batches=batches, device=device, dtype=dtype, channels_last=channels_last,
-                         compile=compile_, threads=threads, per_layer=per_layer,
-                         cross_check=cross_check, runs=runs, warmup=warmup, warmup_s=warmup_s,
-                         budget_s=budget_s, peaks=peaks, progress=update)
+            result = run(request.spec, **request.options, progress=update)
     except BenchError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    emit(render_as("bench", fmt, result, top=top, **table_options(fmt, output)), output)
-    if plot_file:
+    fmt, output = request.fmt, request.output
+    emit(render_as("bench", fmt, result, top=request.top, **table_options(fmt, output)), output)
+    if request.plot_file:
         from ..comparison.plot import roofline
 
         try:
-            roofline(result, plot_file)
+            roofline(result, request.plot_file)
         except (OSError, ValueError) as exc:
-            click.echo(f"error: --plot {plot_file}: cannot write: {exc}", err=True)
+            click.echo(f"error: --plot {request.plot_file}: cannot write: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-        click.echo(f"wrote {plot_file}", err=True)
+        click.echo(f"wrote {request.plot_file}", err=True)
