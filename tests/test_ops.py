@@ -399,3 +399,24 @@ def test_layers_of_built_in_blocks_are_located_at_their_call_even_when_replayed(
         assert node.loc.file == path
         lines.setdefault(node.name.split(".")[0], set()).add(node.loc.line)
     assert lines == {"basic1": {4}, "basic2": {5}, "stage1": {6}}
+
+
+def test_a_fused_norm_and_act_take_the_spec_defaults_of_their_op():
+    """Regression: `defaults: {batchnorm: {affine: false}}` used to be ignored for the norm a
+    conv creates with `norm: batchnorm` (the expansion hard-coded affine: true), a silent
+    miscount of 2C params per layer. The fused norm and act get what a standalone one gets."""
+    spec = {"input": [3, 8, 8],
+            "defaults": {"batchnorm": {"affine": False, "eps": 0.001},
+                         "leaky_relu": {"slope": 0.2}},
+            "layers": [{"op": "conv", "out": 4, "kernel": 3, "norm": "batchnorm",
+                        "act": "leaky_relu"},
+                       {"op": "batchnorm"}]}
+    rows = {r.name: r for r in cnncost.analyze(spec).rows}
+    assert rows["conv1.norm"].params == 0 == rows["batchnorm1"].params
+    assert rows["conv1.norm"].buffers == 2 * 4 + 1
+    from cnncost.api import build_graph
+
+    nodes = {n.name: n for n in build_graph(spec).nodes}
+    assert nodes["conv1.norm"].attrs == nodes["batchnorm1"].attrs
+    assert nodes["conv1.norm"].attrs["eps"] == 0.001
+    assert nodes["conv1.act"].attrs["slope"] == 0.2

@@ -340,22 +340,30 @@ class Expander:
         if norm == "none" and act == "none":
             return self.add_node(ctx.prefix, op, attrs, tuple(inputs), item.loc, ctx)
         ref = self.add_node(f"{ctx.prefix}.{op}", op, attrs, tuple(inputs), item.loc, ctx)
-        return self.norm_act(ref, norm, act, item.loc, ctx)
+        return self.norm_act(ref, norm, act, item, ctx)
 
-    def norm_act(self, ref: int | None, norm: str, act: str, loc: Loc,
+    def norm_act(self, ref: int | None, norm: str, act: str, item: Item,
                  ctx: Ctx) -> int | None:
+        """The `norm:` and `act:` layers of a fused layer, each with the fields a standalone
+        layer of that op would get from the spec's defaults."""
         if norm != "none":
-            ref = self.add_node(f"{ctx.prefix}.norm", registered(norm), {"affine": True},
-                                (ref,), loc, ctx)
+            op = registered(norm)
+            attrs = self.resolve_fields(op, {}, item, ctx)
+            if attrs is None:
+                return None
+            ref = self.add_node(f"{ctx.prefix}.norm", op, attrs, (ref,), item.loc, ctx)
         if act != "none":
-            ref = self.add_act(f"{ctx.prefix}.act", act, ref, loc, ctx)
+            ref = self.add_act(f"{ctx.prefix}.act", act, ref, item, ctx)
         return ref
 
-    def add_act(self, name: str, act: str, src: int | None, loc: Loc,
+    def add_act(self, name: str, act: str, src: int | None, item: Item,
                 ctx: Ctx) -> int | None:
-        """An activation layer by name or alias, with its fields' defaults."""
+        """An activation layer by name or alias, with the spec's defaults for its fields."""
         op = registered(act)
-        return self.add_node(name, op, _default_attrs(op), (src,), loc, ctx)
+        attrs = self.resolve_fields(op, {}, item, ctx)
+        if attrs is None:
+            return None
+        return self.add_node(name, op, attrs, (src,), item.loc, ctx)
 
     # ------------------------------------------------------------------ structure
     def child(self, ctx: Ctx, name: str = "") -> Ctx:
@@ -466,7 +474,7 @@ class Expander:
             return None
         if fn == "none" or src is None:
             return src if fn == "none" else None
-        return self.add_act(ctx.prefix, fn, src, item.loc, ctx)
+        return self.add_act(ctx.prefix, fn, src, item, ctx)
 
     def s_separable(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         """Depthwise (no bias) then pointwise (bias, norm, act as given), as Keras does."""
@@ -615,10 +623,6 @@ class Expander:
                     self.err(item.loc, ctx, ctx.prefix, text)
                 ok = False
         return ok
-
-def _default_attrs(op: str) -> dict[str, Any]:
-    return {k: f.check(f.default) for k, f in OPS[op].fields.items()}
-
 
 def expand(spec: Spec, builtin_blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
            errors: ErrorSink, input_shape: Shape | None = None) -> Graph | None:

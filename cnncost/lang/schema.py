@@ -36,6 +36,9 @@ def _field_schema(field: b.Field) -> Json:
     elif check is b.padding:
         schema = {"anyOf": [{"enum": ["same", "valid"]}, {"type": "integer"},
                             {"type": "array", "items": _INT, "minItems": 2, "maxItems": 4}, EXPR]}
+    elif getattr(check, "__name__", "") == "spatial_padding":
+        schema = {"anyOf": [{"type": "integer"},
+                            {"type": "array", "items": _INT, "minItems": 2, "maxItems": 4}, EXPR]}
     elif check is b.pos_pair or "pair" in getattr(check, "__name__", "") or "padding" in getattr(
             check, "__name__", ""):
         schema = dict(_PAIR)

@@ -26,8 +26,10 @@ from .torch_import import torch
 from torch import nn
 
 from ..lang.graph import Graph, Node
-from .torch_modules import (Add, ChannelLayerNorm, ChannelShuffle, Concat, GlobalPool, Mul,
-                            PaddedAvgPool2d, PaddedConv2d, PaddedMaxPool2d, attach)
+from .torch_modules import (Add, CenterCrop, ChannelLayerNorm, ChannelShuffle, ChannelSlice,
+                            Concat, GlobalPool, Mul, Normalization, Pad, PaddedAvgPool2d,
+                            PaddedConv2d, PaddedMaxPool2d, PartialBatchNorm, Rescaling, Scale,
+                            attach)
 
 
 class Make(NamedTuple):
@@ -151,14 +153,64 @@ def _build_adaptive(node: Node, ins: list) -> Make:
 
 @builds("batchnorm")
 def _build_batchnorm(node: Node, ins: list) -> Make:
+    a = node.attrs
+    common = dict(num_features=ins[0][0], eps=a["eps"], momentum=a["momentum"])
+    if a["affine"] and not (a["center"] and a["scale"]):  # Keras: gamma or beta alone
+        return Make(PartialBatchNorm, {**common, "center": a["center"], "scale": a["scale"]})
     cls = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
-    return Make(cls, dict(num_features=ins[0][0], affine=node.attrs["affine"]))
+    return Make(cls, {**common, "affine": a["affine"]})
 
 
 @builds("layernorm")
 def _build_layernorm(node: Node, ins: list) -> Make:
     cls = ChannelLayerNorm if len(ins[0]) == 3 else nn.LayerNorm
-    return Make(cls, dict(normalized_shape=ins[0][0], elementwise_affine=node.attrs["affine"]))
+    return Make(cls, dict(normalized_shape=ins[0][0], eps=node.attrs["eps"],
+                          elementwise_affine=node.attrs["affine"]))
+
+
+@builds("slice")
+def _build_slice(node: Node, ins: list) -> Make:
+    return Make(ChannelSlice, dict(start=node.attrs["start"], stop=node.attrs["stop"]))
+
+
+@builds("pad")
+def _build_pad(node: Node, ins: list) -> Make:
+    a = node.attrs
+    return Make(Pad, dict(pads=tuple(a["padding"]), channels=tuple(a["channels"]),
+                          mode=a["mode"], value=a["value"]))
+
+
+@builds("crop")
+def _build_crop(node: Node, ins: list) -> Make:
+    return Make(CenterCrop, dict(size=_pair(node.attrs["size"])))
+
+
+@builds("upsample")
+def _build_upsample(node: Node, ins: list) -> Make:
+    a = node.attrs
+    kwargs: dict[str, Any] = {"mode": a["mode"]}
+    if a["size"] is not None:
+        kwargs["size"] = _pair(a["size"])
+    else:  # integer factors: the output is exactly H * s, as the analysis says
+        kwargs["scale_factor"] = tuple(float(f) for f in a["scale"])
+    if a["mode"] == "bilinear":
+        kwargs["align_corners"] = a["align_corners"]
+    return Make(nn.Upsample, kwargs)
+
+
+@builds("scale")
+def _build_scale(node: Node, ins: list) -> Make:
+    return Make(Scale, dict(channels=ins[0][0], init=node.attrs["init"], rank=len(ins[0])))
+
+
+@builds("rescaling")
+def _build_rescaling(node: Node, ins: list) -> Make:
+    return Make(Rescaling, dict(scale=node.attrs["scale"], offset=node.attrs["offset"]))
+
+
+@builds("normalization")
+def _build_normalization(node: Node, ins: list) -> Make:
+    return Make(Normalization, dict(channels=ins[0][0], rank=len(ins[0])))
 
 
 # op -> (class, {constructor argument: attribute of the node, or a function of node

@@ -150,6 +150,123 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class ChannelSlice(nn.Module):
+    """Channels [start, stop) of the input (a view)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+    def extra_repr(self) -> str:
+        return f"start={self.start}, stop={self.stop}"
+
+
+class Pad(nn.Module):
+    """Constant, reflect or replicate padding of the spatial sides, and constant padding of
+    the channels before and after (ResNet option-A shortcuts)."""
+
+    def __init__(self, pads: tuple[int, ...], channels: tuple[int, ...] = (0, 0),
+                 mode: str = "constant", value: float = 0.0) -> None:
+        super().__init__()
+        self.pads, self.channels = tuple(pads), tuple(channels)  # (top, bottom, left, right)
+        self.mode, self.value = mode, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = _torch_pad(self.pads)
+        if self.mode != "constant":
+            return F.pad(x, spatial, mode=self.mode)
+        return F.pad(x, (*spatial, *self.channels), value=self.value)
+
+    def extra_repr(self) -> str:
+        return (f"pads={self.pads}, channels={self.channels}, mode={self.mode!r}, "
+                f"value={self.value}")
+
+
+class CenterCrop(nn.Module):
+    """The centred `size` window of each feature map (top/left offsets rounded down)."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.size
+        top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+        return x[..., top:top + h, left:left + w]
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+class Scale(nn.Module):
+    """A learned factor per channel (layer scale): x * scale, broadcast over positions."""
+
+    def __init__(self, channels: int, init: float = 1.0, rank: int = 3) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((channels, *([1] * (rank - 1))), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+class Rescaling(nn.Module):
+    """x * scale + offset (Keras Rescaling)."""
+
+    def __init__(self, scale: float, offset: float = 0.0) -> None:
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * self.scale
+        return y + self.offset if self.offset else y
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+class Normalization(nn.Module):
+    """(x - mean) / max(sqrt(variance), 1e-7) per channel (Keras Normalization); mean,
+    variance and the sample count are buffers (Keras: non-trainable weights)."""
+
+    def __init__(self, channels: int, rank: int = 3, epsilon: float = 1e-7) -> None:
+        super().__init__()
+        shape = (channels, *([1] * (rank - 1)))
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("variance", torch.ones(shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self.epsilon = epsilon
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, variance = self.get_buffer("mean"), self.get_buffer("variance")
+        return (x - mean) / torch.clamp(torch.sqrt(variance), min=self.epsilon)
+
+
+class PartialBatchNorm(nn.Module):
+    """Batch norm with only a learned scale (gamma) or only a learned shift (beta), as
+    Keras' BatchNormalization(scale=False) or (center=False) builds it; running
+    statistics as nn.BatchNorm (2C + 1 buffers)."""
+
+    def __init__(self, num_features: int, eps: float, momentum: float, center: bool,
+                 scale: bool) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.get_buffer("num_batches_tracked").add_(1)
+        mean, var = self.get_buffer("running_mean"), self.get_buffer("running_var")
+        return F.batch_norm(x, mean, var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps)
+
+
 class Group(nn.Module):
     """A name prefix shared by several layers (a block, stage or fused conv group).
 
