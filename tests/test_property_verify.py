@@ -4,7 +4,10 @@ Hypothesis writes random specs: convs with random kernel (square or not), stride
 dilation, groups and padding (int, [h, w], [top, bottom, left, right], `same`, `valid`),
 depthwise, pointwise and transposed convs, max/avg/adaptive pooling (ceil mode, `same`,
 count_include_pad), batch and layer norm, activations (PReLU, leaky ReLU, softmax, ...),
-dropout, channel shuffle, residual blocks with identity and projection shortcuts,
+dropout, channel shuffle, channel splits (slice), spatial/channel padding (constant,
+reflect, replicate), centre crops, upsampling, layer scale, Keras rescaling and
+normalization, batch norms with eps/momentum/center/scale, residual blocks with identity
+and projection shortcuts,
 parallel branches merged by concat or add, squeeze-and-excitation, global pooling and
 linear heads, on random input sizes. Each spec is built in PyTorch by the builder and
 every layer's output shape, params, buffers and MACs must equal the analytic ones
@@ -69,7 +72,7 @@ def draw_layer(draw, shape):
     kind = draw(st.sampled_from([
         "conv", "conv", "conv", "depthwise", "pointwise", "transpose", "pool", "pool",
         "adaptive", "norm", "act", "misc", "shuffle", "residual", "residual", "branches",
-        "se"]), label="kind")
+        "se", "split", "pad", "crop", "upsample", "affine"]), label="kind")
     if kind == "conv":
         return _conv_fields(draw, c)
     if kind == "depthwise":
@@ -111,8 +114,40 @@ def draw_layer(draw, shape):
         return {"op": draw(st.sampled_from(["adaptive_avgpool", "adaptive_maxpool"])),
                 "output": [draw(st.integers(1, 5)), draw(st.integers(1, 5))]}
     if kind == "norm":
-        return {"op": draw(st.sampled_from(["batchnorm", "layernorm"])),
-                "affine": draw(st.booleans())}
+        layer = {"op": draw(st.sampled_from(["batchnorm", "layernorm"])),
+                 "affine": draw(st.booleans()), "eps": draw(st.sampled_from([1e-5, 1e-3]))}
+        if layer["op"] == "batchnorm":
+            layer.update(center=draw(st.booleans()), scale=draw(st.booleans()),
+                         momentum=draw(st.sampled_from([0.1, 0.01])))
+        return layer
+    if kind == "split":  # ShuffleNetV2: half the channels pass, half are transformed
+        if c < 2:
+            return "identity"
+        cut = draw(st.integers(1, c - 1))
+        return {"op": "branches", "merge": "concat", "branches": {
+            "keep": [{"op": "slice", "stop": cut}],
+            "work": [{"op": "slice", "start": cut},
+                     {"op": "conv", "out": c - cut, "kernel": 1, "norm": "batchnorm",
+                      "act": "relu"}]}}
+    if kind == "pad":
+        mode = draw(st.sampled_from(["constant", "reflect", "replicate"]))
+        layer = {"op": "pad", "padding": [draw(st.integers(0, 2)) for _ in range(4)],
+                 "mode": mode}
+        if mode == "constant":
+            layer["channels"] = [draw(st.integers(0, 2)), draw(st.integers(0, 2))]
+        return layer
+    if kind == "crop":
+        return {"op": "crop", "size": [draw(st.integers(1, max(1, shape[1]))),
+                                       draw(st.integers(1, max(1, shape[2])))]}
+    if kind == "upsample":
+        if draw(st.booleans()):
+            return {"op": "upsample", "scale": [draw(st.integers(1, 2)), draw(st.integers(1, 3))],
+                    "mode": draw(st.sampled_from(["nearest", "bilinear"]))}
+        return {"op": "upsample", "size": [draw(st.integers(1, 20)), draw(st.integers(1, 20))],
+                "mode": "bilinear", "align_corners": draw(st.booleans())}
+    if kind == "affine":
+        return draw(st.sampled_from([{"op": "scale", "init": 1e-6}, "normalization",
+                                     {"op": "rescaling", "scale": 0.5, "offset": -1}]))
     if kind == "act":
         act = draw(st.sampled_from(ACTS[:-1]))
         if act == "prelu":
