@@ -44,6 +44,27 @@ def test_profile_matches_the_recorded_tool(convention, name):
     assert (t.macs, t.params) == (ref[macs_key], ref["params"])
 
 
+OPS_DATA = json.loads((Path(__file__).parent / "data" / "convention_ops_reference.json")
+                      .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", sorted(OPS_DATA["cases"]))
+@pytest.mark.parametrize("convention", RECORDED)
+def test_profile_matches_the_recorded_tool_op_by_op(convention, case):
+    """The language 2.0 ops one at a time (benchmarks/convention_ops_reference.py): each
+    tool run on the model cnncost builds for a one-op spec."""
+    tool, macs_key = RECORDED[convention]
+    recorded = OPS_DATA["cases"][case]
+    spec = {"input": OPS_DATA["input"], "layers": [recorded["layer"]]}
+    t = cnncost.analyze(spec, convention=convention).totals
+    assert (t.macs, t.params) == (recorded[tool][macs_key], recorded[tool]["params"])
+
+
+def test_op_reference_data_is_of_the_recorded_versions():
+    assert OPS_DATA["versions"] == {k: v for k, v in DATA["versions"].items()
+                                    if k in OPS_DATA["versions"]}
+
+
 def test_thop_depthwise_and_adaptive_rules():
     spec = {"name": "dw", "input": [8, 10, 10], "layers": [
         {"op": "depthwise", "kernel": 3, "padding": 1, "bias": False},

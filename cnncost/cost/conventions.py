@@ -19,6 +19,7 @@ benchmarks/convention_reference.py) on every bundled spec. Pure Python; no torch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from .ops import OPS, Cost, numel
@@ -39,15 +40,20 @@ class Profile(NamedTuple):
     counts: Mapping[str, Rule | None]  # op -> count per sample; None: the tool skips the op
     params: ParamsRule  # params as the tool reports them
     identity: bool = False  # the profile is cnncost's own rules (nothing to apply)
+    # op -> the params the tool reports for it, where that is not `params` (a tool that
+    # only counts the parameters of module types it knows)
+    op_params: Mapping[str, Rule] = MappingProxyType({})
 
     def apply(self, op: str, ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> Cost:
         """`cost` with MACs and params as this tool counts them (a new Cost)."""
         rule = self.counts[op]
-        new = Cost(params=self.params(cost), buffers=cost.buffers,
+        own = self.op_params.get(op)
+        params = own(ins, out, attrs, cost) if own is not None else self.params(cost)
+        new = Cost(params=params, buffers=cost.buffers,
                    keras_nontrainable=cost.keras_nontrainable,
                    macs=rule(ins, out, attrs, cost) if rule is not None else 0,
                    other_ops=cost.other_ops, weights=cost.weights)
-        if new.params != cost.params:  # the extra params are the Keras non-trainable ones
+        if new.params > cost.params:  # the extra params are the Keras non-trainable ones
             new.keras_nontrainable = 0
         return new
 
@@ -85,6 +91,57 @@ def norm(affine: int, plain: int) -> Rule:
     return rule
 
 
+def batchnorm_by(kind: Callable[[Attrs], str], counts: Mapping[str, int]) -> Rule:
+    """Per input element, by the kind of batch-norm module the builder makes: "full"
+    (nn.BatchNorm with gamma and beta), "plain" (affine off) or "partial" (Keras' gamma-
+    or beta-only norm, cnncost's PartialBatchNorm), or "weighted"/"unweighted" where
+    only the presence of gamma matters."""
+    def rule(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+        return counts[kind(attrs)] * numel(ins[0])
+    rule.__doc__ = ", ".join(f"{n} per element ({k})" for k, n in counts.items())
+    return rule
+
+
+def bn_module(attrs: Attrs) -> str:
+    if not attrs["affine"]:
+        return "plain"
+    return "full" if attrs["center"] and attrs["scale"] else "partial"
+
+
+def bn_gamma(attrs: Attrs) -> str:
+    return "weighted" if attrs["affine"] and attrs["scale"] else "unweighted"
+
+
+def on_vectors(rule: Rule) -> Rule:
+    """`rule` for a vector input (nn.LayerNorm), 0 on a feature map (cnncost's
+    ChannelLayerNorm, a subclass a type-keyed hook table does not know)."""
+    def vector_only(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+        return rule(ins, out, attrs, cost) if len(ins[0]) == 1 else 0
+    vector_only.__doc__ = f"on vectors: {rule.__doc__}; on feature maps 0"
+    return vector_only
+
+
+def upsample_by_mode(nearest: int, bilinear: int) -> Rule:
+    per = {"nearest": nearest, "bilinear": bilinear}
+
+    def rule(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+        return per[attrs["mode"]] * numel(out)
+    rule.__doc__ = f"{nearest} per output element (nearest), {bilinear} (bilinear)"
+    return rule
+
+
+def no_params(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+    return 0
+
+
+def params_unless_partial(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+    return 0 if bn_module(attrs) == "partial" else cost.params
+
+
+def params_on_vectors(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+    return cost.params if len(ins[0]) == 1 else 0
+
+
 def trainable(cost: Cost) -> int:
     return cost.params
 
@@ -100,13 +157,16 @@ def _all(rule: Rule | None) -> dict[str, Rule | None]:
 CONV_LINEAR = ("conv", "depthwise", "pointwise", "conv_transpose", "linear")
 
 # fvcore 0.1.5 FlopCountAnalysis: handles for aten::_convolution, linear/addmm/matmul
-# (no bias), batch_norm (eval: 2 per element with affine, 1 without), layer_norm (5 with
-# affine, 4 without) and adaptive_avg_pool2d (1 per input element, which is also how a
-# global average pool is written in torchvision); every other op (relu, add, max pool,
-# avg pool, softmax, ...) has no handle and counts 0.
+# (no bias), batch_norm (eval: 2 per element with a gamma, 1 without), layer_norm (5 with
+# affine, 4 without), adaptive_avg_pool2d (1 per input element, which is also how a
+# global average pool is written in torchvision) and upsample (1 per output element
+# nearest, 4 bilinear); every other op (relu, add, max pool, avg pool, softmax, pad,
+# slice, layer scale's mul, ...) has no handle and counts 0.
 FVCORE = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs),
-          "batchnorm": norm(2, 1), "layernorm": norm(5, 4),
-          "adaptive_avgpool": times_input(1), "global_avgpool": times_input(1)}
+          "batchnorm": batchnorm_by(bn_gamma, {"weighted": 2, "unweighted": 1}),
+          "layernorm": norm(5, 4),
+          "adaptive_avgpool": times_input(1), "global_avgpool": times_input(1),
+          "upsample": upsample_by_mode(1, 4)}
 
 # ptflops 0.7.5, pytorch backend (module hooks plus its default patching of
 # torch.nn.functional, count_functional=True). Conv and linear: MACs plus the bias (one
@@ -116,9 +176,14 @@ FVCORE = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs),
 # (hook + F.relu/elu/prelu/gelu: 2 per element), every pooling module (hook + F.*pool*:
 # 2 per input element). nn.ReLU6 and nn.LeakyReLU once (their functionals are not
 # patched); nn.SiLU and nn.Softmax once (functional only); tanh, sigmoid, hardswish and
-# hardsigmoid 0; residual `x + y` and SE `x * s` (Python operators) 0.
+# hardsigmoid 0; residual `x + y` and SE `x * s` (Python operators) 0. Hooks are keyed
+# by exact module type: cnncost's ChannelLayerNorm (layer norm on a feature map) and
+# PartialBatchNorm (Keras' gamma- or beta-only norm) count 0. nn.Upsample: 2 per output
+# element (its hook + the patched F.interpolate), whatever the mode. Pad, slice, crop,
+# layer scale, rescaling and normalization: 0.
 PTFLOPS = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs_plus_bias),
-           "batchnorm": norm(2, 1), "layernorm": norm(1, 1),
+           "batchnorm": batchnorm_by(bn_module, {"full": 2, "plain": 1, "partial": 0}),
+           "layernorm": on_vectors(norm(1, 1)), "upsample": upsample_by_mode(2, 2),
            "relu": times_output(2), "elu": times_output(2), "prelu": times_output(2),
            "gelu": times_output(2), "relu6": times_output(1), "leaky_relu": times_output(1),
            "silu": times_output(1), "softmax": times_output(1),
@@ -155,10 +220,16 @@ def thop_softmax(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
 # 2 without; PReLU 1 per element; softmax 3C - 1 per position; avg pool 1 per *output*
 # element; adaptive/global avg pool (input/output area + 1) per output element; ReLU,
 # ReLU6, LeakyReLU, max pools and dropout 0; modules without a rule (tanh, sigmoid,
-# ELU, GELU, SiLU, hardswish, flatten) 0; Python `+`/`*` 0.
+# ELU, GELU, SiLU, hardswish, flatten) 0; Python `+`/`*` 0. Hooks are keyed by exact
+# module type, and thop counts params only for the modules it hooks: cnncost's
+# ChannelLayerNorm (layer norm on a feature map), PartialBatchNorm and layer scale count
+# 0 MACs and 0 params. nn.Upsample: 1 per output element (nearest), 11 (bilinear). Pad,
+# slice, crop, rescaling and normalization: 0.
 THOP = {**_all(None), **dict.fromkeys(("conv", "depthwise", "pointwise", "conv_transpose"),
                                        thop_conv),
-        "linear": macs, "batchnorm": norm(4, 2), "layernorm": norm(4, 2),
+        "linear": macs, "batchnorm": batchnorm_by(bn_module, {"full": 4, "plain": 2,
+                                                               "partial": 0}),
+        "layernorm": on_vectors(norm(4, 2)), "upsample": upsample_by_mode(1, 11),
         "prelu": times_output(1), "softmax": thop_softmax, "avgpool": times_output(1),
         "adaptive_avgpool": thop_adaptive_avg, "global_avgpool": thop_adaptive_avg}
 
@@ -188,7 +259,9 @@ register(Profile(
 register(Profile(
     "thop", "thop 0.1.1.post2209072238 profile(model, inputs)",
     "thop MACs", "conv/linear MACs (no bias) + 4 x batch-norm elements + avg pooling + "
-    "softmax; trainable params", THOP, trainable))
+    "softmax; trainable params of the module types it knows", THOP, trainable,
+    op_params={"scale": no_params, "batchnorm": params_unless_partial,
+               "layernorm": params_on_vectors}))
 register(Profile(
     "keras", "Keras model.summary() 'Total params' (Keras reports no FLOPs)",
     "MACs", "params include batch-norm moving mean/variance; MACs as torchvision",
