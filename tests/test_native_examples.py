@@ -1,0 +1,189 @@
+"""The worked examples of docs/spec.md ("Standard designs, written natively") compute the
+same function as the original designs, not only the same counts.
+
+Each example is built by cnncost and compared with an independent, hand-written PyTorch
+module of the design (as torchvision or the paper writes it), loaded with the same
+random weights and batch-norm statistics: the outputs must agree to float precision.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import cnncost
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+pytestmark = pytest.mark.torch
+
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "spec.md").read_text(encoding="utf-8")
+
+
+def example(name: str) -> dict:
+    for block in re.findall(r"```yaml\n(.*?)```", DOC, re.S):
+        spec = yaml.safe_load(block)
+        if isinstance(spec, dict) and spec.get("name") == name:
+            return spec
+    raise AssertionError(f"docs/spec.md has no example named {name!r}")
+
+
+def same_function(name: str, reference: nn.Module, batch: int = 2) -> None:
+    """Copy random weights into both models in state-dict order (shapes must agree, up to
+    a Linear's (out, in) against a 1x1 conv's (out, in, 1, 1)) and compare outputs."""
+    spec = example(name)
+    built = cnncost.build(spec).eval()
+    reference = reference.eval()
+    ours, theirs = built.state_dict(), reference.state_dict()
+    assert len(ours) == len(theirs), (list(ours), list(theirs))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for (k1, a), (k2, b) in zip(ours.items(), theirs.items(), strict=True):
+            assert a.numel() == b.numel(), (k1, k2, a.shape, b.shape)
+            if a.dtype.is_floating_point:
+                positive = k1.endswith(("running_var", "variance"))
+                value = torch.rand(a.shape) + 0.5 if positive else torch.randn(a.shape)
+                a.copy_(value)
+                b.copy_(value.reshape(b.shape))
+    x = torch.randn(batch, *spec["input"])
+    with torch.no_grad():
+        y, expected = built(x), reference(x)
+    assert y.shape == expected.shape
+    # float32 rounding only: sums in another order (a 1x1 conv against nn.Linear)
+    tolerance = 1e-5 * float(expected.abs().max())
+    assert float((y - expected).abs().max()) <= tolerance, (y - expected).abs().max()
+    counts = cnncost.analyze(spec).totals
+    assert counts.params == sum(p.numel() for p in reference.parameters())
+    assert counts.buffers == sum(b.numel() for b in reference.buffers())
+
+
+def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1,
+            relu: bool = True) -> list[nn.Module]:
+    layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(c_out)]
+    return layers + [nn.ReLU()] if relu else layers
+
+
+class ShuffleUnit(nn.Module):
+    """torchvision's shufflenetv2.InvertedResidual with stride 1."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        half = c // 2
+        self.branch2 = nn.Sequential(*conv_bn(half, half, 1), *conv_bn(half, half, 3,
+                                                                        groups=half,
+                                                                        relu=False),
+                                     *conv_bn(half, half, 1))
+
+    def forward(self, x):
+        x1, x2 = x.chunk(2, dim=1)
+        out = torch.cat((x1, self.branch2(x2)), dim=1)
+        n, c, h, w = out.shape
+        return out.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6)
+
+
+class CNBlock(nn.Module):
+    """torchvision's convnext.CNBlock at eval (stochastic depth is the identity); its
+    layer_scale parameter sits in a child module so that the state dicts list the
+    tensors in the same order."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+        self.scale = LayerScale(dim)
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y)))).permute(0, 3, 1, 2)
+        return x + self.scale.layer_scale * y
+
+
+class UNetSmall(nn.Module):
+    """Ronneberger et al.: valid 3x3 convs, 2x2 up-convolution, cropped skip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.e1a, self.e1 = nn.Conv2d(1, 16, 3), nn.Conv2d(16, 16, 3)
+        self.e2a, self.e2 = nn.Conv2d(16, 32, 3), nn.Conv2d(32, 32, 3)
+        self.up = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.d1a, self.d1 = nn.Conv2d(32, 16, 3), nn.Conv2d(16, 16, 3)
+        self.head = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):
+        skip = F.relu(self.e1(F.relu(self.e1a(x))))
+        y = F.max_pool2d(skip, 2)
+        y = self.up(F.relu(self.e2(F.relu(self.e2a(y)))))
+        top = (skip.shape[2] - y.shape[2]) // 2
+        left = (skip.shape[3] - y.shape[3]) // 2
+        skip = skip[:, :, top:top + y.shape[2], left:left + y.shape[3]]
+        y = torch.cat([skip, y], 1)
+        return self.head(F.relu(self.d1(F.relu(self.d1a(y)))))
+
+
+class OptionABlock(nn.Module):
+    """The CIFAR ResNet BasicBlock with option-A shortcut (akamaster/pytorch_resnet_cifar10)."""
+
+    def __init__(self, c_in: int, planes: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, planes, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.pad = planes // 4
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+        return F.relu(out + shortcut)
+
+
+class KerasPreprocessing(nn.Module):
+    """Rescaling(1/255), Normalization() and a Keras-style stem conv (same padding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(3, 1, 1))
+        self.register_buffer("variance", torch.ones(3, 1, 1))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self.conv = nn.Conv2d(3, 8, 3, 2, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        x = x * (1 / 255)
+        x = (x - self.mean) / torch.clamp(self.variance.sqrt(), min=1e-7)
+        x = F.pad(x, (0, 1, 0, 1))  # Keras 'same' on 32 with stride 2: the odd pixel after
+        return F.silu(self.bn(self.conv(x)))
+
+
+def test_shufflenet_v2_unit():
+    same_function("shufflenet_v2_unit", ShuffleUnit(116))
+
+
+def test_convnext_block():
+    same_function("convnext_block", CNBlock(96))
+
+
+def test_unet_small():
+    same_function("unet_small", UNetSmall())
+
+
+def test_resnet20_option_a_shortcut():
+    same_function("resnet20_downsample_block", OptionABlock(16, 32))
+
+
+def test_keras_preprocessing():
+    same_function("keras_preprocessing", KerasPreprocessing())
+    keras = cnncost.analyze(example("keras_preprocessing"), convention="keras").totals
+    assert keras.params == 3 * 3 * 3 * 8 + 4 * 8 + 7  # conv, BN (with moving stats), 2C + 1
