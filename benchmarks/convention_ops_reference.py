@@ -33,7 +33,7 @@ from convention_reference import fvcore_counts, ptflops_counts, thop_counts, tor
 
 INPUT = [8, 10, 12]
 
-# case name -> the op's layer (the spec is this one layer on an 8x10x12 input)
+# case name -> the op's layer, or a short list of layers (the spec, on an 8x10x12 input)
 CASES = {
     "slice": {"op": "slice", "start": 2, "stop": 6},
     "pad": {"op": "pad", "padding": [1, 2, 3, 4]},
@@ -53,7 +53,15 @@ CASES = {
     "batchnorm_gamma_only": {"op": "batchnorm", "center": False},
     "batchnorm_eps": {"op": "batchnorm", "eps": 0.001, "momentum": 0.01},
     "layernorm_eps": {"op": "layernorm", "eps": 1e-6},
+    "layernorm_plain": {"op": "layernorm", "affine": False},
+    "layernorm_vector": ["flatten", {"op": "layernorm"}],
+    "layernorm_vector_plain": ["flatten", {"op": "layernorm", "affine": False}],
+    "batchnorm_plain": {"op": "batchnorm", "affine": False},
 }
+
+
+def layers_of(case: dict | list) -> list:
+    return case if isinstance(case, list) else [case]
 
 
 def main() -> None:
@@ -65,17 +73,16 @@ def main() -> None:
                  "input": INPUT, "versions": versions, "cases": {}}
     warnings.filterwarnings("ignore")
     for name, layer in CASES.items():
-        model = cnncost.build({"input": INPUT, "layers": [layer]}).eval()
+        spec = {"input": INPUT, "layers": layers_of(layer)}
+        model = cnncost.build(spec).eval()
         x = torch.zeros(1, *INPUT)
         with torch.no_grad():
             out["cases"][name] = {
                 "layer": layer,
                 "torch_flop_counter": torch_counts(model, x),
                 "fvcore": fvcore_counts(model, x),
-                "ptflops": ptflops_counts(cnncost.build({"input": INPUT, "layers": [layer]})
-                                          .eval(), tuple(INPUT)),
-                "thop": thop_counts(cnncost.build({"input": INPUT, "layers": [layer]}).eval(),
-                                    x),
+                "ptflops": ptflops_counts(cnncost.build(spec).eval(), tuple(INPUT)),
+                "thop": thop_counts(cnncost.build(spec).eval(), x),
             }
         print(name, {k: v for k, v in out["cases"][name].items() if k != "layer"})
     path = ROOT / "tests" / "data" / "convention_ops_reference.json"

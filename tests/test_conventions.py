@@ -55,7 +55,8 @@ def test_profile_matches_the_recorded_tool_op_by_op(convention, case):
     tool run on the model cnncost builds for a one-op spec."""
     tool, macs_key = RECORDED[convention]
     recorded = OPS_DATA["cases"][case]
-    spec = {"input": OPS_DATA["input"], "layers": [recorded["layer"]]}
+    layer = recorded["layer"]
+    spec = {"input": OPS_DATA["input"], "layers": layer if isinstance(layer, list) else [layer]}
     t = cnncost.analyze(spec, convention=convention).totals
     assert (t.macs, t.params) == (recorded[tool][macs_key], recorded[tool]["params"])
 

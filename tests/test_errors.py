@@ -1242,5 +1242,14 @@ def test_linear_after_global_pool_with_keepdims_says_so(tmp_path):
         input: [3, 8, 8]
         layers: [gap, {op: linear, out: 3}]
         """)
-    line = expect(path, 2, "linear1", "linear needs a flat vector, received 3x1x1", count=1)
-    assert "keepdims: false" in line
+    line = expect(path, 2, "linear1", "linear: needs a flat vector, received 3x1x1", count=1)
+    assert "keepdims: false" in line and "linear: linear" not in line
+
+
+def test_linear_on_a_feature_map_suggests_pointwise(tmp_path):
+    path = write(tmp_path, """
+        input: [3, 8, 8]
+        layers: [{op: linear, out: 3}]
+        """)
+    line = expect(path, 2, "linear1", "linear: needs a flat vector, received 3x8x8", count=1)
+    assert "add a flatten" in line and "use pointwise" in line

@@ -255,22 +255,30 @@ def test_bytes_per_element(dtype, size):
 
 
 # ============================================================== counting profiles
-@pytest.mark.parametrize(("convention", "bn_affine", "bn_plain", "ln_affine", "ln_plain"), [
-    ("torchvision", 0, 0, 0, 0),
-    ("keras", 0, 0, 0, 0),
-    ("fvcore", 2, 1, 5, 4),
-    ("ptflops", 2, 1, 1, 1),
-    ("thop", 4, 2, 4, 2),
+@pytest.mark.parametrize(("convention", "bn_affine", "bn_plain", "ln_affine", "ln_plain",
+                          "ln_map"), [
+    ("torchvision", 0, 0, 0, 0, 0),
+    ("keras", 0, 0, 0, 0, 0),
+    ("fvcore", 2, 1, 5, 4, 5),
+    ("ptflops", 2, 1, 1, 1, 0),
+    ("thop", 4, 2, 4, 2, 0),
 ])
-def test_norm_counts_per_profile(convention, bn_affine, bn_plain, ln_affine, ln_plain):
+def test_norm_counts_per_profile(convention, bn_affine, bn_plain, ln_affine, ln_plain, ln_map):
     """Mutant: one profile's batch-norm (or layer-norm) count per element changed, with or
-    without a learned scale and shift (no bundled spec has `affine: false`)."""
+    without a learned scale and shift (no bundled spec has `affine: false`). Layer norm on
+    vectors is nn.LayerNorm; on feature maps cnncost's ChannelLayerNorm, which ptflops and
+    thop have no hook for (tests/data/convention_ops_reference.json)."""
     elements = 4 * 5 * 5
-    for op, affine, per in [("batchnorm", True, bn_affine), ("batchnorm", False, bn_plain),
-                            ("layernorm", True, ln_affine), ("layernorm", False, ln_plain)]:
+    for op, affine, per in [("batchnorm", True, bn_affine), ("batchnorm", False, bn_plain)]:
         spec = {"name": "n", "input": [4, 5, 5], "layers": [{"op": op, "affine": affine}]}
         t = cnncost.analyze(spec, convention=convention).totals
         assert t.macs == per * elements, (op, affine)
+    for affine, per in [(True, ln_affine), (False, ln_plain)]:
+        spec = {"name": "n", "input": [elements], "layers": [{"op": "layernorm",
+                                                             "affine": affine}]}
+        assert cnncost.analyze(spec, convention=convention).totals.macs == per * elements
+    spec = {"name": "n", "input": [4, 5, 5], "layers": [{"op": "layernorm"}]}
+    assert cnncost.analyze(spec, convention=convention).totals.macs == ln_map * elements
 
 
 # ============================================================== residual shortcuts

@@ -194,8 +194,10 @@ class Linear:
         if len(ins[0]) != 1:
             hint = ("set keepdims: false on the global pooling, or add a flatten"
                     if ins[0][1:] == (1, 1)
-                    else "add a flatten, or a global pooling with keepdims: false")
-            raise OpError(f"linear needs a flat vector, received {fmt_shape(ins[0])} ({hint})")
+                    else "add a flatten, or a global pooling with keepdims: false; for the "
+                    "same linear map at every position (ConvNeXt's channels-last Linear) "
+                    "use pointwise")
+            raise OpError(f"needs a flat vector, received {fmt_shape(ins[0])} ({hint})")
         return (attrs["out"],)
 
     @staticmethod
