@@ -116,11 +116,23 @@ def load(spec: Any) -> Spec:
 
 
 def parse_value(text: str) -> Any:
-    """A --set value as YAML would read a scalar: int, float, bool or text.
+    """A --set value as YAML would read a scalar: int, float, bool or text; or a flat
+    list of those in brackets (`[8, 16, 32]`, at most MAX_LIST items).
 
     ValueError for a number no spec can use: NaN, an infinity, or beyond +-2**63
     (`1e400`, a 5,000-digit integer), so that the option is blamed, not a spec line.
     """
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        from .lang.expr import MAX_LIST
+
+        inner = stripped[1:-1].strip()
+        parts = inner.split(",") if inner else []
+        if len(parts) > MAX_LIST:
+            raise ValueError(f"a list of {len(parts):,} items (limit {MAX_LIST:,})")
+        if any(p.strip().startswith("[") or p.strip().endswith("]") for p in parts):
+            raise ValueError("lists hold numbers, text or booleans, not lists")
+        return [parse_value(p) for p in parts]
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"

@@ -837,17 +837,22 @@ def test_expression_attribute_access(tmp_path):
     assert "make_divisible" in line  # says what is allowed
 
 
-def test_expression_indexing_lambda_and_comprehension(tmp_path):
+def test_expression_attribute_lambda_and_comprehension(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
+        vars: {widths: [8, 16]}
         layers:
-          - {op: conv, out: "[8, 16][0]", kernel: 3}
+          - {op: conv, out: "widths.count", kernel: 3}
           - {op: conv, from: input, out: "(lambda: 8)()", kernel: 3}
           - {op: conv, from: input, out: "sum(x for x in [8])", kernel: 3}
+          - {op: conv, from: input, out: "widths[2]", kernel: 3}
+          - {op: conv, from: input, out: "widths + 1", kernel: 3}
         """)
-    expect(path, 3, "layers[0]", "indexing is not allowed", count=3)
-    expect(path, 4, "layers[1]", "is not allowed")
-    expect(path, 5, "layers[2]", "function 'sum' is not allowed")
+    expect(path, 4, "layers[0]", "attribute access is not allowed", count=5)
+    expect(path, 5, "layers[1]", "is not allowed")
+    expect(path, 6, "layers[2]", "comprehensions is not allowed")
+    expect(path, 7, "conv1", "index 2 is outside a list of 2 items")
+    expect(path, 8, "conv2", "'+' needs numbers, received [8, 16]")
 
 
 def test_expression_too_long(tmp_path):
@@ -1049,7 +1054,7 @@ def test_several_errors_in_one_file_are_reported_together(tmp_path):
 def test_errors_in_all_sections_are_reported_together(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
-        vars: {width: [16]}
+        vars: {width: {a: 16}}
         defaults: {kernal: 3}
         blocks:
           b: {params: {out: null}, layers: [{op: conv, out: out, kernel: 3, strid: 1}]}

@@ -8,7 +8,11 @@ source text, so a template evaluated a thousand times is parsed once.
 
 Allowed: numbers, strings, booleans; ``+ - * / // % **`` (bounded), unary ``-
 + not``, comparisons, ``and``/``or``, ``x if c else y``; variables from the
-spec; and the functions in :data:`FUNCTIONS`.
+spec; and the functions in :data:`FUNCTIONS`. Lists: a variable may hold a list of
+numbers or words, indexed as ``widths[i]`` (negative indices count from the end) or
+sliced as ``widths[1:3]``; ``[a, b, c]`` writes one; ``len``, ``sum``, ``range``,
+``min`` and ``max`` take them. Every list has at most :data:`MAX_LIST` items, and
+arithmetic on a list (``widths + 1``) is an error, never a Python list operation.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ..errors import did_you_mean
 MAX_LENGTH = 500  # characters in one expression
 MAX_NODES = 200  # AST nodes in one expression
 MAX_MAGNITUDE = 10**18  # largest absolute value an expression may produce
+MAX_LIST = 10_000  # items in one list (a literal, a range, a slice)
 
 Env = Mapping[str, Any]  # variable name -> value
 Compiled = Callable[[Env], Any]
@@ -55,9 +60,109 @@ def _round(value: float, ndigits: int | None = None) -> float | int:
     return round(value) if ndigits is None else round(value, ndigits)
 
 
+def _numbers(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise ExprError(f"{name}() needs a list, received {value!r}")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise ExprError(f"{name}() needs a list of numbers, received the item {item!r}")
+    return list(value)
+
+
+def _len(value: Any) -> int:
+    if not isinstance(value, (list, tuple)):
+        raise ExprError(f"len() needs a list, received {value!r}")
+    return len(value)
+
+
+def _sum(value: Any) -> Any:
+    return sum(_numbers(value, "sum"))
+
+
+def _range(*args: Any) -> list[int]:
+    if not 1 <= len(args) <= 3:
+        raise ExprError(f"range() takes 1 to 3 integers, received {len(args)}")
+    for a in args:
+        if isinstance(a, bool) or not isinstance(a, int):
+            raise ExprError(f"range() needs integers, received {a!r}")
+    if len(args) == 3 and args[2] == 0:
+        raise ExprError("range() step must not be zero")
+    span = range(*args)
+    if len(span) > MAX_LIST:
+        raise ExprError(f"range{args} has {len(span):,} items (limit {MAX_LIST:,})")
+    return list(span)
+
+
+def _extreme(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def run(*args: Any) -> Any:
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            values = _numbers(args[0], name)
+            if not values:
+                raise ExprError(f"{name}() of an empty list")
+            return fn(values)
+        if not args:
+            raise ExprError(f"{name}() needs numbers or a list")
+        return fn(*args)
+    return run
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExprError(f"{name}() needs a number, received {value!r}")
+    return float(value)
+
+
+def _log(value: Any, base: Any = None) -> float:
+    x = _number(value, "log")
+    if x <= 0:
+        raise ExprError(f"log() needs a positive number, received {value!r}")
+    if base is None:
+        return math.log(x)
+    b = _number(base, "log")
+    if b <= 0 or b == 1:
+        raise ExprError(f"log() base must be positive and not 1, received {base!r}")
+    return math.log(x, b)
+
+
+def _exp(value: Any) -> float:
+    x = _number(value, "exp")
+    if x > math.log(MAX_MAGNITUDE):
+        raise ExprError(f"exp({value!r}) is too large (limit {MAX_MAGNITUDE:.0e})")
+    return math.exp(x)
+
+
+def _sqrt(value: Any) -> float:
+    x = _number(value, "sqrt")
+    if x < 0:
+        raise ExprError(f"sqrt() needs a number >= 0, received {value!r}")
+    return math.sqrt(x)
+
+
+def _power(a: Any, b: Any) -> Any:
+    """a ** b within the bounds of MAX_MAGNITUDE (the check `**` and pow() share)."""
+    if abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 62):
+        raise ExprError(f"{a!r} ** {b!r} is too large")
+    if a == 0 and b < 0:
+        raise ExprError(f"division by zero in {a!r} ** {b!r}")
+    result = a ** b
+    if isinstance(result, complex):
+        raise ExprError(f"{a!r} ** {b!r} is not a real number")
+    return result
+
+
+def _pow(a: Any, b: Any) -> Any:
+    return _power(_int_or_float(a, "pow"), _int_or_float(b, "pow"))
+
+
+def _int_or_float(value: Any, name: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExprError(f"{name}() needs numbers, received {value!r}")
+    return value
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": min,
-    "max": max,
+    "min": _extreme(min, "min"),  # of numbers, or of one list
+    "max": _extreme(max, "max"),
     "abs": abs,
     "round": _round,  # Python's round: halves to even, e.g. round(2.5) == 2
     "int": int,  # truncates toward zero
@@ -65,6 +170,13 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "ceil": math.ceil,
     "make_divisible": make_divisible,
+    "len": _len,  # items of a list
+    "sum": _sum,  # of a list of numbers
+    "range": _range,  # a list of integers, as Python's range (at most MAX_LIST)
+    "log": _log,  # natural, or log(x, base)
+    "exp": _exp,
+    "sqrt": _sqrt,
+    "pow": _pow,  # bounded as ** is
 }
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
@@ -94,6 +206,10 @@ _SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv
 
 
 def _check_number(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        if len(value) > MAX_LIST:
+            raise ExprError(f"a list of {len(value):,} items (limit {MAX_LIST:,})")
+        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             raise ExprError(f"result is not a finite number ({value})")
@@ -111,8 +227,8 @@ def _binop(op: type[ast.operator], left: Compiled, right: Compiled) -> Compiled:
         for x in (a, b):
             if not isinstance(x, (int, float)) or isinstance(x, bool):
                 raise ExprError(f"'{symbol}' needs numbers, received {x!r}")
-        if op is ast.Pow and (abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 62)):
-            raise ExprError(f"{a!r} ** {b!r} is too large")
+        if op is ast.Pow:
+            return _check_number(_power(a, b))
         try:
             return _check_number(fn(a, b))
         except ZeroDivisionError:
@@ -137,6 +253,63 @@ def _call(name: str, args: list[Compiled], kwargs: dict[str, Compiled]) -> Compi
             raise ExprError(f"{name}(...) failed: {exc}") from None
 
     return run
+
+
+def _unary(op: type[ast.unaryop], operand: Compiled) -> Compiled:
+    fn = _UNARY[op]
+
+    def run(env: Env) -> Any:
+        value = operand(env)
+        if op is not ast.Not and (isinstance(value, bool) or
+                                  not isinstance(value, (int, float))):
+            raise ExprError(f"'{'-' if op is ast.USub else '+'}' needs a number, "
+                            f"received {value!r}")
+        return fn(value)
+
+    return run
+
+
+def _index(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ExprError(f"{what} must be an integer, received {value!r}")
+    return value
+
+
+def _subscript(node: ast.Subscript) -> Compiled:
+    """`x[i]` (negative i counts from the end) and `x[a:b]` on a list."""
+    target = _compile(node.value)
+    if isinstance(node.slice, ast.Slice):
+        if node.slice.step is not None:
+            raise ExprError("slices with a step are not allowed (write x[a:b])")
+        lower = _compile(node.slice.lower) if node.slice.lower else None
+        upper = _compile(node.slice.upper) if node.slice.upper else None
+
+        def run_slice(env: Env) -> Any:
+            items = _listed(target(env))
+            a = _index(lower(env), "a slice start") if lower else None
+            b = _index(upper(env), "a slice end") if upper else None
+            return items[a:b]
+        return run_slice
+    index = _compile(node.slice)
+
+    def run(env: Env) -> Any:
+        items = _listed(target(env))
+        i = _index(index(env), "a list index")
+        assert i is not None  # noqa: S101 - _index returns None for None only
+        if not -len(items) <= i < len(items):
+            raise ExprError(f"index {i} is outside a list of {len(items)} items "
+                            f"(0 to {len(items) - 1}, or negative from the end)")
+        return items[i]
+
+    return run
+
+
+def _listed(value: Any) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise ExprError(f"indexing needs a list, received {value!r}")
+    return list(value)
 
 
 def _name(name: str) -> Compiled:
@@ -168,8 +341,14 @@ def _compile(node: ast.AST) -> Compiled:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         return _binop(type(node.op), _compile(node.left), _compile(node.right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        fn, operand = _UNARY[type(node.op)], _compile(node.operand)
-        return lambda env: fn(operand(env))
+        return _unary(type(node.op), _compile(node.operand))
+    if isinstance(node, ast.List):
+        if len(node.elts) > MAX_LIST:  # pragma: no cover - MAX_NODES comes first
+            raise ExprError(f"a list of {len(node.elts):,} items (limit {MAX_LIST:,})")
+        items = [_compile(e) for e in node.elts]
+        return lambda env: [item(env) for item in items]
+    if isinstance(node, ast.Subscript):
+        return _subscript(node)
     if isinstance(node, ast.BoolOp):
         parts = [_compile(v) for v in node.values]
         if isinstance(node.op, ast.And):
@@ -220,8 +399,10 @@ def _compile(node: ast.AST) -> Compiled:
         return _call(node.func.id, [_compile(a) for a in node.args],
                      {k.arg: _compile(k.value) for k in node.keywords if k.arg})
     what = type(node).__name__
-    hint = {"Attribute": "attribute access", "Subscript": "indexing", "Lambda": "lambda",
-            "ListComp": "comprehensions", "List": "lists", "Tuple": "tuples",
+    hint = {"Attribute": "attribute access", "Lambda": "lambda",
+            "ListComp": "comprehensions", "GeneratorExp": "comprehensions",
+            "SetComp": "comprehensions", "DictComp": "comprehensions",
+            "Tuple": "tuples (write a list: [a, b])",
             "NamedExpr": "assignment"}.get(what, what)
     raise ExprError(f"{hint} is not allowed in expressions (allowed: arithmetic, comparisons, "
                     f"'x if c else y', variables and {', '.join(sorted(FUNCTIONS))})")

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from ..errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
-from .expr import FUNCTIONS, ExprError, compile_expr
+from .expr import MAX_LIST, FUNCTIONS, ExprError, compile_expr
 from ..cost.ops import OPS, Field, canonical
 from .yamlio import LocDict, LocList, display_name, parse_yaml, read_yaml
 
@@ -512,12 +512,29 @@ def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict[str, Any], dict[st
             p.err(kline, "vars", f"variable name {show(key)} is not allowed (identifier, not "
                   f"{', '.join(RESERVED[:4])} or a function name)")
             continue
-        if isinstance(value, (dict, list)) or value is None:
-            p.err(kline, f"vars.{key}", f"a variable's default must be a number, text or "
-                  f"boolean, received {show(value)}")
+        problem = _var_value_problem(value)
+        if problem:
+            p.err(kline, f"vars.{key}", problem)
             continue
         out[key], lines[key] = value, kline
     return out, lines
+
+
+def _var_value_problem(value: Any) -> str | None:
+    """Why `value` cannot be a variable's default: a number, text, a boolean, or a flat
+    list of those (at most MAX_LIST items). None when it can."""
+    if isinstance(value, list):
+        if len(value) > MAX_LIST:
+            return f"a list variable has at most {MAX_LIST:,} items, received {len(value):,}"
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)) or item is None:
+                return (f"a list variable holds numbers, text or booleans, received "
+                        f"{show(item)} at index {i}")
+        return None
+    if isinstance(value, dict) or value is None:
+        return (f"a variable's default must be a number, text, a boolean or a list of "
+                f"those, received {show(value)}")
+    return None
 
 
 def _default_problem(fields: list[Field], value: Any, variables: Mapping[str, Any]) -> str | None:
