@@ -171,13 +171,22 @@ def resolve_vars(spec: Spec, variant: str | None = None,
                      f"{one_of(spec.variants) or 'none defined'})")
         else:
             values.update(spec.variants[variant])
+    given = set(spec.variants.get(variant or "", {})) if variant in spec.variants else set()
     for key, value in (overrides or {}).items():
         if key not in spec.vars:
             sink.add(Loc(spec.file), "--set", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
                      f"(vars: {one_of(spec.vars) or 'none defined'})")
             continue
         default = spec.vars[key]
-        if isinstance(default, bool):
+        decl = spec.var_decls.get(key)
+        problem = decl.problem(value) if decl is not None else None
+        if problem:
+            sink.add(Loc(spec.file), f"--set {key}", f"variable {key!r}: {show(value)} is "
+                     f"outside what it allows ({problem})")
+            continue
+        if decl is not None and decl.derived:
+            pass  # an expression's result has no declared type: any value replaces it
+        elif isinstance(default, bool):
             if not isinstance(value, bool):
                 sink.add(Loc(spec.file), f"--set {key}", f"variable {key!r} is true or false (default "
                          f"{str(default).lower()}); received {show(value)}")
@@ -188,9 +197,37 @@ def resolve_vars(spec: Spec, variant: str | None = None,
                      f"{default!r}); received {show(value)}")
             continue
         values[key] = value
+        given.add(key)
+    _derive(spec, values, given, sink)
     if errors is None:
         sink.raise_if_any()
     return values
+
+
+def _derive(spec: Spec, values: dict[str, Any], given: set[str], sink: ErrorSink) -> None:
+    """Evaluate the variables whose default is an expression, in declaration order, each
+    over the variables before it as resolved (so --set and variants flow through); one set
+    by a variant or --set keeps that value."""
+    from .lang.expr import ExprError, compile_expr
+
+    env: dict[str, Any] = {}
+    for key, decl in spec.var_decls.items():
+        if decl.derived and key not in given:
+            where = Loc(spec.file, spec.var_lines.get(key, 0))
+            try:
+                value = compile_expr(decl.default)(env)
+            except ExprError as exc:
+                sink.add(where, f"vars.{key}", f"{decl.default!r}: {exc} (a variable's "
+                         "expression sees the variables declared before it)")
+                values.pop(key, None)
+                continue
+            problem = decl.problem(value)
+            if problem:
+                sink.add(where, f"vars.{key}", f"{decl.default!r} gives {show(value)}, "
+                         f"outside what the variable allows ({problem})")
+            values[key] = value
+        if key in values:
+            env[key] = values[key]
 
 
 def parse_input(text: str) -> tuple:

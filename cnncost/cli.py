@@ -297,13 +297,22 @@ def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],
 
 
 @main.command(name="specs")
+@click.argument("name", required=False)
+@click.option("--vars", "show_vars", is_flag=True,
+              help="Also list each spec's variables: default, what is allowed, what it means.")
 @guarded
-def list_specs() -> None:
-    """List the bundled specs with one-line descriptions."""
+def list_specs(name: str | None, show_vars: bool) -> None:
+    """List the bundled specs with one-line descriptions; with NAME (a bundled name or a
+    file), that spec's variables and variants."""
     from .api import bundled_specs, load
 
     from .api import specs_dir
 
+    if name is not None:
+        spec = load(name)
+        click.echo(f"{spec.name}: {spec.description}" if spec.description else spec.name)
+        click.echo("\n".join(variable_lines(spec)) or "no variables")
+        return
     bundled = bundled_specs()
     if not bundled:
         click.echo(f"no bundled specs found in {specs_dir()} (set CNNCOST_SPECS to a folder of "
@@ -311,14 +320,36 @@ def list_specs() -> None:
         return
     width = max(len(n) for n in bundled)
     for name, path in bundled.items():
+        lines: list[str] = []
         try:
             spec = load(path)
             text = spec.description
             if spec.variants:
                 text += f" [variants: {', '.join(spec.variants)}]"
+            lines = variable_lines(spec) if show_vars else []
         except SpecError:
             text = "(invalid spec: run cnncost validate on it)"
         click.echo(f"{name:<{width}}  {text}")
+        for line in lines:
+            click.echo(f"{'':<{width}}  {line}")
+
+
+def variable_lines(spec: Any) -> list[str]:
+    """One line per variable (default, what is allowed, its doc), then the variants."""
+    from .errors import show
+
+    lines = []
+    for key, decl in spec.var_decls.items():
+        default = f"= {decl.default}" if decl.derived else f"= {show(decl.default)}"
+        allowed = decl.allowed()
+        parts = [f"  {key} {default}", f"({allowed})" if allowed else "", decl.doc]
+        lines.append("  ".join(p for p in parts if p))
+    if lines:
+        lines.insert(0, "variables:")
+    for variant, settings in spec.variants.items():
+        lines.append(f"variant {variant}: " + ", ".join(f"{k}={show(v)}"
+                                                       for k, v in settings.items()))
+    return lines
 
 
 @main.command()

@@ -13,6 +13,10 @@ numbers or words, indexed as ``widths[i]`` (negative indices count from the end)
 sliced as ``widths[1:3]``; ``[a, b, c]`` writes one; ``len``, ``sum``, ``range``,
 ``min`` and ``max`` take them. Every list has at most :data:`MAX_LIST` items, and
 arithmetic on a list (``widths + 1``) is an error, never a Python list operation.
+Math: ``log(x)`` (natural) and ``log(x, base)``, ``exp``, ``sqrt`` and ``pow``; like
+``**`` they refuse, with an :class:`ExprError`, a result beyond :data:`MAX_MAGNITUDE`
+(``exp(1000)``, ``pow(10, 400)``) and an argument outside their domain (``log(0)``,
+``sqrt(-1)``), before computing anything.
 """
 
 from __future__ import annotations
@@ -57,7 +61,11 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 def _round(value: float, ndigits: int | None = None) -> float | int:
-    return round(value) if ndigits is None else round(value, ndigits)
+    if ndigits is None:
+        return round(value)
+    # Clamped: round(5, -10**9) would compute 10 ** 10**9; beyond +-400 digits every
+    # number within MAX_MAGNITUDE rounds to itself or to 0 anyway.
+    return round(value, max(-400, min(400, ndigits)))
 
 
 def _numbers(value: Any, name: str) -> list[Any]:
@@ -94,6 +102,7 @@ def _range(*args: Any) -> list[int]:
 
 
 def _extreme(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """min/max of one list (`max(widths)`) or of several values (`max(1, x)`)."""
     def run(*args: Any) -> Any:
         if len(args) == 1 and isinstance(args[0], (list, tuple)):
             values = _numbers(args[0], name)
@@ -102,6 +111,10 @@ def _extreme(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             return fn(values)
         if not args:
             raise ExprError(f"{name}() needs numbers or a list")
+        for a in args:
+            if isinstance(a, (list, tuple)):
+                raise ExprError(f"{name}() takes one list or several numbers, "
+                                f"received the list {a!r} among {len(args)} arguments")
         return fn(*args)
     return run
 
@@ -139,8 +152,12 @@ def _sqrt(value: Any) -> float:
 
 
 def _power(a: Any, b: Any) -> Any:
-    """a ** b within the bounds of MAX_MAGNITUDE (the check `**` and pow() share)."""
-    if abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 62):
+    """a ** b within the bounds of MAX_MAGNITUDE (the check `**` and pow() share).
+
+    |a ** b| == 2 ** (b * log2|a|), so the size is known before computing it: this
+    refuses 10 ** 400 and also 1e-300 ** -64 (a float OverflowError otherwise).
+    """
+    if abs(b) > 64 or (a != 0 and b * math.log2(abs(a)) > 62):
         raise ExprError(f"{a!r} ** {b!r} is too large")
     if a == 0 and b < 0:
         raise ExprError(f"division by zero in {a!r} ** {b!r}")
@@ -269,11 +286,12 @@ def _unary(op: type[ast.unaryop], operand: Compiled) -> Compiled:
     return run
 
 
-def _index(value: Any, what: str) -> int | None:
+def _index(value: Any, what: str, items: list[Any]) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ExprError(f"{what} must be an integer, received {value!r}")
+        raise ExprError(f"{what} must be an integer, received {value!r} "
+                        f"(the list has {len(items)} items)")
     return value
 
 
@@ -288,15 +306,15 @@ def _subscript(node: ast.Subscript) -> Compiled:
 
         def run_slice(env: Env) -> Any:
             items = _listed(target(env))
-            a = _index(lower(env), "a slice start") if lower else None
-            b = _index(upper(env), "a slice end") if upper else None
+            a = _index(lower(env), "a slice start", items) if lower else None
+            b = _index(upper(env), "a slice end", items) if upper else None
             return items[a:b]
         return run_slice
     index = _compile(node.slice)
 
     def run(env: Env) -> Any:
         items = _listed(target(env))
-        i = _index(index(env), "a list index")
+        i = _index(index(env), "a list index", items)
         assert i is not None  # noqa: S101 - _index returns None for None only
         if not -len(items) <= i < len(items):
             raise ExprError(f"index {i} is outside a list of {len(items)} items "
@@ -371,7 +389,8 @@ def _compile(node: ast.AST) -> Compiled:
         return run_or
     if isinstance(node, ast.Compare) and all(type(o) in _COMPARE for o in node.ops):
         first = _compile(node.left)
-        rest = [(_COMPARE[type(o)], _compile(c)) for o, c in zip(node.ops, node.comparators, strict=True)]
+        rest = [(_COMPARE[type(o)], _compile(c))
+                for o, c in zip(node.ops, node.comparators, strict=True)]
 
         def run_compare(env: Env) -> bool:
             left = first(env)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cost.ops import OPS
 from ..cost.ops import base as b
+from .expr import MAX_LIST
 from .spec import MERGES, SHORTCUTS, STRUCTURAL, TOP_KEYS
 
 Json = dict[str, Any]  # one JSON Schema object
@@ -114,8 +115,17 @@ def json_schema() -> dict[str, Any]:
         "input": {"anyOf": [{"type": "array", "items": _INT, "minItems": 1, "maxItems": 3},
                             {"type": "string", "pattern": r"^\d+(x\d+)*$"}],
                   "description": "[channels, height, width] or [features]"},
-        "vars": {"type": "object", "additionalProperties": scalar,
-                 "description": "variables with defaults, overridable with --set"},
+        "vars": {"type": "object", "additionalProperties": {"anyOf": [
+            scalar, {"type": "array", "items": scalar, "maxItems": MAX_LIST},
+            {"type": "object", "required": ["default"], "additionalProperties": False,
+             "properties": {
+                 "default": {"anyOf": [scalar, {"type": "array", "items": scalar}]},
+                 "choices": {"type": "array", "items": scalar, "minItems": 1},
+                 "min": {"type": "number"}, "max": {"type": "number"},
+                 "doc": {"type": "string"}}}]},
+                 "description": "variables with defaults, overridable with --set: a value, a "
+                 "list, an expression of earlier variables, or {default, choices, min, max, "
+                 "doc}"},
         "defaults": {"type": "object", "description": "field defaults: plain (every op with "
                      "that field) or per op ({linear: {bias: true}})"},
         "blocks": {"type": "object", "additionalProperties": {

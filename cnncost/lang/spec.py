@@ -81,6 +81,45 @@ class BlockDef(NamedTuple):
     checks: tuple[tuple[str, str], ...] = ()  # (expression, message): must hold for the params
 
 
+VAR_KEYS = ("default", "choices", "min", "max", "doc")
+
+
+class VarDecl(NamedTuple):
+    """A variable as declared: its default, what values it allows, what it means."""
+
+    default: Any  # a value, or an expression of earlier variables (`derived`)
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    doc: str = ""
+    derived: bool = False  # the default is an expression, evaluated after variants and --set
+
+    def allowed(self) -> str:
+        """What the variable allows, in words ('' when anything of its type goes)."""
+        if self.choices is not None:
+            return "one of " + ", ".join(show(c) for c in self.choices)
+        if self.min is not None and self.max is not None:
+            return f"from {self.min:g} to {self.max:g}"
+        if self.min is not None:
+            return f"at least {self.min:g}"
+        if self.max is not None:
+            return f"at most {self.max:g}"
+        return ""
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is outside what the declaration allows; None if it is inside."""
+        if self.choices is not None and value not in self.choices:
+            return f"allowed: {self.allowed()}"
+        if self.min is None and self.max is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number {self.allowed()}"
+        if (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            return f"allowed: {self.allowed()}"
+        return None
+
+
 class Spec(NamedTuple):
     """A validated architecture spec; field values still raw."""
 
@@ -98,6 +137,7 @@ class Spec(NamedTuple):
     var_lines: Mapping[str, int] = _NO_LINES
     broken_blocks: frozenset[str] = frozenset()  # blocks already reported (cycles); skipped
     input_line: int = 0  # line of `input:` (0 if unknown)
+    var_decls: Mapping[str, VarDecl] = MappingProxyType({})  # every variable, declared or not
 
 
 def entries(raw: Mapping[Any, Any], line: int) -> list[tuple[Any, Any, int]]:
@@ -476,14 +516,16 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: Mapp
         if key not in raw:
             p.err(raw.line, "", f"spec has no '{key}'")
 
-    variables, var_lines = parse_vars(raw.get("vars"), p, line("vars"))
+    variables, var_lines, decls = parse_vars(raw.get("vars"), p, line("vars"))
     blocks = p.parse_blocks(raw.get("blocks"), line("blocks"))
     cyclic = check_cycles(blocks, errors)
     defaults = parse_defaults(raw.get("defaults"), p, line("defaults"), variables)
     layers = p.items(raw.get("layers", []), "layers", line("layers"))
     if "layers" in raw and not layers and not errors:
         p.err(line("layers"), "layers", "spec has no layers")
-    variants = parse_variants(raw.get("variants"), variables, p, line("variants"))
+    raw_vars = raw.get("vars")
+    reported = {k for k in raw_vars if k not in decls} if isinstance(raw_vars, dict) else set()
+    variants = parse_variants(raw.get("variants"), decls, p, line("variants"), reported)
     dims = parse_input(raw["input"], p, line("input")) if "input" in raw else None
     text = {}
     for key in ("name", "description", "source"):
@@ -496,28 +538,105 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: Mapp
                 source=text["source"], file=file, input=dims, vars=variables, defaults=defaults,
                 blocks=blocks, layers=layers, variants=variants, loc=Loc(file, raw.line),
                 var_lines=var_lines, broken_blocks=frozenset(cyclic),
-                input_line=line("input") if "input" in raw else 0)
+                input_line=line("input") if "input" in raw else 0,
+                var_decls=MappingProxyType(decls))
 
 
-def parse_vars(raw: Any, p: _Parser, line: int) -> tuple[dict[str, Any], dict[str, int]]:
+def parse_vars(raw: Any, p: _Parser,
+               line: int) -> tuple[dict[str, Any], dict[str, int], dict[str, VarDecl]]:
+    """`vars:`: name -> default, name -> line, name -> declaration. A variable is a value
+    (`width: 1.0`), an expression of earlier variables (`stem: "make_divisible(32 * width,
+    8)"`: text that is not a plain word and reads as an expression), or a declaration
+    (`width: {default: 1.0, min: 0.25, max: 2.0, doc: ...}`)."""
     if raw is None:
-        return {}, {}
+        return {}, {}, {}
     if not isinstance(raw, dict):
         p.err(line, "vars", f"expected a mapping of name -> default value, received {show(raw)}")
-        return {}, {}
+        return {}, {}, {}
     out: dict[str, Any] = {}
     lines: dict[str, int] = {}
+    decls: dict[str, VarDecl] = {}
     for key, value, kline in entries(raw, line):
         if not isinstance(key, str) or not IDENTIFIER.match(key) or key in RESERVED or key in FUNCTIONS:
             p.err(kline, "vars", f"variable name {show(key)} is not allowed (identifier, not "
                   f"{', '.join(RESERVED[:4])} or a function name)")
             continue
-        problem = _var_value_problem(value)
-        if problem:
-            p.err(kline, f"vars.{key}", problem)
+        decl = (_declaration(value, p, f"vars.{key}", kline) if isinstance(value, dict)
+                else _plain_var(value, p, f"vars.{key}", kline))
+        if decl is None:
             continue
-        out[key], lines[key] = value, kline
-    return out, lines
+        out[key], lines[key], decls[key] = decl.default, kline, decl
+    return out, lines, decls
+
+
+def _plain_var(value: Any, p: _Parser, path: str, line: int) -> VarDecl | None:
+    problem = _var_value_problem(value)
+    if problem:
+        p.err(line, path, problem)
+        return None
+    derived = isinstance(value, str) and not IDENTIFIER.match(value) and _parses(value)
+    if derived:
+        try:
+            compile_expr(value)
+        except ExprError as exc:
+            p.err(line, path, f"a default written as an expression is an expression of "
+                  f"earlier variables: {exc}")
+            return None
+    return VarDecl(value, derived=derived)
+
+
+def _parses(text: str) -> bool:
+    """`text` reads as a Python expression (whitelisted or not) other than a lone string
+    literal; other text stays text."""
+    import ast
+
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return not (isinstance(tree.body, ast.Constant) and isinstance(tree.body.value, str))
+
+
+def _declaration(raw: Mapping[Any, Any], p: _Parser, path: str, line: int) -> VarDecl | None:
+    """`{default: ..., choices: [...], min: ..., max: ..., doc: ...}`."""
+    ok = True
+    for key in raw:
+        if key not in VAR_KEYS:
+            p.err(_line(raw, key, line), path, f"unknown key {show(key)} of a variable"
+                  f"{did_you_mean(str(key), VAR_KEYS)} (allowed: {one_of(VAR_KEYS)})")
+            ok = False
+    if "default" not in raw:
+        p.err(line, path, "a declared variable needs a default")
+        return None
+    plain = _plain_var(raw["default"], p, path, _line(raw, "default", line))
+    if plain is None or not ok:
+        return None
+    choices = raw.get("choices")
+    if choices is not None and (not isinstance(choices, list) or not choices or any(
+            isinstance(c, (dict, list)) or c is None for c in choices)):
+        p.err(_line(raw, "choices", line), path, f"choices: expected a non-empty list of "
+              f"numbers, words or booleans, received {show(choices)}")
+        return None
+    bounds: dict[str, float | None] = {}
+    for key in ("min", "max"):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            p.err(_line(raw, key, line), path, f"{key}: expected a number, received "
+                  f"{show(value)}")
+            return None
+        bounds[key] = value
+    doc = raw.get("doc", "")
+    if not isinstance(doc, str):
+        p.err(_line(raw, "doc", line), path, f"doc: expected text, received {show(doc)}")
+        return None
+    decl = VarDecl(plain.default, tuple(choices) if choices is not None else None,
+                   bounds["min"], bounds["max"], doc, plain.derived)
+    problem = None if decl.derived else decl.problem(decl.default)
+    if problem:
+        p.err(_line(raw, "default", line), path, f"default {show(decl.default)} is outside "
+              f"what the variable allows ({problem})")
+        return None
+    return decl
 
 
 def _var_value_problem(value: Any) -> str | None:
@@ -595,8 +714,9 @@ def parse_defaults(raw: Any, p: _Parser, line: int,
     return out
 
 
-def parse_variants(raw: Any, variables: Mapping[str, Any], p: _Parser,
-                   line: int) -> dict[str, dict[str, Any]]:
+def parse_variants(raw: Any, variables: Mapping[str, VarDecl], p: _Parser, line: int,
+                   reported: set[Any] | frozenset[Any] = frozenset()) -> dict[str, dict[str, Any]]:
+    """`variants:`; `reported`: variables whose own declaration failed (not unknown)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -613,11 +733,18 @@ def parse_variants(raw: Any, variables: Mapping[str, Any], p: _Parser,
             p.err(vline, f"variants.{name}", "a variant sets at least one variable (an empty "
                   "one would be the defaults under another name)")
             continue
-        for var in settings:
+        for var, value in settings.items():
+            if var in reported:
+                continue
             if var not in variables:
                 p.err(_line(settings, var, vline),
                       f"variants.{name}", f"unknown variable {var!r}"
                       f"{did_you_mean(var, variables)} (vars: {one_of(variables) or 'none'})")
+                continue
+            problem = variables[var].problem(value)
+            if problem:
+                p.err(_line(settings, var, vline), f"variants.{name}",
+                      f"{var}: {show(value)} is outside what the variable allows ({problem})")
         out[str(name)] = dict(settings)
     return out
 
