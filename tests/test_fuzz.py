@@ -391,7 +391,8 @@ FEATURE_MAPS = ("small", "large")
 # A plausible value for the fields a layer cannot go without (else 8).
 GOOD_VALUES = {"out": 8, "kernel": 3, "output": 2, "groups": 1, "block": "basic",
                "with": {"out": 8}, "layers": ["relu"], "post": ["relu"],
-               "branches": {"a": ["relu"], "b": ["identity"]}, "fn": "relu"}
+               "branches": {"a": ["relu"], "b": ["identity"]}, "fn": "relu",
+               "each": "i", "in": "range(2)"}
 CHUNK = 150  # cases per spec: their errors stay under the 200 problems a run reports
 
 

@@ -45,8 +45,14 @@ def same_function(name: str, reference: nn.Module, batch: int = 2) -> None:
         for (k1, a), (k2, b) in zip(ours.items(), theirs.items(), strict=True):
             assert a.numel() == b.numel(), (k1, k2, a.shape, b.shape)
             if a.dtype.is_floating_point:
-                positive = k1.endswith(("running_var", "variance"))
-                value = torch.rand(a.shape) + 0.5 if positive else torch.randn(a.shape)
+                if k1.endswith(("running_var", "variance")):
+                    value = torch.rand(a.shape) + 0.5
+                elif a.dim() >= 2 and a[0].numel() > 1:  # kernels: scaled by fan-in
+                    value = torch.randn(a.shape) / a[0].numel() ** 0.5
+                elif k1.endswith("weight"):
+                    value = torch.rand(a.shape) + 0.5
+                else:
+                    value = torch.randn(a.shape) * 0.1
                 a.copy_(value)
                 b.copy_(value.reshape(b.shape))
     x = torch.randn(batch, *spec["input"])
@@ -187,3 +193,65 @@ def test_keras_preprocessing():
     same_function("keras_preprocessing", KerasPreprocessing())
     keras = cnncost.analyze(example("keras_preprocessing"), convention="keras").totals
     assert keras.params == 3 * 3 * 3 * 8 + 4 * 8 + 7  # conv, BN (with moving stats), 2C + 1
+
+
+def regnet_stages(depth: int, w_0: float, w_a: float, w_m: float, group_width: int):
+    """torchvision's BlockParams.from_init_params (models/regnet.py), bottleneck multiplier 1:
+    (width, depth, group width) per stage, computed in float32 torch as torchvision does."""
+    import math
+
+    widths_cont = torch.arange(depth) * w_a + w_0
+    block_capacity = torch.round(torch.log(widths_cont / w_0) / math.log(w_m))
+    block_widths = (torch.round(torch.divide(w_0 * torch.pow(w_m, block_capacity), 8))
+                    * 8).int().tolist()
+    stages: list[list[int]] = []
+    for w in block_widths:
+        if stages and stages[-1][0] == w:
+            stages[-1][1] += 1
+        else:
+            stages.append([w, 1])
+    out = []
+    for w, d in stages:  # _adjust_widths_groups_compatibilty: widths divisible by groups
+        g = min(group_width, w)
+        divisible = max(g, int(w + g / 2) // g * g)  # torchvision's _make_divisible
+        out.append((divisible + g if divisible < 0.9 * w else divisible, d, g))
+    return out
+
+
+class XBlock(nn.Module):
+    """torchvision's ResBottleneckBlock for RegNetX (no SE), body registered before the
+    projection so that the state dicts list tensors in the same order."""
+
+    def __init__(self, w_in: int, w: int, stride: int, g: int) -> None:
+        super().__init__()
+        self.f = nn.Sequential(*conv_bn(w_in, w, 1), *conv_bn(w, w, 3, stride, groups=w // g),
+                               *conv_bn(w, w, 1, relu=False))
+        self.proj = (nn.Sequential(nn.Conv2d(w_in, w, 1, stride, bias=False), nn.BatchNorm2d(w))
+                     if w_in != w or stride != 1 else None)
+
+    def forward(self, x):
+        return F.relu((self.proj(x) if self.proj is not None else x) + self.f(x))
+
+
+class RegNetX(nn.Module):
+    def __init__(self, depth, w_0, w_a, w_m, group_width, classes=1000) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32),
+                                  nn.ReLU())
+        blocks, w_in = [], 32
+        for w, d, g in regnet_stages(depth, w_0, w_a, w_m, group_width):
+            for i in range(d):
+                blocks.append(XBlock(w_in, w, 2 if i == 0 else 1, g))
+                w_in = w
+        self.trunk = nn.Sequential(*blocks)
+        self.fc = nn.Linear(w_in, classes)
+
+    def forward(self, x):
+        return self.fc(F.adaptive_avg_pool2d(self.trunk(self.stem(x)), 1).flatten(1))
+
+
+def test_regnet_from_its_published_parameters():
+    spec = example("regnet_x_400mf")
+    assert cnncost.analyze(spec).totals.params == 5_495_976  # torchvision regnet_x_400mf
+    assert [w for w, _, _ in regnet_stages(22, 24, 24.48, 2.54, 16)] == [32, 64, 160, 400]
+    same_function("regnet_x_400mf", RegNetX(22, 24, 24.48, 2.54, 16), batch=1)

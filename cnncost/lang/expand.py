@@ -486,6 +486,43 @@ class Expander:
         a = self.primitive(item, src, scope, ctx.at(ctx.prefix + ".depthwise"), "depthwise", dw)
         return self.primitive(item, a, scope, ctx.at(ctx.prefix + ".pointwise"), "pointwise", pw)
 
+    def s_for(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
+        """`{op: for, each: i, in: "range(n)", layers: [...]}`: the layers once per value,
+        chained, with the loop variable in scope; copies named iter1..N."""
+        f = item.fields
+        var = f.get("each")
+        if not isinstance(var, str):
+            self.err(item.loc, ctx, ctx.prefix, "for needs 'each: NAME', the loop variable")
+            return None
+        if "in" not in f:
+            self.err(item.loc, ctx, ctx.prefix, "for needs 'in:', a list or an expression "
+                     "giving one (e.g. \"range(depth)\", \"widths\", [1, 2, 3])")
+            return None
+        try:
+            raw = f["in"]  # always an expression: a bare word must be a variable
+            values = compile_expr(raw)(ctx.env) if isinstance(raw, str) else self.value(
+                raw, ctx.env)
+            if not isinstance(values, list):
+                raise ExprError(f"expected a list to loop over, received {show(values)}")
+            if len(values) > MAX_REPEAT:
+                raise ExprError(f"{len(values):,} values is more than the limit of "
+                                f"{MAX_REPEAT:,}")
+        except ExprError as exc:
+            self.err(item.line_loc("in"), ctx, ctx.prefix, f"in: {exc}")
+            return None
+        inner = Scope(src, scope)
+        scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
+        cur = src
+        for k, value in enumerate(values):
+            name = f"iter{k + 1}"
+            sub = Ctx({**ctx.env, var: value}, f"{ctx.prefix}.{name}.", ctx.site, ctx.block,
+                      ctx.depth, ctx.params)
+            copy = Scope(cur, inner)
+            cur = self.seq(f.get("layers", ()), cur, copy, sub)
+            inner.children[name] = copy
+            inner.names[name] = cur
+        return cur
+
     def s_stage(self, item: Item, src: int | None, scope: Scope, ctx: Ctx) -> int | None:
         f = item.fields
         block_name = f.get("block")
@@ -528,7 +565,9 @@ class Expander:
                 call["stride"] = f["stride"] if i == 0 else 1
             fake = Item(op=block_name, name=f"block{i + 1}", fields=call, loc=item.loc,
                         path=item.path, kind="block", field_lines=item.field_lines)
-            sub = ctx.at(f"{ctx.prefix}.block{i + 1}")
+            # each copy's `with:` values see its 0-based position as `index`
+            sub = Ctx({**ctx.env, "index": i}, f"{ctx.prefix}.block{i + 1}", ctx.site,
+                      ctx.block, ctx.depth, ctx.params)
             cur = self.call_block(block, fake, cur, inner, sub)
             inner.names[f"block{i + 1}"] = cur
         return cur

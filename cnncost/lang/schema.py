@@ -85,6 +85,9 @@ def _structural() -> list[Json]:
         "stride": _PAIR,
         "with": {"type": "object", "description": "parameters passed to every block"},
         "fn": {"type": "string", "description": "activation name"},
+        "each": {"type": "string", "description": "the loop variable's name"},
+        "in": {"anyOf": [{"type": "array"}, EXPR], "description": "the values to loop over: "
+               "a list, or an expression giving one (\"range(depth)\", \"widths\")"},
     }
     out = []
     for name, keys in STRUCTURAL.items():

@@ -31,6 +31,7 @@ STRUCTURAL: dict[str, tuple[str, ...]] = {
     "branches": ("branches", "merge"),
     "stage": ("block", "repeat", "stride", "with"),
     "act": ("fn",),
+    "for": ("each", "in", "layers"),
     "separable": ("out", "kernel", "stride", "padding", "dilation", "multiplier", "bias",
                   "norm", "act"),
 }
@@ -299,6 +300,14 @@ class _Parser:
                     continue
                 out[bname] = self.items(blayers, f"{sub}.{bname}", bline, depth + 1)
             return out
+        if kind == "structural" and op == "for" and key == "each":
+            if (not isinstance(value, str) or not IDENTIFIER.match(value) or value in RESERVED
+                    or value in FUNCTIONS):
+                self.err(line, label, f"each: the loop variable must be a name (an identifier, "
+                         f"not {', '.join(RESERVED[:4])} or a function name), received "
+                         f"{show(value)}")
+                self.bad_field = True
+            return value
         if kind == "structural" and key == "with":
             if not isinstance(value, dict):
                 self.err(line, label, f"'with' must be a mapping of block parameters, received "

@@ -158,7 +158,7 @@ def choice(*choices: str) -> Callable[[Any], str]:
             raise OpError(f"expected one of {one_of(choices)}, received {show(value)}"
                           f"{did_you_mean(value, choices)}")
         return value
-    check.choices = choices  # type: ignore[attr-defined]
+    check.choices = choices  # type: ignore[attr-defined]  # read back by Field
     return check
 
 
