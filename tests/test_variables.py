@@ -149,3 +149,36 @@ def test_specs_name_lists_variables_with_their_docs(spec):
     listing = cli("specs", "--vars")
     assert listing.exit_code == 0 and "resolution = 224" in listing.output
     assert cli("specs", "nope").exit_code == 2
+
+
+# ------------------------------------------------------------------ block defaults
+BLOCKS = {
+    "inception": {"params": {"a": None, "k5": 5, "pool": 4}, "layers": [
+        {"op": "conv", "name": "c5", "out": "a", "kernel": "k5", "padding": "k5 // 2"},
+        {"op": "conv", "name": "p", "out": "pool", "kernel": 1}]},
+    "other": {"params": {"k5": 7}, "layers": [
+        {"op": "conv", "name": "c", "out": 4, "kernel": "k5", "padding": "k5 // 2"}]},
+}
+
+
+def test_block_parameters_take_the_specs_defaults():
+    spec = {"input": [16, 8, 8], "blocks": BLOCKS,
+            "defaults": {"k5": 3, "inception": {"pool": 8, "a": 2}},
+            "layers": [{"op": "inception"}, {"op": "inception", "a": 4, "k5": 5},
+                       {"op": "other"}]}
+    rows = {r.name: r for r in cnncost.analyze(spec).rows}
+    assert rows["inception1.c5"].params == 16 * 2 * 9 + 2  # a and k5 from defaults
+    assert rows["inception1.p"].shape[0] == 8
+    assert rows["inception2.c5"].params == 8 * 4 * 25 + 4  # given on the call: wins
+    assert rows["other1.c"].params == 8 * 4 * 9 + 4  # plain k5 reaches every block with it
+
+
+def test_block_default_errors():
+    spec = {"input": [16, 8, 8], "blocks": BLOCKS, "layers": ["relu"],
+            "defaults": {"inception": {"pol": 3}, "other": 3, "k55": 1}}
+    with pytest.raises(SpecError) as info:
+        cnncost.analyze(spec)
+    text = "\n".join(str(p) for p in info.value.problems)
+    assert "block 'inception' has no parameter 'pol'; did you mean 'pool'?" in text
+    assert "defaults for block 'other' must be a mapping" in text
+    assert "unknown default 'k55'" in text and "did you mean 'k5'?" in text

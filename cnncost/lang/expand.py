@@ -604,7 +604,10 @@ class Expander:
             replayed, scope.children[local] = replay(recording, self.nodes, src, ctx.prefix,
                                                      site)
             return replayed
-        missing = [p for p, d in block.params.items() if d is REQUIRED and p not in item.fields]
+        preset = {**self.spec.block_defaults.get("*", {}),
+                  **self.spec.block_defaults.get(block.name, {})}  # the spec's `defaults:`
+        missing = [p for p, d in block.params.items()
+                   if d is REQUIRED and p not in item.fields and p not in preset]
         if missing:
             self.err(item.loc, ctx, ctx.prefix,
                      f"block {block.name!r} needs parameter{'s' * (len(missing) > 1)} "
@@ -620,10 +623,13 @@ class Expander:
             if pname in given:
                 params[pname] = env[pname] = given[pname]
             else:  # defaults see the variables, in_*, and the parameters before them
+                where = block.loc
+                if pname in preset:
+                    default, where = preset[pname], self.spec.loc
                 try:
                     params[pname] = env[pname] = self.value(default, env)
                 except ExprError as exc:
-                    self.err(block.loc, ctx, ctx.prefix, f"{pname}: {exc}")
+                    self.err(where, ctx, ctx.prefix, f"{pname}: {exc}")
                     ok = False
         if ok:
             ok = self.run_checks(block, env, item, ctx)

@@ -139,6 +139,8 @@ class Spec(NamedTuple):
     broken_blocks: frozenset[str] = frozenset()  # blocks already reported (cycles); skipped
     input_line: int = 0  # line of `input:` (0 if unknown)
     var_decls: Mapping[str, VarDecl] = MappingProxyType({})  # every variable, declared or not
+    # block name (or "*" for every block with the parameter) -> {param: raw value}
+    block_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
 
 def entries(raw: Mapping[Any, Any], line: int) -> list[tuple[Any, Any, int]]:
@@ -528,7 +530,8 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: Mapp
     variables, var_lines, decls = parse_vars(raw.get("vars"), p, line("vars"))
     blocks = p.parse_blocks(raw.get("blocks"), line("blocks"))
     cyclic = check_cycles(blocks, errors)
-    defaults = parse_defaults(raw.get("defaults"), p, line("defaults"), variables)
+    defaults, block_defaults = parse_defaults(raw.get("defaults"), p, line("defaults"),
+                                              variables, {**p.builtin, **blocks})
     layers = p.items(raw.get("layers", []), "layers", line("layers"))
     if "layers" in raw and not layers and not errors:
         p.err(line("layers"), "layers", "spec has no layers")
@@ -548,7 +551,7 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: Mapp
                 blocks=blocks, layers=layers, variants=variants, loc=Loc(file, raw.line),
                 var_lines=var_lines, broken_blocks=frozenset(cyclic),
                 input_line=line("input") if "input" in raw else 0,
-                var_decls=MappingProxyType(decls))
+                var_decls=MappingProxyType(decls), block_defaults=block_defaults)
 
 
 def parse_vars(raw: Any, p: _Parser,
@@ -681,18 +684,44 @@ def _default_problem(fields: list[Field], value: Any, variables: Mapping[str, An
     return problems[0] if problems else None
 
 
-def parse_defaults(raw: Any, p: _Parser, line: int,
-                   variables: Mapping[str, Any]) -> dict[str, Any]:
+def parse_defaults(raw: Any, p: _Parser, line: int, variables: Mapping[str, Any],
+                   blocks: Mapping[str, BlockDef]) -> tuple[dict[str, Any],
+                                                            dict[str, dict[str, Any]]]:
+    """`defaults:`: (op field defaults, block parameter defaults). Op defaults are
+    `field: value` for every op with that field and `op: {field: value}`; block
+    defaults are `block: {param: value}` and `param: value` for a parameter that is no
+    op field (`k5: 3`), applied to every block that has it (block defaults key "*")."""
     if raw is None:
-        return {}
+        return {}, {}
     if not isinstance(raw, dict):
         p.err(line, "defaults", f"expected a mapping (e.g. {{bias: false, norm: batchnorm, "
               f"act: relu}}), received {show(raw)}")
-        return {}
+        return {}, {}
     all_fields = sorted({f for op in OPS.values() for f in op.fields})
+    block_params = sorted({name for b in blocks.values() for name in b.params})
     out: dict[str, Any] = {}
+    for_blocks: dict[str, dict[str, Any]] = {}
     for key, value, kline in entries(raw, line):
         op = canonical(key) if isinstance(key, str) else None
+        if isinstance(key, str) and key in blocks and op is None:
+            if not isinstance(value, dict):
+                p.err(kline, f"defaults.{key}", f"defaults for block {key!r} must be a mapping "
+                      f"of parameter -> value, received {show(value)}")
+                continue
+            params = blocks[key].params
+            sub = {}
+            for pkey, pval in value.items():
+                if pkey not in params:
+                    p.err(_line(value, pkey, kline), f"defaults.{key}", f"block {key!r} has no "
+                          f"parameter {pkey!r}{did_you_mean(pkey, params)} (params: "
+                          f"{one_of(params)})")
+                    continue
+                sub[pkey] = pval
+            for_blocks[key] = sub
+            continue
+        if isinstance(key, str) and key not in all_fields and key in block_params:
+            for_blocks.setdefault("*", {})[key] = value
+            continue
         if op is not None and isinstance(value, dict):
             sub = {}
             for fkey, fval in value.items():
@@ -718,9 +747,10 @@ def parse_defaults(raw: Any, p: _Parser, line: int,
             p.err(kline, f"defaults.{key}", f"defaults for op {op!r} must be a mapping of field "
                   f"-> value (e.g. {key}: {{bias: true}}), received {show(value)}")
         else:
-            p.err(kline, "defaults", f"unknown default {key!r}: expected a field name or an op "
-                  f"name with a mapping{did_you_mean(key, all_fields + list(OPS))}")
-    return out
+            p.err(kline, "defaults", f"unknown default {key!r}: expected a field name, an op "
+                  f"or block name with a mapping, or a block parameter"
+                  f"{did_you_mean(key, all_fields + list(OPS) + list(blocks) + block_params)}")
+    return out, for_blocks
 
 
 def parse_variants(raw: Any, variables: Mapping[str, VarDecl], p: _Parser, line: int,
