@@ -173,6 +173,14 @@ def resolve_vars(spec: Spec, variant: str | None = None,
             values.update(spec.variants[variant])
     given = set(spec.variants.get(variant or "", {})) if variant in spec.variants else set()
     for key, value in (overrides or {}).items():
+        if key == "training":  # built in: training-only layers count their work when true
+            if not isinstance(value, bool):
+                sink.add(Loc(spec.file), "--set training", f"variable 'training' is true or "
+                         f"false (default false); received {show(value)}")
+                continue
+            values[key] = value
+            given.add(key)
+            continue
         if key not in spec.vars:
             sink.add(Loc(spec.file), "--set", f"unknown variable {key!r}{did_you_mean(key, spec.vars)} "
                      f"(vars: {one_of(spec.vars) or 'none defined'})")

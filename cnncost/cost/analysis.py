@@ -144,14 +144,17 @@ def require_pandas() -> Any:
     return pandas
 
 
-def peak_live_bytes(graph: Graph, per_element: int) -> int:
+def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> int:
     """Peak of live activation bytes over the forward pass in node order.
 
     A tensor is alive from the node that creates it until the last node that reads
     it (the model output until the end). Views (flatten, identity, dropout) share
-    their input's storage and extend its life instead of allocating.
+    their input's storage and extend its life instead of allocating. Outside
+    `training`, train_only layers do not run: they neither allocate nor read.
     """
     nodes = graph.nodes
+    if not training and any(n.train_only for n in nodes):
+        nodes = [n._replace(size=0, inputs=()) if n.train_only else n for n in nodes]
     count = len(nodes)
     storage = list(range(count))  # node -> node whose tensor it uses
     last_use = list(range(count))
@@ -212,6 +215,7 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
                 layers=0)]
     params = buffers = keras = macs = other = weighted = 0
     act_total = rows[0].act_bytes
+    training = graph.vars.get("training") is True  # else train_only layers do no work
     # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
     # same input shapes cost the same, so identical layers are costed once.
     memo: dict[tuple[int, Any], Cost] = {}
@@ -228,9 +232,10 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
                 cost = profile.apply(node.op, ins, shape, node.attrs, cost)
             memo[key] = cost
             cost.weighted = opdef.category in WEIGHTED
-        act = 0 if node.view else node.size * act_per
-        m = cost.macs * batch
-        o = cost.other_ops * batch
+        idle = node.train_only and not training  # its module exists; eval skips it
+        act = 0 if node.view or idle else node.size * act_per
+        m = 0 if idle else cost.macs * batch
+        o = 0 if idle else cost.other_ops * batch
         rows.append(Row(node.name, node.op, shape, cost.params, cost.buffers, m, 2 * m, o,
                         act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
         params += cost.params
@@ -243,7 +248,7 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     totals = Totals(
         params=params, buffers=buffers, keras_params=params + keras, macs=macs, flops=2 * macs,
         other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,
-        peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per),
+        peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per, training),
         layers=len(rows) - 1, weighted_layers=weighted)
     check_limits(graph, rows, totals, batch)
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,

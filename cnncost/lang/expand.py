@@ -54,10 +54,11 @@ class Ctx(NamedTuple):
     block: str = ""  # built-in block being instantiated, for messages
     depth: int = 0  # blocks instantiated around this point
     params: Mapping[str, Any] = MappingProxyType({})  # parameters of the enclosing block
+    train_only: bool = False  # inside a `train_only: true` layer or group
 
     def at(self, prefix: str) -> Ctx:
         """The same context under another name prefix."""
-        return Ctx(self.env, prefix, self.site, self.block, self.depth, self.params)
+        return self._replace(prefix=prefix)
 
 
 class Expander:
@@ -67,6 +68,8 @@ class Expander:
         self.spec = spec
         self.blocks = {**builtin_blocks, **spec.blocks}
         self.vars = variables
+        # what every expression sees: the built-in `training` (false unless --set), the vars
+        self.base_env: dict[str, Any] = {"training": False, **variables}
         self.errors = errors
         self.nodes: list[Node] = []
         self.input_override = input_shape
@@ -122,6 +125,11 @@ class Expander:
         refs = tuple(i for i in inputs if i is not None)
         if len(refs) != len(inputs):  # an input failed earlier and was reported there
             return None
+        if not ctx.train_only and any(nodes[i].train_only for i in refs):
+            aux = next(nodes[i].name for i in refs if nodes[i].train_only)
+            self.err(loc, ctx, name, f"reads {aux!r}, a train_only layer, which does not run "
+                     "in evaluation; only train_only layers may read it")
+            return None
         known = [s for i in refs if (s := nodes[i].shape) is not None]
         shape: Shape | None = None
         size = 0
@@ -141,7 +149,8 @@ class Expander:
                 self.err(loc, ctx, name, f"{op}: {exc} [input {ins}]")
                 shape, size = None, 0
         site = loc if loc.file == self.spec.file else ctx.site  # located in the user's file
-        node = Node(len(nodes), name, op, attrs, refs, shape, site, opdef.view, size)
+        node = Node(len(nodes), name, op, attrs, refs, shape, site, opdef.view, size,
+                    ctx.train_only)
         self.nodes.append(node)
         return node.index
 
@@ -160,7 +169,7 @@ class Expander:
     # ------------------------------------------------------------------ entry
     def run(self) -> Graph | None:
         spec = self.spec
-        ctx = Ctx(env=dict(self.vars), prefix="", site=spec.loc)
+        ctx = Ctx(env=dict(self.base_env), prefix="", site=spec.loc)
         shape = self.input_override
         if shape is None:
             if spec.input is None:  # reported while parsing
@@ -182,6 +191,10 @@ class Expander:
         try:
             out = self.seq(spec.layers, 0, Scope(0), ctx)
         except Abort:
+            return None
+        if out is not None and self.nodes[out].train_only:
+            self.errors.add(spec.loc, self.nodes[out].name, "the model's output is a "
+                            "train_only layer; end the layers with the evaluation path")
             return None
         return Graph(spec.name, spec.file, self.nodes, out if out is not None else 0,
                      dict(self.vars), spec.description)
@@ -238,7 +251,8 @@ class Expander:
                              f"from: no layer named {item.fields['from']!r} before this one"
                              f"{did_you_mean(item.fields['from'], scope.visible())} "
                              f"(visible: {one_of(scope.visible())})")
-            sub = Ctx(ctx.env, ctx.prefix + name, site, ctx.block, ctx.depth, ctx.params)
+            sub = ctx._replace(prefix=ctx.prefix + name, site=site,
+                               train_only=ctx.train_only or item.fields.get("train_only") is True)
             out = self.layer(item, inp, scope, sub)
             scope.names[name] = out
             cur = out
@@ -515,8 +529,7 @@ class Expander:
         cur = src
         for k, value in enumerate(values):
             name = f"iter{k + 1}"
-            sub = Ctx({**ctx.env, var: value}, f"{ctx.prefix}.{name}.", ctx.site, ctx.block,
-                      ctx.depth, ctx.params)
+            sub = ctx._replace(env={**ctx.env, var: value}, prefix=f"{ctx.prefix}.{name}.")
             copy = Scope(cur, inner)
             cur = self.seq(f.get("layers", ()), cur, copy, sub)
             inner.children[name] = copy
@@ -566,8 +579,7 @@ class Expander:
             fake = Item(op=block_name, name=f"block{i + 1}", fields=call, loc=item.loc,
                         path=item.path, kind="block", field_lines=item.field_lines)
             # each copy's `with:` values see its 0-based position as `index`
-            sub = Ctx({**ctx.env, "index": i}, f"{ctx.prefix}.block{i + 1}", ctx.site,
-                      ctx.block, ctx.depth, ctx.params)
+            sub = ctx._replace(env={**ctx.env, "index": i}, prefix=f"{ctx.prefix}.block{i + 1}")
             cur = self.call_block(block, fake, cur, inner, sub)
             inner.names[f"block{i + 1}"] = cur
         return cur
@@ -591,7 +603,8 @@ class Expander:
         local = ctx.prefix.rsplit(".", 1)[-1]
         # Defaults depend only on the given parameters, the variables and the input
         # shape, so the memo is consulted before they are evaluated.
-        key = BlockMemo.key(block, given, self.shape_of(src), ctx.block) if ok else None
+        key = (BlockMemo.key(block, given, self.shape_of(src), f"{ctx.block}|{ctx.train_only}")
+               if ok else None)
         # Where this call's layers are reported: the call's line in the user's file.
         recording = self._memo.get(key) if key is not None else None
         site = item.loc if item.loc.file == self.spec.file else ctx.site
@@ -616,7 +629,7 @@ class Expander:
             return None
         if not ok:
             return None
-        env = dict(self.vars)
+        env = dict(self.base_env)
         self.set_in(env, src)
         params: dict[str, Any] = {}
         for pname, default in block.params.items():
@@ -637,7 +650,7 @@ class Expander:
             return None
         builtin = block.loc.file != self.spec.file
         sub = Ctx(env, ctx.prefix + ".", site, block.name if builtin else ctx.block, ctx.depth + 1,
-                  params)
+                  params, ctx.train_only)
         inner = Scope(src, None)
         scope.children[local] = inner
         start, problems = len(self.nodes), self.errors.count()

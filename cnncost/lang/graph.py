@@ -25,6 +25,7 @@ class Node(NamedTuple):
     loc: Loc  # in the user's spec file: the layer's line, or the call of the built-in block
     view: bool = False  # output shares its input's memory
     size: int = 0  # elements of the output per sample (0 when the shape is unknown)
+    train_only: bool = False  # runs in training only (auxiliary heads): params, no eval work
 
 
 class Graph(NamedTuple):

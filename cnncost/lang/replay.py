@@ -100,9 +100,10 @@ def decode_ref(ref: int | None, src: int | None, start: int) -> int | None:
 class Recording(NamedTuple):
     """One block expansion, relative to its call."""
 
-    # (name after the call's prefix, op, attrs, inputs, shape, loc or None, view, size)
+    # (name after the call's prefix, op, attrs, inputs, shape, loc or None, view, size,
+    # train_only)
     nodes: list[tuple[str, str, dict[str, Any], tuple[int, ...], Shape | None, Loc | None,
-                      bool, int]]
+                      bool, int, bool]]
     out: int
     scope: ScopeCode
 
@@ -142,7 +143,7 @@ class BlockMemo:
         # A layer located at the call (one of a built-in block's) is located at each
         # replay's own call: its loc is recorded as None.
         recorded = [(n.name[cut:], n.op, n.attrs, tuple(enc(i) for i in n.inputs), n.shape,
-                     None if n.loc == site else n.loc, n.view, n.size)
+                     None if n.loc == site else n.loc, n.view, n.size, n.train_only)
                     for n in nodes[start:]]
 
         def enc_scope(scope: Scope) -> ScopeCode:
@@ -160,10 +161,10 @@ def replay(recording: Recording, nodes: list[Node], src: int, prefix: str,
     """Append the recorded nodes for a call at `site` on input `src` under `prefix`;
     returns the call's output node and its (lazy) scope."""
     start = len(nodes)
-    for rel, op, attrs, inputs, shape, loc, view, size in recording.nodes:
+    for rel, op, attrs, inputs, shape, loc, view, size, train_only in recording.nodes:
         nodes.append(Node(len(nodes), prefix + rel, op, attrs,
                           tuple(src if i == -1 else i + start for i in inputs),
-                          shape, site if loc is None else loc, view, size))
+                          shape, site if loc is None else loc, view, size, train_only))
     out = src if recording.out == -1 else recording.out + start
     return out, Scope.replayed(recording.scope, src, start, None)
 

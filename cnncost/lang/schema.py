@@ -52,6 +52,8 @@ def _field_schema(field: b.Field) -> Json:
 COMMON = {
     "name": {"type": "string", "description": "layer name (default: op + counter, e.g. conv1)"},
     "when": {"anyOf": [{"type": "boolean"}, EXPR], "description": "keep the layer only if true"},
+    "train_only": {"type": "boolean", "description": "params kept; work and activations "
+                   "counted only with --set training=true (auxiliary heads)"},
     "from": {"type": "string", "description": "input: a named earlier layer (default: previous)"},
 }
 LAYERS_REF = {"$ref": "#/$defs/layers"}
@@ -60,7 +62,7 @@ LAYERS_REF = {"$ref": "#/$defs/layers"}
 def _primitive(name: str) -> Json:
     op = OPS[name]
     props: Json = {"op": {"enum": [name, *op.aliases]}, "name": COMMON["name"],
-                   "when": COMMON["when"]}
+                   "when": COMMON["when"], "train_only": COMMON["train_only"]}
     if op.merge:
         props["inputs"] = {"type": "array", "items": {"type": "string"},
                            "description": "names of the layers to merge"}

@@ -23,7 +23,7 @@ from .yamlio import LocDict, LocList, display_name, parse_yaml, read_yaml
 
 REQUIRED = object()  # marks a block parameter without default
 
-COMMON_FIELDS = ("op", "name", "when", "from")
+COMMON_FIELDS = ("op", "name", "when", "from", "train_only")
 # Structural ops and the fields each accepts besides COMMON_FIELDS.
 STRUCTURAL: dict[str, tuple[str, ...]] = {
     "sequential": ("layers",),
@@ -39,7 +39,7 @@ STRUCTURAL_ALIASES = {"seq": "sequential", "block_repeat": "stage", "separable_c
                       "parallel": "branches"}
 SHORTCUTS = ("identity", "projection", "auto", "if_match", "none")
 MERGES = ("concat", "add")
-RESERVED = ("input", "in_channels", "in_h", "in_w", "True", "False", "None")
+RESERVED = ("input", "in_channels", "in_h", "in_w", "True", "False", "None", "training")
 TOP_KEYS = ("name", "description", "source", "input", "vars", "defaults", "blocks", "layers",
             "variants")
 BLOCK_KEYS = ("params", "layers", "shortcut", "post", "checks", "description")
@@ -266,7 +266,7 @@ class _Parser:
         if kind == "primitive":
             opdef = OPS[op]
             extra = ("inputs",) if opdef.merge else ("from",)
-            return ("op", "name", "when", *extra, *opdef.fields)
+            return ("op", "name", "when", "train_only", *extra, *opdef.fields)
         if kind == "structural":
             return (*COMMON_FIELDS, *STRUCTURAL[op])
         params = self.block_params(op)
@@ -316,6 +316,13 @@ class _Parser:
                          f"{show(value)}")
                 return {}
             return dict(value)
+        if key == "train_only":
+            if not isinstance(value, bool):
+                self.err(line, label, f"train_only: expected true or false, received "
+                         f"{show(value)}")
+                self.bad_field = True
+                return False
+            return value
         if key == "inputs":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 self.err(line, label, f"inputs must be a list of layer names, received "

@@ -284,8 +284,9 @@ class SpecModel(nn.Module):
         self.input_shape = tuple(graph.input_shape)
         nodes = graph.nodes
         last_use = last_uses(graph)
-        # plan: (node index, module, input indices, indices whose last use this is)
-        self._plan: list[tuple[int, nn.Module, tuple, tuple]] = []
+        # plan: (node index, module, input indices, indices whose last use this is,
+        # runs in training only)
+        self._plan: list[tuple[int, nn.Module, tuple, tuple, bool]] = []
         seen: set[str] = set()
         for node in nodes[1:]:
             if node.name in seen:
@@ -296,9 +297,11 @@ class SpecModel(nn.Module):
             done = tuple(i for i in dict.fromkeys(node.inputs) if last_use[i] == node.index)
             if last_use[node.index] == node.index:  # never read: drop it at once
                 done += (node.index,)
-            self._plan.append((node.index, module, node.inputs, done))
+            self._plan.append((node.index, module, node.inputs, done, node.train_only))
         self._output = graph.output
         self.layer_names = [node.name for node in nodes[1:]]
+        # train_only layers (auxiliary heads) run in training; True runs them in eval too
+        self.run_train_only = False
 
     def layers(self) -> list[tuple[str, nn.Module]]:
         """(name, module) of every layer in execution order."""
@@ -307,8 +310,9 @@ class SpecModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: list[Any] = [None] * (len(self._plan) + 1)
         values[0] = x
-        for index, module, inputs, done in self._plan:
-            values[index] = module(*[values[i] for i in inputs])
+        for index, module, inputs, done, train_only in self._plan:
+            if not train_only or self.training or self.run_train_only:  # aux heads: training
+                values[index] = module(*[values[i] for i in inputs])
             for i in done:
                 values[i] = None
         return values[self._output]

@@ -224,7 +224,8 @@ def export_source(graph: Graph, name: str | None = None, spec_file: str = "") ->
         var[node.index] = out
         if last_use[node.index] == node.index:  # never read: free its name at once
             free.append(out)
-        body.append(f"        {out} = {_access(node.name, names)}({args})")
+        guard = "if self.training: " if node.train_only else ""  # auxiliary heads
+        body.append(f"        {guard}{out} = {_access(node.name, names)}({args})")
     body.append(f"        return {var[graph.output]}")
 
     settings = ", ".join(f"{k}={v!r}" for k, v in graph.vars.items()) or "none"

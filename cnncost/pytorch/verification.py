@@ -188,9 +188,16 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
     handles = [module.register_forward_hook(_shape_hook(shapes, name)) for name, module in layers]
     example = (torch.zeros if where.type == "meta" else torch.randn)(
         batch, *graph.input_shape, device=where, dtype=torch_dtype)
+    training = graph.vars.get("training") is True
+    model.run_train_only = training  # auxiliary heads do work only with --set training=true
     try:
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             output = model(example)
+        if not training and any(n.train_only for n in graph.nodes):
+            model.run_train_only = True  # once more, for the shapes of the heads that idled
+            with torch.inference_mode():
+                model(example)
+            model.run_train_only = False
     finally:
         for handle in handles:
             handle.remove()
