@@ -438,5 +438,6 @@ def test_every_spec_string_field_is_covered():
     from cnncost.lang.spec import TOP_KEYS
 
     covered = {"name", "description", "source", "vars", "variants", "blocks"}
-    assert set(TOP_KEYS) - covered <= {"input", "defaults", "layers"}
+    # imports: file paths that are read (their blocks expand to layers), never written out
+    assert set(TOP_KEYS) - covered <= {"input", "defaults", "layers", "imports"}
 

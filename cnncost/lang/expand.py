@@ -67,6 +67,7 @@ class Expander:
                  input_shape: Shape | None = None) -> None:
         self.spec = spec
         self.blocks = {**builtin_blocks, **spec.blocks}
+        self.builtin_names = {n for n in builtin_blocks if n not in spec.blocks}
         self.vars = variables
         # what every expression sees: the built-in `training` (false unless --set), the vars
         self.base_env: dict[str, Any] = {"training": False, **variables}
@@ -82,7 +83,8 @@ class Expander:
     def err(self, item_loc: Loc, ctx: Ctx, path: str, message: str) -> None:
         loc = item_loc if item_loc.file == self.spec.file else ctx.site
         if ctx.block and item_loc.file != self.spec.file:
-            message += f" (in built-in block '{ctx.block}', {item_loc})"
+            kind = "built-in block" if ctx.block in self.builtin_names else "imported block"
+            message += f" (in {kind} '{ctx.block}', {item_loc})"
         self.errors.add(loc, path, message)
 
     def value(self, raw: Any, env: Mapping[str, Any], choices: tuple[str, ...] = ()) -> Any:

@@ -117,6 +117,9 @@ def json_schema() -> dict[str, Any]:
         "name": {"type": "string"},
         "description": {"type": "string", "description": "one line, shown by `cnncost specs`"},
         "source": {"type": "string", "description": "paper or code the spec follows"},
+        "imports": {"type": "array", "items": {"type": "string"},
+                    "description": "YAML files of blocks (only `blocks:`), relative to this "
+                    "file"},
         "input": {"anyOf": [{"type": "array", "items": _INT, "minItems": 1, "maxItems": 3},
                             {"type": "string", "pattern": r"^\d+(x\d+)*$"}],
                   "description": "[channels, height, width] or [features]"},

@@ -40,8 +40,10 @@ STRUCTURAL_ALIASES = {"seq": "sequential", "block_repeat": "stage", "separable_c
 SHORTCUTS = ("identity", "projection", "auto", "if_match", "none")
 MERGES = ("concat", "add")
 RESERVED = ("input", "in_channels", "in_h", "in_w", "True", "False", "None", "training")
-TOP_KEYS = ("name", "description", "source", "input", "vars", "defaults", "blocks", "layers",
-            "variants")
+TOP_KEYS = ("name", "description", "source", "imports", "input", "vars", "defaults", "blocks",
+            "layers", "variants")
+LIBRARY_KEYS = ("description", "imports", "blocks")  # what an imported file may hold
+MAX_IMPORTS = 64  # block library files one spec reads, nested imports included
 BLOCK_KEYS = ("params", "layers", "shortcut", "post", "checks", "description")
 MAX_DEPTH = 64  # nesting of layer lists
 MAX_ITEMS = 200_000  # layer entries in one spec, YAML aliases counted at each use
@@ -535,7 +537,16 @@ def _parse_spec(raw: LocDict, file: str, errors: ErrorSink, builtin_blocks: Mapp
             p.err(raw.line, "", f"spec has no '{key}'")
 
     variables, var_lines, decls = parse_vars(raw.get("vars"), p, line("vars"))
+    imported = import_blocks(raw.get("imports"), file, line("imports"), errors,
+                             dict(builtin_blocks or {}), [])
+    p.builtin = {**p.builtin, **imported}  # callable from the spec's layers and blocks
+    p.block_names |= set(imported)
     blocks = p.parse_blocks(raw.get("blocks"), line("blocks"))
+    for name, block in blocks.items():
+        if name in imported:
+            p.err(block.loc.line, f"blocks.{name}", f"block {name!r} is also imported from "
+                  f"{imported[name].loc}; rename one of them")
+    blocks = {**imported, **blocks}
     cyclic = check_cycles(blocks, errors)
     defaults, block_defaults = parse_defaults(raw.get("defaults"), p, line("defaults"),
                                               variables, {**p.builtin, **blocks})
@@ -835,6 +846,67 @@ def _spec_of(raw: Any, file: str, errors: ErrorSink, builtin_blocks: Mapping[str
                        "'layers'")
         return None
     return parse_spec(raw, file, errors, builtin_blocks)
+
+
+def import_blocks(raw: Any, file: str, line: int, errors: ErrorSink,
+                  builtin: dict[str, BlockDef], stack: list[str]) -> dict[str, BlockDef]:
+    """`imports: [path, ...]`: the blocks of other YAML files, which hold only `blocks:`
+    (and their own `imports:`). Paths are relative to the importing file; URLs are
+    refused; a file imported again through itself, or a block name defined twice, is an
+    error naming both places."""
+    if raw is None:
+        return {}
+    here = Loc(file, line)
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        errors.add(here, "imports", f"expected a list of file paths, received {show(raw)}")
+        return {}
+    base = Path(file).parent if file not in ("<dict>", "<stdin>") else Path(".")
+    out: dict[str, BlockDef] = {}
+    for i, entry in enumerate(raw):
+        where = Loc(file, raw.line_of(i) if isinstance(raw, LocList) else line)
+        if "://" in entry or entry.startswith(("http:", "https:", "ftp:")):
+            errors.add(where, f"imports[{i}]", f"imports are local files, received the URL "
+                       f"{entry!r}")
+            continue
+        path = (base / entry).resolve()
+        importer = str(Path(file).resolve())
+        if str(path) in stack or str(path) == importer:
+            chain = " -> ".join([*stack, importer, str(path)])
+            errors.add(where, f"imports[{i}]", f"{entry!r} closes an import cycle: {chain}")
+            continue
+        if len(stack) + len(out) >= MAX_IMPORTS:
+            errors.add(where, f"imports[{i}]", f"more than {MAX_IMPORTS} block files imported")
+            break
+        if not path.is_file():
+            errors.add(where, f"imports[{i}]", f"no such block file {entry!r} (looked for "
+                       f"{path})")
+            continue
+        lib = read_yaml(path, errors, what="block files")
+        if lib is None:
+            continue
+        if not isinstance(lib, dict):
+            errors.add(Loc(str(path), 1), "", f"a block file is a mapping with 'blocks' "
+                       f"(imported at {where}), received {show(lib)}")
+            continue
+        for key in lib:
+            if key not in LIBRARY_KEYS:
+                errors.add(Loc(str(path), lib.line_of(key) if isinstance(lib, LocDict) else 1),
+                           str(key), f"a block file holds only {one_of(LIBRARY_KEYS)} "
+                           f"(imported at {where}), received {show(key)}")
+        nested = import_blocks(lib.get("imports"), str(path),
+                               lib.line_of("imports") if isinstance(lib, LocDict) else 1,
+                               errors, builtin, [*stack, str(Path(file).resolve())])
+        parser = _Parser(str(path), errors, {**builtin, **nested})
+        found = parser.parse_blocks(lib.get("blocks"),
+                                    lib.line_of("blocks") if isinstance(lib, LocDict) else 1)
+        check_cycles({**nested, **found}, errors)
+        for name, block in {**nested, **found}.items():
+            if name in out and out[name].loc != block.loc:
+                errors.add(block.loc, f"blocks.{name}", f"block {name!r} is defined twice: "
+                           f"here and at {out[name].loc}")
+                continue
+            out[name] = block
+    return out
 
 
 def load_blocks(path: str | Path, errors: ErrorSink) -> dict[str, BlockDef]:
