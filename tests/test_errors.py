@@ -1263,3 +1263,45 @@ def test_linear_on_a_feature_map_suggests_pointwise(tmp_path):
         """)
     line = expect(path, 2, "linear1", "linear: needs a flat vector, received 3x8x8", count=1)
     assert "add a flatten" in line and "use pointwise" in line
+
+
+def test_a_failed_layer_gives_no_follow_on_errors_in_later_blocks(tmp_path):
+    """Regression: blocks after a failed layer evaluated their defaults and checks with
+    in_channels = 0 and reported problems that were not there (three after the real one)."""
+    path = write(tmp_path, """
+        input: [3, 32, 32]
+        blocks:
+          b:
+            params: {out: "in_channels * 2"}
+            checks: [{that: "in_channels >= 3", message: "needs 3 channels, has {in_channels}"}]
+            layers: [{op: conv, out: out, kernel: 3}]
+        layers:
+          - {op: conv, out: 16, kernel: 99}
+          - {op: b}
+          - {op: b}
+          - {op: stage, block: b, repeat: 2}
+        """)
+    expect(path, 8, "conv1", "kernel 99 is larger than the padded input", count=1)
+
+
+def test_a_misspelt_with_key_is_the_only_error(tmp_path):
+    path = write(tmp_path, """
+        input: [3, 32, 32]
+        blocks:
+          b: {params: {out: "in_channels"}, layers: [{op: conv, out: out, kernel: 1}]}
+        layers:
+          - {op: stage, block: bottleneck, repeat: 2, with: {out: 64, grups: 2}}
+          - {op: b}
+        """)
+    expect(path, 5, "stage1", "has no parameter 'grups'", "did you mean 'groups'", count=1)
+
+
+def test_in_channels_outside_a_block_is_an_error_not_the_model_input(tmp_path):
+    """It used to mean the model's input channels in every top-level layer, silently."""
+    path = write(tmp_path, """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 16, kernel: 3}
+          - {op: conv, out: "in_channels * 2", kernel: 3}
+        """)
+    expect(path, 4, "conv2", "'in_channels' is the shape entering a block", count=1)

@@ -189,7 +189,7 @@ class Expander:
             self.errors.add(spec.loc, "input", f"input {fmt_shape(shape)} is absurdly large")
             return None
         self.nodes.append(Node(0, "input", "input", {}, (), shape, spec.loc, False, numel(shape)))
-        self.set_in(ctx.env, 0)
+        # no in_channels/in_h/in_w at the top level: they are the input of a block
         try:
             out = self.seq(spec.layers, 0, Scope(0), ctx)
         except Abort:
@@ -631,6 +631,8 @@ class Expander:
             return None
         if not ok:
             return None
+        if self.shape_of(src) is None:  # its input failed (reported there): its defaults and
+            return None  # checks would see in_channels = 0 and report false problems
         env = dict(self.base_env)
         self.set_in(env, src)
         params: dict[str, Any] = {}

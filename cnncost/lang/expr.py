@@ -335,6 +335,10 @@ def _name(name: str) -> Compiled:
         try:
             return env[name]
         except KeyError:
+            if name in ("in_channels", "in_h", "in_w"):
+                raise ExprError(f"'{name}' is the shape entering a block, known inside a "
+                                "block's layers and parameters; outside blocks write the "
+                                "number or a variable") from None
             known = [k for k in env if not k.startswith("_")]
             raise ExprError(f"unknown variable '{name}'{did_you_mean(name, known)} "
                             f"(known: {', '.join(sorted(known)) or 'none'})") from None
