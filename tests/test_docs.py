@@ -73,3 +73,14 @@ def test_every_command_has_help():
 
 def test_schema_json_parses():
     assert json.loads(render_schema())["title"] == "cnncost architecture spec"
+
+
+@pytest.mark.parametrize("text", list(yaml_blocks()))
+def test_doc_examples_follow_the_schema(text):
+    """Every construct the docs show (loops, lists, declared variables, the new ops,
+    train_only, imports...) is accepted by the editor schema, so it never flags valid
+    specs."""
+    jsonschema = pytest.importorskip("jsonschema")
+    errors = list(jsonschema.Draft202012Validator(json_schema()).iter_errors(
+        yaml.safe_load(text)))
+    assert not errors, errors[0].message

@@ -255,3 +255,39 @@ def test_regnet_from_its_published_parameters():
     assert cnncost.analyze(spec).totals.params == 5_495_976  # torchvision regnet_x_400mf
     assert [w for w, _, _ in regnet_stages(22, 24, 24.48, 2.54, 16)] == [32, 64, 160, 400]
     same_function("regnet_x_400mf", RegNetX(22, 24, 24.48, 2.54, 16), batch=1)
+
+
+EXAMPLES = ["shufflenet_v2_unit", "convnext_block", "unet_small", "resnet20_downsample_block",
+            "keras_preprocessing", "regnet_x_400mf"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_exported_file_computes_what_the_built_model_does(name, tmp_path):
+    """`cnncost export` writes the same function: load the built model's weights into the
+    exported class and compare outputs (loops, slices, layer scale, crops and the Keras
+    ops included)."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from cnncost.cli import main
+
+    spec_path = tmp_path / f"{name}.yaml"
+    spec_path.write_text(yaml.safe_dump(example(name), sort_keys=False), encoding="utf-8")
+    out = tmp_path / f"{name}_model.py"
+    result = CliRunner().invoke(main, ["export", str(spec_path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    module_spec = importlib.util.spec_from_file_location(f"exported_{name}", out)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    built = cnncost.build(example(name)).eval()
+    classes = [v for v in vars(module).values() if isinstance(v, type)
+               and issubclass(v, nn.Module) and v.__module__ == module.__name__
+               and v.__name__ not in vars(cnncost.pytorch.torch_modules)]
+    (cls,) = classes
+    exported = cls().eval()
+    exported.load_state_dict(built.state_dict())
+    torch.manual_seed(1)
+    x = torch.randn(1, *example(name)["input"])
+    with torch.no_grad():
+        assert torch.equal(built(x), exported(x))

@@ -32,7 +32,7 @@ def _field_schema(field: b.Field) -> Json:
         schema: Json = {"anyOf": [{"enum": list(field.choices)}, EXPR]}
     elif check is b.boolean:
         schema = {"anyOf": [{"type": "boolean"}, EXPR]}
-    elif check in (b.number, b.probability):
+    elif check in (b.number, b.probability, b.positive_number, b.fraction):
         schema = {"anyOf": [{"type": "number"}, EXPR]}
     elif check is b.padding:
         schema = {"anyOf": [{"enum": ["same", "valid"]}, {"type": "integer"},

@@ -115,6 +115,20 @@ def number(value: Any) -> float:
     return result
 
 
+def positive_number(value: Any) -> float:
+    v = number(value)
+    if v <= 0:
+        raise OpError(f"expected a positive number, received {v}")
+    return v
+
+
+def fraction(value: Any) -> float:
+    v = number(value)
+    if not 0 < v <= 1:
+        raise OpError(f"expected a number in (0, 1], received {v}")
+    return v
+
+
 def probability(value: Any) -> float:
     v = number(value)
     if not 0 <= v < 1:

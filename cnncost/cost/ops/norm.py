@@ -7,7 +7,6 @@ LayerNorm over channels: 2C params, 5 other ops per element.
 
 from __future__ import annotations
 
-from typing import Any
 
 from .base import (
     Attrs,
@@ -19,7 +18,8 @@ from .base import (
     boolean,
     fmt_shape,
     names_in,
-    number,
+    fraction,
+    positive_number,
     numel,
     register,
 )
@@ -32,20 +32,6 @@ class _PerChannel:
         if len(shape) not in (1, 3):
             raise OpError(f"needs C x H x W or a vector, received {fmt_shape(shape)}")
         return shape
-
-
-def positive_number(value: Any) -> float:
-    v = number(value)
-    if v <= 0:
-        raise OpError(f"expected a positive number, received {v}")
-    return v
-
-
-def fraction(value: Any) -> float:
-    v = number(value)
-    if not 0 < v <= 1:
-        raise OpError(f"expected a number in (0, 1], received {v}")
-    return v
 
 
 EPS = Field(positive_number, 1e-5, "added to the variance before the square root (PyTorch "
