@@ -286,13 +286,15 @@ def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | N
 
 def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype: str = "fp32",
             set: Mapping | None = None, variant: str | None = None,
-            convention: str = "torchvision") -> Analysis:
+            convention: str = "torchvision", geometry: bool = False) -> Analysis:
     """Analyze an architecture: shapes, params, MACs, FLOPs and memory per layer.
 
     `spec`: a path, a bundled spec name ("resnet50"), a mapping or a Spec.
     `input`: override the input shape, e.g. "3x160x160". `set`: spec variables.
     `convention`: counting profile for MACs and params (docs/conventions.md,
     "Counting profiles"): torchvision (default), fvcore, ptflops or keras.
+    `geometry`: also each layer's receptive field, effective stride and field start
+    (cnncost.cost.receptive; `Analysis.geometry`, in `to_dict`).
     Raises SpecError (with every problem found) on invalid input.
     """
     if convention != "torchvision":
@@ -309,4 +311,8 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
         raise SpecError([_problem("", f"batch must be a positive integer, received {batch!r}")])
     graph = build_graph(spec, input=input, set=set, variant=variant)
     result = analyze_graph(graph, batch, dtype, graph.description, convention)
+    if geometry:
+        from .cost.receptive import geometry as fields
+
+        result = result._replace(geometry=tuple(fields(graph)))
     return result._replace(variant=variant, custom=bool(variant or set or input))

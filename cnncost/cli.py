@@ -258,16 +258,20 @@ def load_measurement_files(files: tuple[str, ...]) -> Any:
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @convention_option
+@click.option("--geometry", is_flag=True,
+              help="Add each layer's receptive field and effective stride to the table "
+                   "(JSON and CSV always have them). See docs/geometry.md.")
 @guarded
 def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
             batch: int, dtype: str, depth: int, fmt: str, output: str | None,
-            convention: str) -> None:
+            convention: str, geometry: bool) -> None:
     """Per-layer shapes, params, MACs, FLOPs and memory of SPEC, with totals."""
     from .api import analyze as run
     from .formats import render
 
     result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
-                 variant=variant, convention=convention)
+                 variant=variant, convention=convention,
+                 geometry=geometry or fmt in ("json", "csv"))
     emit(render(fmt, result, depth, **table_options(fmt, output)), output)
 
 

@@ -78,6 +78,8 @@ class Analysis(NamedTuple):
     variant: str | None = None  # the variant analyzed, if any
     custom: bool = False  # a variant, --set or --input changed the spec's defaults
     convention: str = "torchvision"  # the counting profile (cnncost.cost.conventions) applied
+    # per row (input first), the receptive field (cnncost.cost.receptive), when asked for
+    geometry: tuple[Any, ...] = ()
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -101,12 +103,35 @@ class Analysis(NamedTuple):
                              "weight_bytes", "weights", "keras_nontrainable")}))
         return out
 
+    def geometry_of(self, depth: int = 0) -> dict[str, Any]:
+        """Row name (collapsed to `depth`) -> the Geometry of its last layer (its output)."""
+        out: dict[str, Any] = {}
+        for row, geo in zip(self.rows, self.geometry, strict=False):
+            key = ".".join(row.name.split(".")[:depth]) if depth > 0 else row.name
+            out[key] = geo
+        return out
+
+    def field_totals(self) -> dict[str, Any]:
+        """The last feature map's field and stride, and whether it sees the whole input."""
+        from .receptive import covers
+
+        spatial = [(r, g) for r, g in zip(self.rows, self.geometry, strict=False)
+                   if g is not None and len(r.shape) == 3 and not g.whole]
+        if not spatial:
+            return {}
+        row, geo = spatial[-1]
+        fields: dict[str, Any] = geo.to_dict()
+        return {"layer": row.name, **{k: v for k, v in fields.items() if k != "note"},
+                "covers_input": covers(geo, self.input_shape)}
+
     def to_dict(self, depth: int = 0) -> dict[str, Any]:
         """JSON-ready dict: spec info, totals and rows (collapsed to `depth` if > 0).
 
-        A non-default counting convention adds a "convention" key after "dtype".
+        A non-default counting convention adds a "convention" key after "dtype"; an
+        analysis with geometry adds each layer's receptive field and a "receptive_field"
+        entry (the last feature map's) after "totals".
         """
-        out = {
+        out: dict[str, Any] = {
             "name": self.name,
             "file": self.file,
             "description": self.description,
@@ -119,6 +144,16 @@ class Analysis(NamedTuple):
             "totals": self.totals._asdict(),
             "layers": [{**r._asdict(), "shape": list(r.shape)} for r in self.collapse(depth)],
         }
+        if self.geometry:
+            geo = self.geometry_of(depth)
+            for layer in out["layers"]:
+                g = geo.get(layer["name"])
+                layer.update(g.to_dict() if g is not None else dict.fromkeys(
+                    ("receptive_field", "effective_stride", "field_start", "whole_input",
+                     "note")))
+            layers = out.pop("layers")
+            out["receptive_field"] = self.field_totals()
+            out["layers"] = layers
         if self.convention != "torchvision":
             out = {**{k: v for k, v in out.items() if k not in ("vars", "variant", "totals",
                                                                  "layers")},

@@ -56,7 +56,47 @@ def total_lines(analysis: object) -> list[tuple[str, str]]:
         ("activation memory (all)", binary(t.activation_bytes)),
         ("peak live activations", binary(t.peak_activation_bytes)),
         ("layers", f"{t.layers} ({t.weighted_layers} conv/linear)"),
+        *field_total(analysis),
     ]
+
+
+GEOMETRY_HEADERS = ("field", "stride")
+
+
+def _pair_text(pair: list[Any], sep: str = "x") -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
+
+
+def geometry_cells(analysis: Any, rows: list[Any], depth: int) -> list[list[str]]:
+    """Per row: the receptive field and effective stride ('' for vectors), or nothing
+    when the analysis has no geometry."""
+    if not analysis.geometry:
+        return [[] for _ in rows]
+    geo = analysis.geometry_of(depth)
+    out = []
+    for row in rows:
+        g = geo.get(row.name)
+        if g is None:
+            out.append(["", ""])
+            continue
+        d = g.to_dict()
+        if g.whole:  # every output sees every input pixel: no stride between outputs
+            out.append(["all", "-"])
+            continue
+        out.append([_pair_text(d["receptive_field"]) + ("*" if g.note else ""),
+                    _pair_text(d["effective_stride"])])
+    return out
+
+
+def field_total(analysis: Any) -> list[tuple[str, str]]:
+    if not getattr(analysis, "geometry", ()):
+        return []
+    f = analysis.field_totals()
+    if not f:
+        return []
+    covers = "covers the input" if f["covers_input"] else "smaller than the input"
+    return [("receptive field", f"{_pair_text(f['receptive_field'])} px, stride "
+             f"{_pair_text(f['effective_stride'])} at {f['layer']} ({covers})")]
 
 
 def aligned(headers: list[str], rows: list[list[str]], left: list[bool]) -> list[str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .common import COLUMNS, HEADERS, aligned, caption, cell, header_line, total_lines
+from .common import (COLUMNS, GEOMETRY_HEADERS, HEADERS, aligned, caption, cell, geometry_cells,
+                     header_line, total_lines)
 
 PLAIN_ABOVE = 1000  # rows
 
@@ -19,19 +20,21 @@ PLAIN_ABOVE = 1000  # rows
 def render(analysis: Any, depth: int = 0, color: bool = False, width: int | None = None,
            **_: Any) -> str:
     rows = analysis.collapse(depth)
-    cells = [[cell(r, c) for c in COLUMNS] for r in rows]
+    extra = geometry_cells(analysis, rows, depth)
+    cells = [[cell(r, c) for c in COLUMNS] + more for r, more in zip(rows, extra, strict=True)]
+    headers = [HEADERS[c] for c in COLUMNS] + (list(GEOMETRY_HEADERS) if analysis.geometry
+                                               else [])
     if len(rows) > PLAIN_ABOVE:
-        return plain(analysis, cells)
+        return plain(analysis, cells, headers)
     from rich.console import Console
     from rich.table import Table
 
-    widths = [max([len(HEADERS[c])] + [len(line[i]) for line in cells])
-              for i, c in enumerate(COLUMNS)]
-    needed = sum(widths) + 3 * len(COLUMNS) + 1  # cell padding and borders
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(headers)]
+    needed = sum(widths) + 3 * len(headers) + 1  # cell padding and borders
     table = Table(caption=caption(analysis) or None, caption_justify="left")
-    for column, w in zip(COLUMNS, widths, strict=True):
-        table.add_column(HEADERS[column], justify="left" if column in ("name", "op") else "right",
-                         no_wrap=True, min_width=w)
+    for i, (header, w) in enumerate(zip(headers, widths, strict=True)):
+        table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True,
+                         min_width=w)
     for line in cells:
         table.add_row(*line)
     totals = Table(show_header=False, box=None, pad_edge=False)
@@ -48,11 +51,11 @@ def render(analysis: Any, depth: int = 0, color: bool = False, width: int | None
     return out.getvalue()
 
 
-def plain(analysis: Any, cells: list) -> str:
+def plain(analysis: Any, cells: list, headers: list[str]) -> str:
     """The same table as aligned plain text, for very long tables."""
     out = [header_line(analysis),
            f"({len(cells):,} rows, shown as plain text; --depth N collapses them)",
-           *aligned([HEADERS[c] for c in COLUMNS], cells, [c in ("name", "op") for c in COLUMNS])]
+           *aligned(headers, cells, [i < 2 for i in range(len(headers))])]
     if caption(analysis):
         out.append(caption(analysis))
     label_width = max(len(label) for label, _ in total_lines(analysis))
