@@ -1,10 +1,26 @@
 """Bad input: one located line per problem on stderr, exit code 2, never a traceback.
 
-Most cases are rows of CASES (a spec text, the line, layer path and message parts of
-the error it must give): to add one, add a row. Cases that need more than one spec,
-options of other commands or extra assertions are functions below the table.
+Most cases are rows of CASES, one table grouped by kind (YAML and files, unknown names,
+types, sizes and shapes, blocks, expressions). A row is a bad spec and the one located
+error it must give. To add a case, add a row to the group it belongs to:
 
-Every error class is checked twice, through the CLI (`cnncost analyze FILE`, stderr line
+    case("conv_without_out", '''
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, kernel: 3}
+        ''', 3, "conv1", ("conv needs field 'out'", "required: kernel, out"), count=1),
+
+that is: an id (how the case reads in pytest's output), the spec text (indent it freely,
+it is dedented; bytes are written as they are), the line and layer path the error must
+name (0 and "" for none), and the parts its message must contain. Optional keywords:
+`count` the exact number of errors in the report, `args` options for `cnncost analyze`
+(--set and --variant are passed to the library too), `after` {marker: parts that must
+come after the marker}, `absent` text that must appear in no message, and
+`marks=pytest.mark.xfail(strict=True, reason=...)` for a bug still open. Cases that need
+more than one spec, no file at all, another command, a bound on the work done, or
+assertions of another kind are functions below the table.
+
+Every case is checked twice, through the CLI (`cnncost analyze FILE`, stderr line
 ``error: file:line: layer.path: message``, exit 2) and through the library
 (`cnncost.analyze` raising SpecError whose Problems carry the same file, line, layer
 path and message). Each test asserts what was received and what is allowed or the
@@ -17,6 +33,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,9 +76,13 @@ def bounded_work(max_calls: int):
 
 
 # ----------------------------------------------------------------------------- helpers
-def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+def write(tmp_path: Path, text: str | bytes, name: str = "spec.yaml") -> Path:
+    """Write a spec: text is dedented (and leading blank lines dropped), bytes as given."""
     path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return path
 
 
@@ -98,18 +119,31 @@ def where(file: object, line: int) -> str:
 
 
 def expect(path: Path, line: int, layer: str, *parts: str, args: tuple = (),
-           count: int | None = None) -> str:
+           count: int | None = None, after: Mapping[str, tuple[str, ...]] | None = None,
+           absent: tuple[str, ...] = ()) -> str:
     """Check one problem through the CLI and the library; return the CLI line.
 
-    The CLI must print `error: path:line: layer: ...` containing every part, and the
-    library must raise a Problem with that file, line, layer path and message.
+    The CLI must print `error: path:line: layer: message` whose message contains every
+    part, and the library must raise a Problem with that file, line, layer path and a
+    message containing every part. `after`: {marker: parts}, the message must contain
+    the marker and each of these parts after its first occurrence. `absent`: text that
+    appears neither in stderr (the file's path taken out) nor in any library message.
     `count`: the exact number of problems expected in the whole report.
     """
+    def says(text: str) -> bool:
+        return all(part in text for part in parts) and all(
+            marker in text and all(part in text.split(marker, 1)[1] for part in later)
+            for marker, later in (after or {}).items())
+
     result = cli("analyze", path, *args)
     lines = error_lines(result)
     prefix = f"error: {where(path, line)}: " + (f"{layer}: " if layer else "")
-    hits = [x for x in lines if x.startswith(prefix) and all(p in x for p in parts)]
-    assert hits, f"no line starting {prefix!r} with {parts!r} in:\n{result.stderr}"
+    hits = [x for x in lines if x.startswith(prefix) and says(x[len(prefix):])]
+    assert hits, (f"no line starting {prefix!r} with {parts!r} and {after!r} in:\n"
+                  f"{result.stderr}")
+    stderr = result.stderr.replace(str(path), "")
+    for text in absent:
+        assert text not in stderr, f"{text!r} in:\n{result.stderr}"
     if count is not None:
         assert len(lines) == count, result.stderr
         if count > 1:
@@ -124,8 +158,10 @@ def expect(path: Path, line: int, layer: str, *parts: str, args: tuple = (),
             kwargs["variant"] = value
     found = problems(str(path), **kwargs)
     match = [p for p in found if p.loc.file == str(path) and p.loc.line == line
-             and p.path == layer and all(part in str(p) for part in parts)]
+             and p.path == layer and says(p.message)]
     assert match, f"library problems differ: {[str(p) for p in found]}"
+    for text in absent:
+        assert not any(text in p.message for p in found), [str(p) for p in found]
     if count is not None:
         assert len(found) == count
     return hits[0]
@@ -140,17 +176,30 @@ layers:
   - {op: conv, name: stem, out: width, kernel: 3}
 """
 
+LONG_SUM = " + ".join(["1"] * 300)  # more characters than the limit of 500
+DEEP_NEGATION = "-" * 150 + "1"  # more parts than the limit of 200
 
-def case(name: str, text: str, line: int, layer: str, parts: tuple[str, ...], *,
-         count: int | None = None, args: tuple[str, ...] = (), marks: Any = ()) -> Any:
+
+def case(name: str, text: str | bytes, line: int, layer: str, parts: tuple[str, ...], *,
+         count: int | None = None, args: tuple[str, ...] = (),
+         after: Mapping[str, tuple[str, ...]] | None = None, absent: tuple[str, ...] = (),
+         marks: Any = ()) -> Any:
     """One row of CASES: a spec, and the located error it must give (see `expect`)."""
-    return pytest.param(text, line, layer, parts, count, args, id=name, marks=marks)
+    options = {"count": count, "args": args, "after": after, "absent": absent}
+    return pytest.param(text, line, layer, parts, options, id=name, marks=marks)
 
 
-# Bad specs and the one error each must give: (id, spec text, line, layer path, parts of
-# the message, count = the exact number of errors in the report, args = CLI options).
+# Bad specs and the one error each must give: case(id, spec text, line, layer path,
+# parts of the message, count=, args=, after=, absent=, marks=); see the module docstring.
 # To add a case, add a row.
 CASES = [
+    # ------------------------------------------------------------ YAML and files
+    case("malformed_yaml", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 8, kernel: 3
+          - {op: relu}
+        """, 4, "", ("malformed YAML", "expected ',' or '}'", "flow mapping"), count=1),
     case("malformed_yaml_bad_indentation", """
         input: [3, 32, 32]
         layers:
@@ -184,6 +233,31 @@ CASES = [
     case("spec_that_is_a_scalar", """
         just some words
         """, 1, "", ("a spec must be a mapping", "received 'just some words'"), count=1),
+    case("non_utf8_file",  # byte 43 is the é of café in Latin-1
+         b"input: [3, 32, 32]\nlayers: [relu]\nname: caf\xe9\n",
+         3, "", ("not UTF-8", "byte 43"), count=1),
+    case("explicit_yaml_tag_error_names_the_line", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: !!int "", kernel: 3}
+        """, 3, "", ("malformed YAML",), count=1),
+    case("tab_indentation_is_named", "input: [3, 8, 8]\nlayers:\n\t- relu\n",
+         3, "", ("malformed YAML", "tab"), count=1),
+    case("null_key_is_shown_as_yaml", """
+        input: [3, 32, 32]
+        layers: [relu]
+        null: 1
+        """, 3, "", ("unknown top-level key", "null"), absent=("None",), count=1),
+
+    # ------------------------------------------------------------- unknown names
+    case("unknown_op_did_you_mean", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 8, kernel: 3}
+          - {op: maxpol, kernel: 2}
+        """, 4, "layers[1]", ("unknown op 'maxpol'", "did you mean 'maxpool'", "ops: ", "conv",
+                              "global_avgpool", "bottleneck"),  # blocks are listed too
+         count=1),
     case("unknown_op_in_a_block_body", """
         input: [3, 32, 32]
         blocks:
@@ -194,6 +268,12 @@ CASES = [
         layers:
           - {op: mine, out: 8}
         """, 6, "blocks.mine.layers[0]", ("unknown op 'cnov'", "did you mean 'conv'"), count=1),
+    case("unknown_field_did_you_mean", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 8, kernal: 3}
+        """, 3, "layers[0]", ("unknown field 'kernal' for op 'conv'", "did you mean 'kernel'"),
+         after={"(allowed: ": ("kernel", "stride", "padding", "groups", "out")}, count=1),
     case("unknown_field_on_a_block_call", """
         input: [3, 32, 32]
         layers:
@@ -204,6 +284,13 @@ CASES = [
         layers:
           - {op: stage, block: bottleneck, repeat: 2, with: {out: 64, grups: 2}}
         """, 3, "stage1", ("block 'bottleneck' has no parameter 'grups'", "did you mean 'groups'"), count=1),
+    case("unknown_variable_in_expression_did_you_mean", """
+        input: [3, 32, 32]
+        vars: {width: 16}
+        layers:
+          - {op: conv, out: "2 * widht", kernel: 3}
+        """, 4, "conv1", ("out: unknown variable 'widht'", "did you mean 'width'"),
+         after={"known: ": ("width",)}, count=1),
     case("unknown_variable_in_when", """
         input: [3, 32, 32]
         vars: {use_pool: true}
@@ -217,12 +304,51 @@ CASES = [
           wide: {widht: 32}
         layers: [relu]
         """, 4, "variants.wide", ("unknown variable 'widht'", "did you mean 'width'"), count=1),
+    case("unknown_set_variable_did_you_mean", SMALL, 0, "--set",
+         ("unknown variable 'widht'", "did you mean 'width'", "vars: width"),
+         args=("--set", "widht=3"), count=1),
+    case("unknown_variant_did_you_mean", SMALL, 0, "--variant",
+         ("unknown variant 'wid'", "did you mean 'wide'", "variants: wide"),
+         args=("--variant", "wid"), count=1),
+    case("variant_on_a_spec_without_variants", """
+        input: [3, 32, 32]
+        layers: [relu]
+        """, 0, "--variant", ("unknown variant 'big'", "none defined"),
+         args=("--variant", "big"), count=1),
+    case("from_names_an_unknown_layer", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, name: conv_a, out: 3, kernel: 1}
+          - {op: conv, from: cnov_a, out: 8, kernel: 1}
+        """, 4, "conv1", ("from: no layer named 'cnov_a'", "did you mean 'conv_a'", "visible: ",
+                          "input"), count=1),
+    case("inputs_names_an_unknown_layer", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, name: conv_a, out: 3, kernel: 1}
+          - {op: add, inputs: [conv_b, input]}
+        """, 4, "add1", ("inputs: no layer named 'conv_b'", "did you mean 'conv_a'",
+                         "visible: conv_a, input"), count=1),
     case("from_cannot_see_a_later_layer", """
         input: [3, 32, 32]
         layers:
           - {op: conv, from: later, out: 8, kernel: 1}
           - {op: relu, name: later}
         """, 3, "conv1", ("from: no layer named 'later' before this one",), count=1),
+    case("broken_layers_do_not_leak_placeholder_names", """
+        input: [3, 32, 32]
+        layers:
+          - {op: [conv]}
+          - {op: add, inputs: [nothing, input]}
+        """, 4, "add1", ("(visible: input)",), absent=("broken",)),
+
+    # ------------------------------------------------------- types and YAML 1.1
+    case("act_no_is_a_yaml_boolean", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 8, kernel: 3, act: no}
+        """, 3, "conv1", ("act: expected one of", "received false (a boolean)", "yes/no/on/off",
+                          "write 'none' or quote the word", "relu", "none"), count=1),
     case("norm_yes_is_a_yaml_boolean", """
         input: [3, 32, 32]
         layers:
@@ -233,11 +359,28 @@ CASES = [
         layers:
           - {op: conv, out: 2020-01-01, kernel: 3}
         """, 3, "conv1", ("out: expected a positive integer",), count=1),
+    case("a_date_message_does_not_leak_python_reprs", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 2020-01-01, kernel: 3}
+        """, 3, "conv1", ("2020-01-01",), absent=("datetime",), count=1),
     case("bool_is_not_a_size", """
         input: [3, 32, 32]
         layers:
           - {op: conv, out: true, kernel: 3}
         """, 3, "conv1", ("out: expected a positive integer", "received true (a boolean)"), count=1),
+    case("1e3_message_explains_yaml", """
+        input: [3, 32, 32]
+        vars: {n: 8}
+        variants: {big: {n: 1e3}}
+        layers:
+          - {op: conv, out: n, kernel: 3}
+        """, 5, "conv1", ("YAML 1.1 reads a number like 1e3 as a string",
+                          # both suggestions are numbers YAML reads as numbers
+                          "write it out, e.g. 1000, or with a dot and a signed exponent, "
+                          "e.g. 1.0e+3"), args=("--variant", "big"), count=1),
+    case("set_value_of_the_wrong_type", SMALL, 0, "--set width",
+         ("'width' is a number", "received 'abc'"), args=("--set", "width=abc"), count=1),
     case("bad_padding_word_did_you_mean", """
         input: [3, 32, 32]
         layers:
@@ -248,10 +391,37 @@ CASES = [
         layers:
           - {op: residual, shortcut: identiy, layers: [relu]}
         """, 3, "layers[0]", ("shortcut must be one of", "received 'identiy'", "did you mean 'identity'"), count=1),
+    case("bad_inputs_value_is_reported_once", """
+        input: [3, 32, 32]
+        layers:
+          - {op: add, inputs: 5}
+        """, 3, "layers[0]", ("inputs must be a list of layer names", "received 5"), count=1),
+    case("defaults_for_an_op_must_be_a_mapping", """
+        input: [3, 32, 32]
+        defaults: {conv: 5}
+        layers: [relu]
+        """, 2, "defaults.conv", ("mapping", "received 5"),
+         absent=("did you mean 'conv'", "unknown default"), count=1),
+
+    # ---------------------------------------------------------- sizes and shapes
     case("zero_input_size", """
         input: [3, 0, 32]
         layers: [relu]
         """, 1, "input", ("positive integer", "received 0"), count=1),
+    case("zero_input_size_points_at_the_input_line", """
+        name: x
+        input: [0, 8, 8]
+        layers: [relu]
+        """, 2, "input", ("input sizes: expected a positive integer, received 0",), count=1),
+    case("input_text_of_two_sizes_is_quoted_as_written", """
+        name: x
+        input: "3x8"
+        layers: [relu]
+        """, 2, "input", ("or 'CxHxW', received '3x8' (2 sizes)",), count=1),
+    case("bad_input_is_reported_once", """
+        input: [3, 32]
+        layers: [relu]
+        """, 1, "input", ("input must be [channels, height, width]",), count=1),
     case("probability_out_of_range", """
         input: [3, 32, 32]
         layers:
@@ -269,16 +439,6 @@ CASES = [
           - {op: maxpool, kernel: 2}
           - {op: conv, out: 8, kernel: 3}
         """, 5, "conv1", ("kernel 3 is larger than the padded input height 2", "[input 3x2x2]"), count=1),
-    case("zero_input_size_points_at_the_input_line", """
-        name: x
-        input: [0, 8, 8]
-        layers: [relu]
-        """, 2, "input", ("input sizes: expected a positive integer, received 0",), count=1),
-    case("input_text_of_two_sizes_is_quoted_as_written", """
-        name: x
-        input: "3x8"
-        layers: [relu]
-        """, 2, "input", ("or 'CxHxW', received '3x8' (2 sizes)",), count=1),
     case("ceil_mode_with_uneven_padding", """
         input: [3, 32, 32]
         layers:
@@ -310,11 +470,34 @@ CASES = [
         layers:
           - {op: linear, out: 10}
         """, 3, "linear1", ("needs a flat vector", "3x32x32", "flatten"), count=1),
+    case("linear_on_a_feature_map_suggests_pointwise", """
+        input: [3, 8, 8]
+        layers: [{op: linear, out: 3}]
+        """, 2, "linear1", ("linear: needs a flat vector, received 3x8x8", "add a flatten",
+                            "use pointwise"), count=1),
+    case("linear_after_global_pool_with_keepdims_says_so", """
+        input: [3, 8, 8]
+        layers: [gap, {op: linear, out: 3}]
+        """, 2, "linear1", ("linear: needs a flat vector, received 3x1x1", "keepdims: false"),
+         absent=("linear: linear",), count=1),
     case("missing_required_field", """
         input: [3, 32, 32]
         layers:
           - {op: conv, out: 8}
         """, 3, "conv1", ("conv needs field 'kernel'", "required: kernel, out"), count=1),
+    case("absurdly_large_output_channels", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 99999999999999999999999, kernel: 3}
+        """, 3, "conv1", ("has more than 1e+12 elements",), count=1),
+
+    # -------------------------------------------------------------------- blocks
+    case("stage_of_an_undefined_block", """
+        input: [3, 32, 32]
+        layers:
+          - {op: stage, block: bottlenek, repeat: 2}
+        """, 3, "layers[0]", ("block", "'bottlenek'", "did you mean 'bottleneck'"),
+         after={"blocks: ": ("basic",)}, count=1),
     case("block_body_calls_an_undefined_block", """
         input: [3, 32, 32]
         blocks:
@@ -352,6 +535,42 @@ CASES = [
         layers:
           - {op: bottleneck, stride: 2}
         """, 3, "bottleneck1", ("block 'bottleneck' needs parameter 'out'", "required: out")),
+    case("missing_required_parameter_is_reported_once", """
+        input: [3, 32, 32]
+        layers:
+          - {op: bottleneck, stride: 2}
+        """, 3, "bottleneck1", (), count=1),
+    case("error_inside_builtin_block_points_at_the_call", """
+        input: [16]
+        layers:
+          - {op: se}
+        """, 3, "se1.pool", ("global pooling needs a feature map", "received input of shape 16",
+                             "in built-in block 'se'", "blocks.yaml:"), count=1),
+    case("a_misspelt_with_key_is_the_only_error", """
+        input: [3, 32, 32]
+        blocks:
+          b: {params: {out: "in_channels"}, layers: [{op: conv, out: out, kernel: 1}]}
+        layers:
+          - {op: stage, block: bottleneck, repeat: 2, with: {out: 64, grups: 2}}
+          - {op: b}
+        """, 5, "stage1", ("has no parameter 'grups'", "did you mean 'groups'"), count=1),
+    # Regression: blocks after a failed layer evaluated their defaults and checks with
+    # in_channels = 0 and reported problems that were not there (three after the real one).
+    case("a_failed_layer_gives_no_follow_on_errors_in_later_blocks", """
+        input: [3, 32, 32]
+        blocks:
+          b:
+            params: {out: "in_channels * 2"}
+            checks: [{that: "in_channels >= 3", message: "needs 3 channels, has {in_channels}"}]
+            layers: [{op: conv, out: out, kernel: 3}]
+        layers:
+          - {op: conv, out: 16, kernel: 99}
+          - {op: b}
+          - {op: b}
+          - {op: stage, block: b, repeat: 2}
+        """, 8, "conv1", ("kernel 99 is larger than the padded input",), count=1),
+
+    # --------------------------------------------------------------- expressions
     case("expression_disallowed_function_did_you_mean", """
         input: [3, 32, 32]
         layers:
@@ -362,37 +581,46 @@ CASES = [
         layers:
           - {op: conv, out: "2 * (width", kernel: 3}
         """, 3, "layers[0]", ("cannot parse expression '2 * (width'",), count=1),
-    case("absurdly_large_output_channels", """
+    case("expression_attribute_access", """
+        input: [3, 32, 32]
+        vars: {width: 16}
+        layers:
+          - {op: conv, out: "width.__class__", kernel: 3}
+        """, 4, "layers[0]", ("attribute access is not allowed in expressions",
+                              "make_divisible"),  # says what is allowed
+         count=1),
+    case("expression_too_long", f"""
         input: [3, 32, 32]
         layers:
-          - {op: conv, out: 99999999999999999999999, kernel: 3}
-        """, 3, "conv1", ("has more than 1e+12 elements",), count=1),
-    case("bad_inputs_value_is_reported_once", """
+          - {{op: conv, out: "{LONG_SUM}", kernel: 3}}
+        """, 3, "layers[0]", (f"expression is {len(LONG_SUM)} characters long (limit 500)",),
+         count=1),
+    case("expression_with_too_many_parts", f"""
         input: [3, 32, 32]
         layers:
-          - {op: add, inputs: 5}
-        """, 3, "layers[0]", ("inputs must be a list of layer names", "received 5"), count=1),
+          - {{op: conv, out: "{DEEP_NEGATION}", kernel: 3}}
+        """, 3, "layers[0]", ("expression has", "parts (limit 200)"), count=1),
+    case("parse_time_expression_error_names_the_field", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 8, kernel: "3", stride: "__import__('os')"}
+        """, 3, "layers[0]", ("stride",), count=1),
+    # in_channels used to mean the model's input channels in every top-level layer, silently
+    case("in_channels_outside_a_block_is_an_error_not_the_model_input", """
+        input: [3, 32, 32]
+        layers:
+          - {op: conv, out: 16, kernel: 3}
+          - {op: conv, out: "in_channels * 2", kernel: 3}
+        """, 4, "conv2", ("'in_channels' is the shape entering a block",), count=1),
 ]
 
 
-@pytest.mark.parametrize("text,line,layer,parts,count,args", CASES)
-def test_bad_spec(tmp_path, text, line, layer, parts, count, args):
-    path = write(tmp_path, text)
-    expect(path, line, layer, *parts, args=args, count=count)
+@pytest.mark.parametrize("text,line,layer,parts,options", CASES)
+def test_bad_spec(tmp_path, text, line, layer, parts, options):
+    expect(write(tmp_path, text), line, layer, *parts, **options)
 
 
 # ------------------------------------------------------------------- YAML and files
-def test_malformed_yaml(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 8, kernel: 3
-          - {op: relu}
-        """)
-    line = expect(path, 4, "", "malformed YAML", "expected ',' or '}'", count=1)
-    assert "flow mapping" in line
-
-
 def test_missing_file(tmp_path):
     path = tmp_path / "nope.yaml"
     expect(path, 0, "", "no such spec file", count=1)
@@ -405,23 +633,13 @@ def test_missing_bundled_name_suggests_the_closest(tmp_path):
     assert "resnet50" in lines[0].split("bundled specs:")[1]
 
 
-def test_non_utf8_file(tmp_path):
-    path = tmp_path / "latin1.yaml"
-    path.write_bytes("input: [3, 32, 32]\nlayers: [relu]\nname: caf\xe9\n".encode("latin-1"))
-    line = expect(path, 3, "", "not UTF-8", count=1)
-    assert "byte 43" in line  # where the bad byte is
-
-
 def test_unknown_top_level_key_did_you_mean(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
         layer: [relu]
         """)
-    result = cli("analyze", path)
-    lines = error_lines(result)
-    assert any(x.startswith(f"error: {path}:2: ") and "unknown top-level key 'layer'" in x
-               and "did you mean 'layers'" in x for x in lines), lines
-    assert any("spec has no 'layers'" in x for x in lines), lines
+    expect(path, 2, "", "unknown top-level key 'layer'", "did you mean 'layers'", count=2)
+    expect(path, 1, "", "spec has no 'layers'")
 
 
 def test_python_tags_are_not_constructed(tmp_path):
@@ -458,16 +676,6 @@ def test_explicit_yaml_tags_with_bad_values_are_spec_errors(tmp_path, value):
     problems(str(path))
 
 
-def test_explicit_yaml_tag_error_names_the_line(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: !!int "", kernel: 3}
-        """)
-    lines = error_lines(cli("analyze", path))
-    assert lines[0].startswith(f"error: {path}:3: "), lines
-
-
 def test_control_character_gives_one_located_line(tmp_path):
     path = tmp_path / "nul.yaml"
     path.write_bytes(b"input: [3, 32, 32]\nlayers: [relu]\x00\n")
@@ -489,80 +697,6 @@ def test_control_character_is_still_a_spec_error(tmp_path):
 
 
 # ---------------------------------------------------------------------- unknown names
-def test_unknown_op_did_you_mean(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 8, kernel: 3}
-          - {op: maxpol, kernel: 2}
-        """)
-    line = expect(path, 4, "layers[1]", "unknown op 'maxpol'", "did you mean 'maxpool'",
-                  count=1)
-    assert "ops: " in line and "conv" in line and "global_avgpool" in line
-    assert "bottleneck" in line  # blocks are listed too
-
-
-def test_unknown_field_did_you_mean(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 8, kernal: 3}
-        """)
-    line = expect(path, 3, "layers[0]", "unknown field 'kernal' for op 'conv'",
-                  "did you mean 'kernel'", count=1)
-    allowed = line.split("(allowed: ")[1]
-    for name in ("kernel", "stride", "padding", "groups", "out"):
-        assert name in allowed
-
-
-def test_unknown_variable_in_expression_did_you_mean(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        vars: {width: 16}
-        layers:
-          - {op: conv, out: "2 * widht", kernel: 3}
-        """)
-    line = expect(path, 4, "conv1", "out: unknown variable 'widht'", "did you mean 'width'",
-                  count=1)
-    assert "known: " in line and "width" in line.split("known: ")[1]
-
-
-def test_unknown_set_variable_did_you_mean(tmp_path):
-    path = write(tmp_path, SMALL)
-    result = cli("analyze", path, "--set", "widht=3")
-    lines = error_lines(result)
-    assert len(lines) == 1
-    assert lines[0].startswith(f"error: {path}")
-    assert "unknown variable 'widht'" in lines[0] and "did you mean 'width'" in lines[0]
-    assert "vars: width" in lines[0]
-    found = problems(str(path), set={"widht": 3})
-    assert "did you mean 'width'" in found[0].message
-
-
-def test_unknown_variant_did_you_mean(tmp_path):
-    path = write(tmp_path, SMALL)
-    lines = error_lines(cli("analyze", path, "--variant", "wid"))
-    assert len(lines) == 1
-    assert "unknown variant 'wid'" in lines[0] and "did you mean 'wide'" in lines[0]
-    assert "variants: wide" in lines[0]
-    assert "did you mean 'wide'" in problems(str(path), variant="wid")[0].message
-
-
-def test_variant_on_a_spec_without_variants(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers: [relu]
-        """)
-    lines = error_lines(cli("analyze", path, "--variant", "big"))
-    assert "unknown variant 'big'" in lines[0] and "none defined" in lines[0]
-
-
-def test_set_value_of_the_wrong_type(tmp_path):
-    path = write(tmp_path, SMALL)
-    lines = error_lines(cli("analyze", path, "--set", "width=abc"))
-    assert "'width' is a number" in lines[0] and "received 'abc'" in lines[0]
-
-
 def test_set_and_variant_errors_are_reported_together(tmp_path):
     path = write(tmp_path, SMALL)
     result = cli("validate", path, "--set", "widht=3", "--variant", "wid")
@@ -572,42 +706,7 @@ def test_set_and_variant_errors_are_reported_together(tmp_path):
     assert any("unknown variant 'wid'" in x for x in lines)
 
 
-def test_from_names_an_unknown_layer(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, name: conv_a, out: 3, kernel: 1}
-          - {op: conv, from: cnov_a, out: 8, kernel: 1}
-        """)
-    line = expect(path, 4, "conv1", "from: no layer named 'cnov_a'", "did you mean 'conv_a'",
-                  count=1)
-    assert "visible: " in line and "conv_a" in line and "input" in line
-
-
-def test_inputs_names_an_unknown_layer(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, name: conv_a, out: 3, kernel: 1}
-          - {op: add, inputs: [conv_b, input]}
-        """)
-    line = expect(path, 4, "add1", "inputs: no layer named 'conv_b'", "did you mean 'conv_a'",
-                  count=1)
-    assert "visible: conv_a, input" in line
-
-
 # ---------------------------------------------------------------- types and YAML 1.1
-def test_act_no_is_a_yaml_boolean(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 8, kernel: 3, act: no}
-        """)
-    line = expect(path, 3, "conv1", "act: expected one of", "received false (a boolean)",
-                  "yes/no/on/off", "write 'none' or quote the word", count=1)
-    assert "relu" in line and "none" in line
-
-
 def test_1e3_in_vars_is_an_expression_of_value_1000(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
@@ -618,21 +717,6 @@ def test_1e3_in_vars_is_an_expression_of_value_1000(tmp_path):
     assert cnncost.analyze(str(path)).output_shape == (1000, 30, 30)
 
 
-def test_1e3_message_explains_yaml(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        vars: {n: 8}
-        variants: {big: {n: 1e3}}
-        layers:
-          - {op: conv, out: n, kernel: 3}
-        """)
-    lines = error_lines(cli("analyze", path, "--variant", "big"))
-    text = message(lines[0], path)
-    assert "YAML 1.1 reads a number like 1e3 as a string" in text, lines
-    # both suggestions are numbers YAML reads as numbers
-    assert "write it out, e.g. 1000, or with a dot and a signed exponent, e.g. 1.0e+3" in text
-
-
 def test_1e2_input_size_is_treated_like_other_sizes(tmp_path):
     path = write(tmp_path, """
         input: [3, 1e2, 1e2]
@@ -641,17 +725,6 @@ def test_1e2_input_size_is_treated_like_other_sizes(tmp_path):
         """)
     result = cnncost.analyze(str(path))
     assert result.rows[-1].shape == (100, 98, 98)
-
-
-def test_a_date_message_does_not_leak_python_reprs(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 2020-01-01, kernel: 3}
-        """)
-    lines = error_lines(cli("analyze", path))
-    assert "datetime" not in message(lines[0], path), lines
-    assert "2020-01-01" in lines[0]
 
 
 def test_wrong_types_of_structure(tmp_path):
@@ -719,17 +792,6 @@ def test_channels_not_divisible_by_groups(tmp_path):
 
 
 # ------------------------------------------------------------------------- blocks
-def test_stage_of_an_undefined_block(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: stage, block: bottlenek, repeat: 2}
-        """)
-    line = expect(path, 3, "layers[0]", "block", "'bottlenek'", "did you mean 'bottleneck'",
-                  count=1)
-    assert "blocks: " in line and "basic" in line.split("blocks: ")[1]
-
-
 def test_stage_in_an_unused_block_of_an_undefined_block(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
@@ -761,27 +823,6 @@ def test_mutual_block_cycle(tmp_path):
     line = expect(path, 9, "blocks.pong", "is part of a cycle", "blocks cannot be recursive",
                   count=1)
     assert "ping -> pong -> ping" in line or "pong -> ping -> pong" in line
-
-
-def test_missing_required_parameter_is_reported_once(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: bottleneck, stride: 2}
-        """)
-    lines = error_lines(cli("analyze", path))
-    assert len(lines) == 1, lines
-
-
-def test_error_inside_builtin_block_points_at_the_call(tmp_path):
-    path = write(tmp_path, """
-        input: [16]
-        layers:
-          - {op: se}
-        """)
-    line = expect(path, 3, "se1.pool", "global pooling needs a feature map",
-                  "received input of shape 16", count=1)
-    assert "in built-in block 'se'" in line and "blocks.yaml:" in line
 
 
 @pytest.mark.parametrize("layer", ["{op: conv, out: 8, kernel: 3}", "{op: conv}"])
@@ -830,18 +871,6 @@ def test_expression_calls_import(tmp_path):
     assert not marker.exists()
 
 
-def test_expression_attribute_access(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        vars: {width: 16}
-        layers:
-          - {op: conv, out: "width.__class__", kernel: 3}
-        """)
-    line = expect(path, 4, "layers[0]", "attribute access is not allowed in expressions",
-                  count=1)
-    assert "make_divisible" in line  # says what is allowed
-
-
 def test_expression_attribute_lambda_and_comprehension(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
@@ -860,27 +889,6 @@ def test_expression_attribute_lambda_and_comprehension(tmp_path):
     expect(path, 8, "conv2", "'+' needs numbers, received [8, 16]")
 
 
-def test_expression_too_long(tmp_path):
-    long = " + ".join(["1"] * 300)
-    path = write(tmp_path, f"""
-        input: [3, 32, 32]
-        layers:
-          - {{op: conv, out: "{long}", kernel: 3}}
-        """)
-    expect(path, 3, "layers[0]", f"expression is {len(long)} characters long (limit 500)",
-           count=1)
-
-
-def test_expression_with_too_many_parts(tmp_path):
-    deep = "-" * 150 + "1"
-    path = write(tmp_path, f"""
-        input: [3, 32, 32]
-        layers:
-          - {{op: conv, out: "{deep}", kernel: 3}}
-        """)
-    expect(path, 3, "layers[0]", "expression has", "parts (limit 200)", count=1)
-
-
 def test_expression_huge_power_is_refused_quickly(tmp_path):
     path = write(tmp_path, """
         input: [3, 32, 32]
@@ -889,16 +897,6 @@ def test_expression_huge_power_is_refused_quickly(tmp_path):
         """)
     with bounded_work(200_000):
         expect(path, 3, "conv1", "is too large", count=1)
-
-
-def test_parse_time_expression_error_names_the_field(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 8, kernel: "3", stride: "__import__('os')"}
-        """)
-    lines = error_lines(cli("analyze", path))
-    assert "stride" in message(lines[0], path), lines
 
 
 # ----------------------------------------------------------------- absurd sizes, time
@@ -1120,41 +1118,6 @@ def test_library_rejects_bad_batch_and_dtype(tmp_path):
 
 
 # ------------------------------------------------------------------ found while fuzzing
-def test_defaults_for_an_op_must_be_a_mapping(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        defaults: {conv: 5}
-        layers: [relu]
-        """)
-    lines = error_lines(cli("analyze", path))
-    text = message(lines[0], path)
-    assert f"{path}:2: defaults.conv: " in lines[0], lines
-    assert "did you mean 'conv'" not in text and "unknown default" not in text, lines
-    assert "mapping" in text and "received 5" in text, lines
-
-
-def test_bad_input_is_reported_once(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32]
-        layers: [relu]
-        """)
-    lines = error_lines(cli("analyze", path))
-    assert len(lines) == 1, lines
-    assert "input must be [channels, height, width]" in lines[0]
-
-
-def test_broken_layers_do_not_leak_placeholder_names(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: [conv]}
-          - {op: add, inputs: [nothing, input]}
-        """)
-    result = cli("analyze", path)
-    assert "broken" not in result.stderr.replace(str(path), ""), result.stderr
-    assert "(visible: input)" in result.stderr
-
-
 def test_bottleneck_stride_on_must_be_conv1_or_conv2():
     result = cli("analyze", "resnet50", "--set", "stride_on=conv3", "--format", "json")
     assert result.exit_code == 2
@@ -1194,16 +1157,6 @@ def test_bad_when_names_the_layer(tmp_path):
     assert "received 5" in lines[0]
 
 
-def test_null_key_is_shown_as_yaml(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers: [relu]
-        null: 1
-        """)
-    line = expect(path, 3, "", "unknown top-level key", count=1)
-    assert "None" not in message(line, path) and "null" in line
-
-
 def test_one_bad_value_is_not_repeated_per_block_instance():
     with pytest.raises(SpecError) as info:
         cnncost.analyze("resnet50", set={"width": 0.001})
@@ -1238,70 +1191,3 @@ def test_non_utf8_error_names_the_line(tmp_path):
     result = cli("analyze", path)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {path}:3: file is not UTF-8 text")
-
-
-def test_tab_indentation_is_named(tmp_path):
-    path = tmp_path / "tab.yaml"
-    path.write_text("input: [3, 8, 8]\nlayers:\n\t- relu\n")
-    line = expect(path, 3, "", "malformed YAML", count=1)
-    assert "tab" in line
-
-
-def test_linear_after_global_pool_with_keepdims_says_so(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 8, 8]
-        layers: [gap, {op: linear, out: 3}]
-        """)
-    line = expect(path, 2, "linear1", "linear: needs a flat vector, received 3x1x1", count=1)
-    assert "keepdims: false" in line and "linear: linear" not in line
-
-
-def test_linear_on_a_feature_map_suggests_pointwise(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 8, 8]
-        layers: [{op: linear, out: 3}]
-        """)
-    line = expect(path, 2, "linear1", "linear: needs a flat vector, received 3x8x8", count=1)
-    assert "add a flatten" in line and "use pointwise" in line
-
-
-def test_a_failed_layer_gives_no_follow_on_errors_in_later_blocks(tmp_path):
-    """Regression: blocks after a failed layer evaluated their defaults and checks with
-    in_channels = 0 and reported problems that were not there (three after the real one)."""
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        blocks:
-          b:
-            params: {out: "in_channels * 2"}
-            checks: [{that: "in_channels >= 3", message: "needs 3 channels, has {in_channels}"}]
-            layers: [{op: conv, out: out, kernel: 3}]
-        layers:
-          - {op: conv, out: 16, kernel: 99}
-          - {op: b}
-          - {op: b}
-          - {op: stage, block: b, repeat: 2}
-        """)
-    expect(path, 8, "conv1", "kernel 99 is larger than the padded input", count=1)
-
-
-def test_a_misspelt_with_key_is_the_only_error(tmp_path):
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        blocks:
-          b: {params: {out: "in_channels"}, layers: [{op: conv, out: out, kernel: 1}]}
-        layers:
-          - {op: stage, block: bottleneck, repeat: 2, with: {out: 64, grups: 2}}
-          - {op: b}
-        """)
-    expect(path, 5, "stage1", "has no parameter 'grups'", "did you mean 'groups'", count=1)
-
-
-def test_in_channels_outside_a_block_is_an_error_not_the_model_input(tmp_path):
-    """It used to mean the model's input channels in every top-level layer, silently."""
-    path = write(tmp_path, """
-        input: [3, 32, 32]
-        layers:
-          - {op: conv, out: 16, kernel: 3}
-          - {op: conv, out: "in_channels * 2", kernel: 3}
-        """)
-    expect(path, 4, "conv2", "'in_channels' is the shape entering a block", count=1)

@@ -73,7 +73,7 @@ def test_layer_names_that_clash_with_module_attributes(tmp_path):
 # ------------------------------------------------------------------ bundled specs
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_spec_verifies_on_meta(name):
-    result = verify(name, device="meta")
+    result = verify(name, device="meta", field_check=False)  # checked in test_receptive.py
     assert result.ok, result.first_mismatch()
     assert result.latency is None
     assert len(result.layers) == result.analysis.totals.layers

@@ -45,13 +45,16 @@ def import_torch_or_exit(command: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for PyTorch (default: PyTorch's choice).")
 @click.option("--only-mismatches", is_flag=True, help="List only the layers that disagree.")
+@click.option("--field-check/--no-field-check", default=True, show_default=True,
+              help="Also measure the last feature map's receptive field by gradients (on the "
+                   "CPU, float64) and compare it with the analytic one.")
 @click.option("--format", "fmt", type=click.Choice(formats("verification")), default="table",
               show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @guarded
 def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
            device: str, batch: int, dtype: str, runs: int, threads: int | None,
-           only_mismatches: bool, fmt: str, output: str | None) -> None:
+           only_mismatches: bool, field_check: bool, fmt: str, output: str | None) -> None:
     """Cross-check SPEC against its PyTorch model: shapes, params, buffers, MACs, latency."""
     overrides = validate_first(spec, input_, sets, variant)
     import_torch_or_exit("verify")
@@ -61,7 +64,8 @@ def verify(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     set_threads(threads)
     try:
         result = run(spec, input=input_, batch=batch, dtype=dtype, set=overrides,
-                     variant=variant, device=device, latency_runs=runs)
+                     variant=variant, device=device, latency_runs=runs,
+                     field_check=field_check)
     except VerifyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -235,3 +235,115 @@ def covers(g: Geometry, input_shape: Sequence[int]) -> bool:
 
 
 __all__ = ["Axis", "Geometry", "RULES", "covers", "geometry"]
+
+
+# ------------------------------------------------------------------ one output position
+Span = tuple[int, int]  # first and last index along one axis, first > last when empty
+Cells = set[int]  # the exact indices along one axis (dilation and padding leave holes)
+
+
+def _window_back(cells: Cells, k: int, s: int, d: int, p: int, size: int) -> Cells:
+    return {v for o in cells for t in range(k) if 0 <= (v := o * s - p + t * d) < size}
+
+
+def _transposed_back(cells: Cells, k: int, s: int, d: int, p: int, size: int) -> Cells:
+    """Inputs i that outputs o read: o = i * s - p + t * d for a tap t."""
+    return {i for o in cells for t in range(k)
+            if (o + p - t * d) % s == 0 and 0 <= (i := (o + p - t * d) // s) < size}
+
+
+def _resize_back(cells: Cells, size: int, out: int, mode: str, align: bool) -> Cells:
+    def reads(o: int) -> list[int]:
+        if mode == "nearest":
+            return [min(size - 1, math.floor(Fraction(o * size, out)))]
+        if align:
+            src = Fraction(o * (size - 1), out - 1) if out > 1 else Fraction(0)
+        else:
+            src = max(Fraction(0), (o + Fraction(1, 2)) * Fraction(size, out) - Fraction(1, 2))
+        first = min(math.floor(src), size - 1)
+        return [first, min(first + 1, size - 1)] if src != first else [first]
+    return {i for o in cells for i in reads(o)}
+
+
+def _adaptive_back(cells: Cells, size: int, out: int) -> Cells:
+    return {i for o in cells for i in range(o * size // out, -(-(o + 1) * size // out))}
+
+
+def _padded_source(cells: Cells, before: int, size: int, mode: str) -> Cells:
+    """The input pixels that padded positions read: themselves shifted, the border copied
+    (replicate) or mirrored (reflect), nothing for a constant fill."""
+    def source(o: int) -> int | None:
+        i = o - before
+        if mode == "constant":
+            return i if 0 <= i < size else None
+        if mode == "replicate":
+            return min(max(i, 0), size - 1)
+        period = 2 * (size - 1) or 1  # reflect without repeating the edge, as F.pad
+        i %= period
+        return period - i if i >= size else i
+    return {i for o in cells if (i := source(o)) is not None}
+
+
+def position_field(graph: Graph, target: int, position: tuple[int, int]) -> tuple[Span, Span]:
+    """The input pixels (rows, columns) that output `position` of node `target` depends
+    on, exactly: padding contributes nothing, borders clip the field, dilation leaves
+    holes. Propagated backwards through the graph as index sets; returns their extents."""
+    nodes = graph.nodes
+    cells: dict[int, tuple[Cells, Cells]] = {target: ({position[0]}, {position[1]})}
+    for node in reversed(nodes[1:target + 1]):
+        here = cells.get(node.index)
+        if here is None or not here[0] or not here[1]:
+            continue
+        for i in node.inputs:
+            shape = nodes[i].shape
+            assert shape is not None  # noqa: S101 - expanded graphs only
+            rows, cols = _back(node, here, shape)
+            if not rows or not cols:
+                continue
+            old = cells.get(i)
+            cells[i] = (rows, cols) if old is None else (old[0] | rows, old[1] | cols)
+    rows, cols = cells.get(0, (set(), set()))
+    if not rows or not cols:
+        return (0, -1), (0, -1)
+    return (min(rows), max(rows)), (min(cols), max(cols))
+
+
+def _back(node: Node, here: tuple[Cells, Cells],
+          shape: tuple[int, ...]) -> tuple[Cells, Cells]:
+    """The cells of input `shape` that output cells `here` of `node` read."""
+    if len(shape) != 3 or (node.shape is not None and len(node.shape) != 3) or node.op in (
+            "global_avgpool", "global_maxpool"):
+        return (set(range(shape[1])), set(range(shape[2]))) if len(shape) == 3 else here
+    (rows, cols), (_, h, w), a = here, shape, node.attrs
+    op = node.op
+    if op in ("conv", "depthwise", "pointwise", "maxpool", "avgpool"):
+        kh, kw = _pair(a.get("kernel", 1))
+        sh, sw = _pair(a.get("stride", 1))
+        dh, dw = _pair(a.get("dilation", 1))
+        top, _, left, _ = a.get("pads", (0, 0, 0, 0))
+        return _window_back(rows, kh, sh, dh, top, h), _window_back(cols, kw, sw, dw, left, w)
+    if op == "conv_transpose":
+        kh, kw = _pair(a["kernel"])
+        sh, sw = _pair(a["stride"])
+        dh, dw = _pair(a["dilation"])
+        ph, pw = _pair(a["padding"])
+        return (_transposed_back(rows, kh, sh, dh, ph, h),
+                _transposed_back(cols, kw, sw, dw, pw, w))
+    if op == "upsample":
+        (_, oh, ow) = _known(node)
+        return (_resize_back(rows, h, oh, a["mode"], a["align_corners"]),
+                _resize_back(cols, w, ow, a["mode"], a["align_corners"]))
+    if op in ("adaptive_avgpool", "adaptive_maxpool"):
+        (_, oh, ow) = _known(node)
+        return _adaptive_back(rows, h, oh), _adaptive_back(cols, w, ow)
+    if op == "pad":
+        top, _, left, _ = a["padding"]
+        return (_padded_source(rows, top, h, a["mode"]),
+                _padded_source(cols, left, w, a["mode"]))
+    if op == "crop":
+        (_, oh, ow) = _known(node)
+        dy, dx = (h - oh) // 2, (w - ow) // 2
+        return {o + dy for o in rows}, {o + dx for o in cols}
+    if op == "mul" and node.shape is not None and shape[1:] == (1, 1) != node.shape[1:]:
+        return {0}, {0}  # a per-channel gate: its one position serves every output
+    return here

@@ -16,12 +16,20 @@ from .common import aligned, binary
 from .table import PLAIN_ABOVE
 
 HEADERS = ("layer", "op", "output", "params", "buffers", "MACs", "check")
-QUANTITIES = {"shape": "output shape", "params": "params", "buffers": "buffers", "macs": "MACs"}
+QUANTITIES = {"shape": "output shape", "params": "params", "buffers": "buffers", "macs": "MACs",
+              "receptive_field": "receptive field"}
+
+
+def _extent(e: Any) -> str:
+    """Rows r0-r1, columns c0-c1 of the input: one measured or analytic field."""
+    return "none" if e[0] < 0 else f"{e[0]}-{e[1]} x {e[2]}-{e[3]}"
 
 
 def _value(key: str, value: Any) -> str:
     if key == "shape":
         return "(not run)" if value is None else fmt_shape(value)
+    if key == "receptive_field":  # at the last map's centre and first position
+        return ", ".join(_extent(e) for e in value)
     return f"{value:,}" if value else "-"
 
 
@@ -56,18 +64,26 @@ def header(v: Any) -> str:
 def summary_lines(v: Any) -> list[str]:
     """Totals (analytic vs PyTorch), the verdict, and the latency."""
     width = len("memory estimate")
-    cells = {k: (_value(k, a), _value(k, m)) for k, (a, m) in v.totals.items()}
+    counts = {k: am for k, am in v.totals.items() if k != "receptive_field"}
+    cells = {k: (_value(k, a), _value(k, m)) for k, (a, m) in counts.items()}
     num = max(len(text) for pair in cells.values() for text in pair)
     lines = [f"{'':<{width}}  {'analytic':>{num}}  {'PyTorch':>{num}}"]
-    for key, (a, m) in v.totals.items():
+    for key, (a, m) in counts.items():
         lines.append(f"{QUANTITIES[key]:<{width}}  {cells[key][0]:>{num}}  "
                      f"{cells[key][1]:>{num}}  {'ok' if a == m else 'MISMATCH'}")
+    if "receptive_field" in v.totals:  # extents at the last map's centre and first position
+        a, m = v.totals["receptive_field"]
+        verdict = "ok (gradients)" if a == m else f"MISMATCH: PyTorch {_value('receptive_field', m)}"
+        lines.append(f"{QUANTITIES['receptive_field']:<{width}}  "
+                     f"{_value('receptive_field', a)} px  {verdict}")
     lines.append(f"{'memory estimate':<{width}}  {binary(v.memory_estimate):>{num}}  "
                  "(weights + buffers + peak activations)")
     bad = v.mismatched_layers()
     if v.ok:
+        field = ("; the receptive field by gradients" if "receptive_field" in v.totals
+                 else "")
         lines.append(f"verified: all {len(v.layers)} layers agree exactly with PyTorch "
-                     "(output shapes, params, buffers, MACs)")
+                     f"(output shapes, params, buffers, MACs{field})")
     else:
         first = v.first_mismatch()
         assert first is not None  # noqa: S101 - not ok implies a mismatch

@@ -165,12 +165,14 @@ def check_memory(analysis: Analysis, device: torch.device, free: int | None = No
 def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype: str = "fp32",
            set: Mapping | None = None, variant: str | None = None, device: str = "auto",
            latency_runs: int = 20, latency_budget_s: float = 3.0,
-           free_bytes: int | None = None) -> Verification:
+           free_bytes: int | None = None, field_check: bool = True) -> Verification:
     """Build `spec` in PyTorch and compare it with the analytic numbers, layer by layer.
 
     `device`: auto (cuda if available, else cpu), cpu, cuda or meta (no memory, no
     arithmetic, no latency). `latency_runs`: timed forward passes after the check (0:
-    none). `free_bytes` overrides the free memory detected (for tests). Raises SpecError
+    none). `free_bytes` overrides the free memory detected (for tests). `field_check`: also
+    measure the receptive field of the last feature map by gradients on the CPU
+    (cnncost.pytorch.fieldcheck) and compare it with the analytic one. Raises SpecError
     for an invalid spec and VerifyError when it cannot run as asked.
     """
     try:
@@ -219,6 +221,12 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
         "buffers": (t.buffers, _numel(model.buffers())),
         "macs": (t.macs, counter.get_total_flops() // 2),
     }
+    if field_check:
+        from .fieldcheck import field_check as measure_field
+
+        checked = measure_field(graph)
+        if checked is not None:
+            totals["receptive_field"] = (checked[0], checked[1])
     env = environment(where, dtype, batch)
     latency = None
     notes: tuple = ()
