@@ -152,3 +152,16 @@ def test_random_stacks_analytic_field_equals_gradient_field(data):
     checked = field_check(graph)
     if checked is not None:
         assert checked[0] == checked[1], (layers, checked)
+
+
+@pytest.mark.torch
+def test_resnet18_field_of_435_is_measured_whole_on_a_larger_input():
+    """At 224 the 435-pixel field is clipped by the image; at 480 the centre of layer4's
+    15x15 map sees a whole 435x435 window, and the gradients say so."""
+    pytest.importorskip("torch")
+    from cnncost.pytorch.fieldcheck import field_check
+
+    analytic, measured, layer = field_check(build_graph("resnet18", input="3x480x480"))
+    assert layer == "layer4.block2.act" and analytic == measured
+    rows_first, rows_last, cols_first, cols_last = measured[0]
+    assert rows_last - rows_first + 1 == 435 == cols_last - cols_first + 1
