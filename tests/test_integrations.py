@@ -73,3 +73,18 @@ def test_pre_commit_accepts_the_manifest():  # pragma: no cover - where pre-comm
     done = subprocess.run(["pre-commit", "validate-manifest", ".pre-commit-hooks.yaml"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_analysis_prints_compactly_and_renders_as_html():
+    import cnncost
+
+    analysis = cnncost.analyze("resnet50")
+    assert repr(analysis) == ("<Analysis resnet50: input 3x224x224, 25,557,032 params, "
+                              "4,089,184,256 MACs, 174 layers, batch 1, fp32>")
+    page = analysis._repr_html_()
+    assert page.startswith("<div>") and "<td>25,557,032</td>" in page  # the params total
+    assert "layer4.block3" in page and "<td>174</td>" in page
+    hostile = cnncost.analyze({"name": "<script>x</script>", "input": [3, 8, 8],
+                               "layers": ["relu"]})
+    html_text = hostile._repr_html_()
+    assert "<script>" not in html_text and "&lt;script&gt;" in html_text

@@ -161,6 +161,38 @@ class Analysis(NamedTuple):
                    **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
         return out
 
+    def __repr__(self) -> str:
+        """One line, for a REPL: the model and its headline numbers."""
+        t = self.totals
+        return (f"<Analysis {self.name}: input {'x'.join(map(str, self.input_shape))}, "
+                f"{t.params:,} params, {t.macs:,} MACs, {t.layers} layers, batch "
+                f"{self.batch}, {self.dtype}>")
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter: the layers (collapsed to two name levels past 60 rows) and
+        the totals; every text escaped."""
+        import html
+
+        depth = 2 if len(self.rows) > 60 else 0
+        head = "".join(f"<th>{h}</th>" for h in ("layer", "op", "output", "params", "MACs",
+                                                   "activation bytes"))
+        body = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(r.name)}</td>"
+            f"<td style='text-align:left'>{html.escape(r.op)}</td>"
+            f"<td>{'x'.join(map(str, r.shape))}</td><td>{r.params:,}</td>"
+            f"<td>{r.macs:,}</td><td>{r.act_bytes:,}</td></tr>" for r in self.collapse(depth))
+        t = self.totals
+        totals = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v:,}</td></tr>"
+                         for k, v in (("params", t.params), ("buffers", t.buffers),
+                                      ("MACs", t.macs), ("FLOPs", t.flops),
+                                      ("weight bytes", t.weight_bytes),
+                                      ("peak activation bytes", t.peak_activation_bytes),
+                                      ("layers", t.layers)))
+        title = html.escape(f"{self.name} | input {'x'.join(map(str, self.input_shape))} | "
+                            f"batch {self.batch} | {self.dtype}")
+        return (f"<div><p><b>{title}</b></p><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table><table>{totals}</table></div>")
+
     def to_dataframe(self, depth: int = 0) -> Any:
         """Rows as a pandas DataFrame (pandas is imported only here)."""
         pd = require_pandas()
