@@ -20,7 +20,7 @@ from . import __version__
 from .cost.analysis import DTYPE_BYTES
 from .cost.conventions import PROFILES
 from .cost.ops import fmt_shape
-from .errors import SpecError
+from .errors import SpecError, count
 from .formats import formats
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -293,10 +293,10 @@ def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],
             report_errors(exc)
             failed += 1
             continue
-        click.echo(f"ok: {spec} ({len(graph.nodes) - 1} layers, output "
+        click.echo(f"ok: {spec} ({count(len(graph.nodes) - 1, 'layer')}, output "
                    f"{fmt_shape(graph.nodes[graph.output].shape)})")
     if failed:
-        click.echo(f"{failed} of {len(specs)} specs invalid", err=True)
+        click.echo(f"{failed} of {count(len(specs), 'spec')} invalid", err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 

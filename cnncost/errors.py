@@ -100,6 +100,11 @@ class ErrorSink:
             raise SpecError(self.problems)
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 layer', '2 layers', '1,000 layers': a number with its noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or ''."""
     if not isinstance(word, str):

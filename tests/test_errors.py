@@ -1086,7 +1086,7 @@ def test_validate_reports_good_and_bad_files(tmp_path):
         """, "bad.yaml")
     result = cli("validate", good, bad)
     assert result.exit_code == 2
-    assert f"ok: {good} (1 layers, output 16x30x30)" in result.stdout
+    assert f"ok: {good} (1 layer, output 16x30x30)" in result.stdout
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:3: layers[0]: unknown op")
     assert "1 of 2 specs invalid" in result.stderr

@@ -271,7 +271,7 @@ def test_cli_verify_ok_table_and_latency():
     assert out.exit_code == 0, out.output
     assert "verified: all 12 layers agree exactly with PyTorch" in out.output
     assert "forward latency: median" in out.output and "3 runs" in out.output
-    assert "1 threads" in out.output
+    assert "1 thread" in out.output and "1 threads" not in out.output
 
 
 def test_cli_verify_json():

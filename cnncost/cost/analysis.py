@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, SpecError, count
 from ..lang.expand import MAX_ELEMENTS
 from ..lang.graph import Graph, Node
 from .ops import OPS, Cost, fmt_shape
@@ -165,7 +165,7 @@ class Analysis(NamedTuple):
         """One line, for a REPL: the model and its headline numbers."""
         t = self.totals
         return (f"<Analysis {self.name}: input {'x'.join(map(str, self.input_shape))}, "
-                f"{t.params:,} params, {t.macs:,} MACs, {t.layers} layers, batch "
+                f"{t.params:,} params, {t.macs:,} MACs, {count(t.layers, 'layer')}, batch "
                 f"{self.batch}, {self.dtype}>")
 
     def _repr_html_(self) -> str:

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from ..cost.ops import fmt_shape
+from ..errors import count
 from ..quality import UNRELIABLE_WARNING
 from .common import aligned, si
 from .table import PLAIN_ABOVE
@@ -107,8 +108,8 @@ def peaks_line(result: Any) -> str:
 
 def per_layer_caption(r: Any, top: int | None) -> str:
     pl = r.per_layer
-    shown = f"the {top} slowest of {len(pl.layers)} layers" if top and top < len(pl.layers) \
-        else f"{len(pl.layers)} layers"
+    shown = f"the {top} slowest of {count(len(pl.layers), 'layer')}" \
+        if top and top < len(pl.layers) else count(len(pl.layers), "layer")
     return (f"per layer, batch {r.batch}: {shown}; {pl.mode} model, median of {pl.runs} runs; "
             f"layers sum to {pl.total_ms:.2f} ms of {pl.end_to_end_ms:.2f} ms hooked end to end; "
             f"a trivial layer takes {pl.overhead_ms:.3f} ms")
@@ -123,7 +124,7 @@ def bound_summary(r: Any) -> str | None:
             counts.setdefault(layer.bound, []).append(layer)
     if not counts:
         return None
-    parts = [f"{bound}-bound {len(layers)} layers ({_pct(sum(x.share for x in layers))} of time)"
+    parts = [f"{bound}-bound {count(len(layers), 'layer')} ({_pct(sum(x.share for x in layers))} of time)"
              for bound, layers in sorted(counts.items(), key=lambda kv: -sum(
                  x.share for x in kv[1]))]
     return f"roofline, batch {r.batch}: " + ", ".join(parts)

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..cost.ops import fmt_shape
+from ..errors import count
 from .common import aligned, binary
 from .table import PLAIN_ABOVE
 
@@ -82,13 +83,16 @@ def summary_lines(v: Any) -> list[str]:
     if v.ok:
         field = ("; the receptive field by gradients" if "receptive_field" in v.totals
                  else "")
-        lines.append(f"verified: all {len(v.layers)} layers agree exactly with PyTorch "
+        lines.append(f"verified: {'all ' if len(v.layers) != 1 else ''}"
+                     f"{count(len(v.layers), 'layer')} "
+                     f"{'agree' if len(v.layers) != 1 else 'agrees'} exactly with PyTorch "
                      f"(output shapes, params, buffers, MACs{field})")
     else:
         first = v.first_mismatch()
         assert first is not None  # noqa: S101 - not ok implies a mismatch
         layer, key, a, m = first
-        lines.append(f"MISMATCH: {len(bad)} of {len(v.layers)} layers differ; first: {layer}: "
+        lines.append(f"MISMATCH: {len(bad)} of {count(len(v.layers), 'layer')} "
+                     f"{'differ' if len(bad) != 1 else 'differs'}; first: {layer}: "
                      f"{QUANTITIES[key]} analytic {_value(key, a)}, PyTorch {_value(key, m)}")
     lat = v.latency
     if lat is not None:
@@ -98,7 +102,7 @@ def summary_lines(v: Any) -> list[str]:
             f"{lat.p90_ms:.2f}, IQR {lat.iqr_ms:.2f}; {lat.samples} runs; first call "
             f"{lat.first_ms:.1f} ms), {lat.images_per_s:,.1f} images/s on {env['device']} "
             f"({env['device_name']}), {env['dtype']}, batch {env['batch']}, "
-            f"{env['threads']} threads")
+            f"{count(env['threads'], 'thread')}")
     elif v.env["device"] == "meta":
         lines.append("forward latency: not measured on the meta device")
     lines += [f"note: {note}" for note in v.notes]
