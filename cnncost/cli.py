@@ -198,11 +198,43 @@ def main() -> None:
     """
 
 
+def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a SPEC: bundled spec names, then YAML files and folders."""
+    from click.shell_completion import CompletionItem
+
+    from .api import bundled_specs
+
+    try:
+        names = [CompletionItem(n) for n in bundled_specs() if n.startswith(incomplete)]
+    except Exception:  # noqa: BLE001 - completion must never print a traceback
+        names = []
+    return [*names, CompletionItem(incomplete, type="file")]
+
+
+def complete_variant(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of --variant: the variants of the SPEC already on the line."""
+    from click.shell_completion import CompletionItem
+
+    from .api import load
+
+    # while an option waits for its value click leaves the positionals in ctx.args
+    spec = (ctx.params.get("spec") or (ctx.params.get("specs") or [None])[0]
+            or next((a for a in ctx.args if not a.startswith("-")), None))
+    if not spec:
+        return []
+    try:
+        variants = load(spec).variants
+    except Exception:  # noqa: BLE001 - an invalid or missing spec completes nothing
+        return []
+    return [CompletionItem(v) for v in variants if v.startswith(incomplete)]
+
+
 SPEC_OPTIONS = [
     click.option("--input", "input_", metavar="CxHxW", help="Override the input shape, e.g. 3x160x160."),
     click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                  help="Set a spec variable (repeatable), e.g. --set width=0.5."),
-    click.option("--variant", metavar="NAME", help="Use a named variant of the spec."),
+    click.option("--variant", metavar="NAME", help="Use a named variant of the spec.",
+                 shell_complete=complete_variant),
 ]
 
 
@@ -246,7 +278,7 @@ def load_measurement_files(files: tuple[str, ...]) -> Any:
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @spec_options
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size (scales MACs, FLOPs and activation memory).")
@@ -276,7 +308,7 @@ def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str |
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @spec_options
 @guarded
 def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],

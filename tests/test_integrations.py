@@ -88,3 +88,21 @@ def test_an_analysis_prints_compactly_and_renders_as_html():
                                "layers": ["relu"]})
     html_text = hostile._repr_html_()
     assert "<script>" not in html_text and "&lt;script&gt;" in html_text
+
+
+def complete(words: str, monkeypatch) -> list[str]:
+    """What bash completion offers for the last word of `words` (click's protocol)."""
+    parts = words.split(" ")
+    monkeypatch.setenv("_CNNCOST_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", words)
+    monkeypatch.setenv("COMP_CWORD", str(len(parts) - 1))
+    result = CliRunner().invoke(main, [], prog_name="cnncost")
+    return [line.split(",", 1)[1] for line in result.output.splitlines() if "," in line]
+
+
+def test_shell_completion_offers_spec_names_and_their_variants(monkeypatch):
+    assert {"resnet18", "resnet50"} <= set(complete("cnncost analyze resn", monkeypatch))
+    assert "vgg16" in complete("cnncost compare resnet50 vgg1", monkeypatch)
+    assert complete("cnncost analyze mobilenet_v2 --variant w0", monkeypatch) == [
+        "w075", "w050", "w035"]
+    assert complete("cnncost analyze nope.yaml --variant ", monkeypatch) == []

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from ..cli import (EXIT_BAD_INPUT, check_plot_file, emit, guarded, is_terminal, spec_options,
+from ..cli import (complete_spec, EXIT_BAD_INPUT, check_plot_file, emit, guarded, is_terminal, spec_options,
                    table_options, validate_first)
 from ..formats import formats, render_as
 from ..pytorch.choices import DEVICES, DTYPES, PEAK_CHOICES
@@ -73,7 +73,7 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @spec_options
 @click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True, help="Where to run: auto is cuda when a GPU is present.")

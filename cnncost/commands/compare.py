@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from ..cli import (DTYPES, EXIT_BAD_INPUT, check_measurements, check_plot_file,
+from ..cli import (complete_spec, DTYPES, EXIT_BAD_INPUT, check_measurements, check_plot_file,
                    convention_option, emit, guarded, load_measurement_files, measurements_option,
                    is_terminal, parse_sets, spec_options, table_options)
 from ..formats import formats, render_as
@@ -52,7 +52,7 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
 
 
 @click.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1, required=True, shell_complete=complete_spec)
 @click.option("--sweep", "sweeps", multiple=True, metavar="NAME=V1,V2,...",
               help="Sweep a spec variable over values (repeatable; the grid of all "
                    "combinations is analyzed), e.g. --sweep width=0.5,1.0.")

@@ -14,15 +14,15 @@ import sys
 
 import click
 
-from ..cli import (DTYPES, EXIT_BAD_INPUT, convention_option, emit, guarded,
+from ..cli import (complete_spec, DTYPES, EXIT_BAD_INPUT, convention_option, emit, guarded,
                    parse_sets, report_errors, spec_options, table_options)
 from ..errors import SpecError
 from ..formats import formats, render_as
 
 
 @click.command()
-@click.argument("spec_a")
-@click.argument("spec_b")
+@click.argument("spec_a", shell_complete=complete_spec)
+@click.argument("spec_b", shell_complete=complete_spec)
 @spec_options
 @click.option("--set-a", "sets_a", multiple=True, metavar="NAME=VALUE",
               help="Set a variable of A only (repeatable).")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..cli import emit, guarded, spec_options, validate_first
+from ..cli import complete_spec, emit, guarded, spec_options, validate_first
 from .verify import import_torch_or_exit
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @spec_options
 @click.option("--class-name", metavar="NAME",
               help="Name of the model class (default: from the spec's name, e.g. Resnet50).")

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..cli import (EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, spec_options, table_options,
+from ..cli import (complete_spec, EXIT_BAD_INPUT, EXIT_FINDINGS, emit, guarded, spec_options, table_options,
                    validate_first)
 from ..formats import formats, render_as
 from ..pytorch.choices import VERIFY_DEVICES, VERIFY_DTYPES
@@ -32,7 +32,7 @@ def import_torch_or_exit(command: str) -> None:
 
 
 @click.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @spec_options
 @click.option("--device", type=click.Choice(VERIFY_DEVICES), default="auto",
               show_default=True,
