@@ -84,3 +84,36 @@ def test_doc_examples_follow_the_schema(text):
     errors = list(jsonschema.Draft202012Validator(json_schema()).iter_errors(
         yaml.safe_load(text)))
     assert not errors, errors[0].message
+
+
+MISTAKES = {
+    "misspelt op": {"input": [3, 8, 8], "layers": [{"op": "convv", "out": 8, "kernel": 3}]},
+    "misspelt op (shorthand)": {"input": [3, 8, 8], "layers": ["relu", "rleu"]},
+    "misspelt op, nested": {"input": [3, 8, 8], "layers": [
+        {"op": "residual", "layers": [{"op": "cnov", "out": 3, "kernel": 3}]}]},
+    "act: no (a YAML boolean)": {"input": [3, 8, 8], "layers": [
+        {"op": "conv", "out": 8, "kernel": 3, "act": False}]},
+    "unknown field": {"input": [3, 8, 8], "layers": [{"op": "conv", "out": 8, "kernal": 3}]},
+    # not here: `act: rleu` or `out: wdith`, which may name a variable or be an expression
+    # (only `cnncost validate` knows the variables; docs/spec.md says so)
+    "unknown top-level key": {"input": [3, 8, 8], "layers": ["relu"], "layer": []},
+    "a declared variable without a default": {"input": [3, 8, 8], "layers": ["relu"],
+                                              "vars": {"w": {"min": 1}}},
+    "a merge without inputs list": {"input": [3, 8, 8], "layers": [
+        {"op": "add", "inputs": "a"}]},
+}
+
+
+@pytest.mark.parametrize("spec", MISTAKES.values(), ids=list(MISTAKES))
+def test_schema_rejects_typical_mistakes(spec):
+    jsonschema = pytest.importorskip("jsonschema")
+    assert not jsonschema.Draft202012Validator(json_schema()).is_valid(spec)
+
+
+def test_schema_still_accepts_a_specs_own_blocks():
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert validator.is_valid({"input": [3, 8, 8], "blocks": {"mine": {"layers": ["relu"]}},
+                               "layers": [{"op": "mine"}, {"op": "basic", "out": 3}]})
+    assert validator.is_valid({"input": [3, 8, 8], "imports": ["lib.yaml"],
+                               "layers": [{"op": "from_the_library"}]})

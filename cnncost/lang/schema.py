@@ -11,12 +11,13 @@ expressions, shapes and references).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..cost.ops import OPS
 from ..cost.ops import base as b
 from .expr import MAX_LIST
-from .spec import MERGES, SHORTCUTS, STRUCTURAL, TOP_KEYS
+from .spec import MERGES, SHORTCUTS, STRUCTURAL, STRUCTURAL_ALIASES, TOP_KEYS
 
 Json = dict[str, Any]  # one JSON Schema object
 
@@ -75,12 +76,12 @@ def _primitive(name: str) -> Json:
             "additionalProperties": False}
 
 
-def _structural() -> list[Json]:
+def _structural(layers_ref: Json = LAYERS_REF) -> list[Json]:
     fields: dict[str, Json] = {
-        "layers": LAYERS_REF,
-        "post": LAYERS_REF,
-        "shortcut": {"anyOf": [{"enum": list(SHORTCUTS)}, LAYERS_REF]},
-        "branches": {"type": "object", "additionalProperties": LAYERS_REF},
+        "layers": layers_ref,
+        "post": layers_ref,
+        "shortcut": {"anyOf": [{"enum": list(SHORTCUTS)}, layers_ref]},
+        "branches": {"type": "object", "additionalProperties": layers_ref},
         "merge": {"enum": list(MERGES)},
         "block": {"type": "string", "description": "the block each stage step instantiates"},
         "repeat": _INT,
@@ -103,15 +104,31 @@ def _structural() -> list[Json]:
     return out
 
 
-def json_schema() -> dict[str, Any]:
-    """The whole schema as a dict."""
+def json_schema(builtin_blocks: Sequence[str] | None = None) -> dict[str, Any]:
+    """The whole schema as a dict. `builtin_blocks`: the names of the built-in blocks
+    (default: read from cnncost's blocks.yaml); a spec without `blocks:` or `imports:`
+    can call only those, so there an unknown op is an error for the editor too."""
+    if builtin_blocks is None:
+        from pathlib import Path
+
+        from ..errors import ErrorSink
+        from .spec import load_blocks
+
+        builtin_blocks = sorted(load_blocks(Path(__file__).with_name("blocks.yaml"),
+                                            ErrorSink()))
     reserved = sorted({*OPS, *STRUCTURAL, *(a for op in OPS.values() for a in op.aliases)})
-    layer = {"anyOf": [*(_primitive(n) for n in sorted(OPS)), *_structural(),
-                       {"type": "object", "description": "a block (built-in or from `blocks:`)",
-                        "properties": {"op": {"type": "string", "not": {"enum": reserved}},
-                                       **COMMON},
-                        "required": ["op"]},
-                       {"type": "string", "description": "shorthand for {op: NAME}"}]}
+    words = sorted({*reserved, *STRUCTURAL_ALIASES, *builtin_blocks})
+
+    def layer_def(known_only: bool) -> Json:
+        ref = {"$ref": "#/$defs/known_layers"} if known_only else LAYERS_REF
+        block_op: Json = ({"enum": sorted(builtin_blocks)} if known_only
+                          else {"type": "string", "not": {"enum": reserved}})
+        return {"anyOf": [
+            *(_primitive(n) for n in sorted(OPS)), *_structural(ref),
+            {"type": "object", "description": "a block (built-in, or from `blocks:` or "
+             "`imports:`)", "properties": {"op": block_op, **COMMON}, "required": ["op"]},
+            ({"enum": words, "description": "shorthand for {op: NAME}"} if known_only
+             else {"type": "string", "description": "shorthand for {op: NAME}"})]}
     scalar = {"type": ["number", "string", "boolean"]}
     props = {
         "name": {"type": "string"},
@@ -139,6 +156,10 @@ def json_schema() -> dict[str, Any]:
         "blocks": {"type": "object", "additionalProperties": {
             "type": "object", "properties": {
                 "description": {"type": "string"},
+                "checks": {"type": "array", "items": {
+                    "type": "object", "required": ["that", "message"],
+                    "additionalProperties": False,
+                    "properties": {"that": {"type": "string"}, "message": {"type": "string"}}}},
                 "params": {"type": "object", "additionalProperties": {
                     "type": ["number", "string", "boolean", "null"]}},
                 "layers": LAYERS_REF, "post": LAYERS_REF,
@@ -157,8 +178,19 @@ def json_schema() -> dict[str, Any]:
         "properties": props,
         "required": ["input", "layers"],
         "additionalProperties": False,
-        "$defs": {"layer": layer, "layers": {"anyOf": [
-            {"type": "array", "items": {"$ref": "#/$defs/layer"}}, {"$ref": "#/$defs/layer"}]}},
+        # without blocks of its own, a spec's layers may name only known ops and blocks
+        "if": {"anyOf": [{"required": ["blocks"]}, {"required": ["imports"]}]},
+        "then": {},
+        "else": {"properties": {"layers": {"$ref": "#/$defs/known_layers"}}},
+        "$defs": {
+            "layer": layer_def(False),
+            "layers": {"anyOf": [{"type": "array", "items": {"$ref": "#/$defs/layer"}},
+                                 {"$ref": "#/$defs/layer"}]},
+            "known_layer": layer_def(True),
+            "known_layers": {"anyOf": [{"type": "array",
+                                        "items": {"$ref": "#/$defs/known_layer"}},
+                                       {"$ref": "#/$defs/known_layer"}]},
+        },
     }
 
 
