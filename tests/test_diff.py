@@ -97,3 +97,19 @@ def test_cli_bad_specs_exit_2_with_both_reported():
     assert "nosuch_a.yaml: no such spec file" in result.stderr
     assert "unknown variable 'widht'; did you mean 'width'?" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_header_names_files_as_a_reader_types_them(tmp_path, monkeypatch):
+    """Bundled specs are `bundled:NAME` outside the repository, never an absolute path."""
+    from click.testing import CliRunner
+
+    from cnncost.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(main, ["diff", "resnet18", "resnet34", "--depth", "1"])
+    assert first.exit_code == 0
+    header = first.output.splitlines()[0]
+    assert header.startswith("diff resnet18 (bundled:resnet18) -> resnet34 (bundled:resnet34)")
+    (tmp_path / "mine.yaml").write_text("input: [3, 8, 8]\nlayers: [relu]\n")
+    own = CliRunner().invoke(main, ["diff", "mine.yaml", str(tmp_path / "mine.yaml")])
+    assert own.output.splitlines()[0].startswith("diff mine (mine.yaml) -> mine (mine.yaml)")

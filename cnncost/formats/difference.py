@@ -32,11 +32,30 @@ def _pair(a: Any, b: Any) -> str:
     return str(b if a is None else a if b is None or a == b else f"{a} -> {b}")
 
 
+def _shown_file(file: str) -> str:
+    """A spec file as a reader would type it: relative to the working folder when inside
+    it, else `bundled:NAME` for a bundled spec, else as given."""
+    import os
+    from pathlib import Path
+
+    from ..api import bundled_specs
+
+    path = Path(file)
+    try:
+        relative = os.path.relpath(path.resolve())
+        if not relative.startswith(".."):
+            return relative
+        bundled = {p.resolve(): n for n, p in bundled_specs().items()}
+        return f"bundled:{bundled[path.resolve()]}" if path.resolve() in bundled else file
+    except (OSError, ValueError):
+        return file
+
+
 def header(d: Any) -> str:
     def side(x: Any, other: Any) -> str:
         extra = [f"variant {x.variant}"] if x.variant and x.variant != other.variant else []
         extra += [f"{k}={v}" for k, v in x.vars.items() if other.vars.get(k, v) != v]
-        inside = "; ".join(([x.file] if x.file else []) + extra)
+        inside = "; ".join(([_shown_file(x.file)] if x.file else []) + extra)
         return f"{x.name} ({inside})" if inside else x.name
 
     return (f"diff {side(d.a, d.b)} -> {side(d.b, d.a)} | {d.count('added')} added, "
