@@ -613,3 +613,14 @@ def build_names(spec):
     import cnncost
 
     return [r.name for r in cnncost.analyze(spec).rows[1:]]
+
+
+def test_runs_cut_by_the_time_budget_are_said(tiny):
+    """A bench that cannot fit --runs in --time-budget says how many ran (it used to stop
+    silently)."""
+    result = quick(tiny, runs=10**6, budget_s=0.05)
+    (note,) = [n for n in result.notes if "runs asked for" in n]
+    samples = result.results[0].latency.samples
+    assert note == f"batch 1: {samples} of the 1000000 runs asked for fit in --time-budget 0.05 s"
+    assert samples < 10**6
+    assert not [n for n in quick(tiny, runs=3).notes if "runs asked for" in n]

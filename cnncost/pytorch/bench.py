@@ -403,6 +403,9 @@ def _bench(spec: Any, graph: Any, analyses: dict, where: torch.device, torch_dty
         notes.append("per-layer times are from the eager model: hooks cannot see inside the "
                      "compiled one, whose end-to-end times are above")
     notes += peak_notes(results, roofs)
+    notes += [f"batch {r.batch}: {r.latency.samples} of the {settings.runs} runs asked for "
+              f"fit in --time-budget {settings.budget_s:g} s" for r in results
+              if r.latency.samples < settings.runs]
     return BenchResult(spec_info, settings, env, roofs, notes, results)
 
 
