@@ -2,7 +2,7 @@
 
 No assertion on absolute times: the tests check what is measured (runs, warm-up,
 which layers), that derived figures follow from the measured ones exactly (throughput,
-TFLOP/s, share of peak, shares, efficiencies, verdicts), the quality and cross-check
+FLOP/s, share of peak, shares, efficiencies, verdicts), the quality and cross-check
 rules at their boundaries, and the documents against their schema. GPU tests carry the
 `gpu` marker and skip without CUDA.
 """

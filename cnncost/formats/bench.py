@@ -18,11 +18,11 @@ from typing import Any
 from ..cost.ops import fmt_shape
 from ..errors import count
 from ..quality import UNRELIABLE_WARNING
-from .common import aligned, si
+from .common import aligned, binary, si
 from .table import PLAIN_ABOVE
 
 BATCH_HEADERS = ("batch", "median ms", "p10 ms", "p90 ms", "IQR ms", "runs", "first ms",
-                 "images/s", "TFLOP/s", "of peak", "quality", "cross-check")
+                 "images/s", "FLOP/s", "of peak", "quality", "cross-check")
 LAYER_HEADERS = ("layer", "op", "MACs", "bytes", "FLOP/B", "time ms", "share", "bound ms",
                  "bound", "efficiency")
 TEXT_COLUMNS = {"layer", "op", "bound", "quality", "cross-check"}
@@ -53,7 +53,7 @@ def batch_cells(result: Any) -> list[list[str]]:
         lat = r.latency
         out.append([str(r.batch), f"{lat.median_ms:.2f}", f"{lat.p10_ms:.2f}", f"{lat.p90_ms:.2f}",
                     f"{lat.iqr_ms:.2f}", str(lat.samples), f"{lat.first_ms:.1f}",
-                    f"{lat.images_per_s:,.1f}", f"{r.tflops:.3f}", _pct(r.peak_share),
+                    f"{lat.images_per_s:,.1f}", si(r.tflops * 1e12), _pct(r.peak_share),
                     _quality(r), _check(r)])
     return out
 
@@ -71,7 +71,7 @@ def layer_rows(per_layer: Any, top: int | None) -> list:
 
 def layer_cells(per_layer: Any, top: int | None = None) -> list[list[str]]:
     return [[layer.name, layer.op, si(layer.macs) if layer.macs else "-",
-             si(layer.bytes, "B") if layer.bytes else "-",
+             binary(layer.bytes) if layer.bytes else "-",
              "-" if layer.intensity is None else f"{layer.intensity:.2f}",
              f"{layer.time_ms:.3f}", _pct(layer.share), _num(layer.bound_ms),
              layer.bound or "-", _pct(layer.efficiency)]
