@@ -106,3 +106,70 @@ def test_shell_completion_offers_spec_names_and_their_variants(monkeypatch):
     assert complete("cnncost analyze mobilenet_v2 --variant w0", monkeypatch) == [
         "w075", "w050", "w035"]
     assert complete("cnncost analyze nope.yaml --variant ", monkeypatch) == []
+
+
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
+
+
+def action_step(step_id_or_name: str) -> dict:
+    for step in ACTION["runs"]["steps"]:
+        if step_id_or_name in (step.get("id"), step.get("name")):
+            return step
+    raise AssertionError(step_id_or_name)
+
+
+def run_action_step(step: dict, inputs: dict, cwd: Path, env: dict):
+    """Run a composite step's bash as GitHub does: `${{ inputs.x }}` filled in the step's
+    env, GITHUB_OUTPUT and the like set by the caller."""
+    import os
+    import re
+    import subprocess
+
+    values = {k: str(v.get("default", "")) for k, v in ACTION["inputs"].items()} | inputs
+    step_env = {k: re.sub(r"\$\{\{\s*inputs\.(\w+)\s*\}\}", lambda m: values[m.group(1)], v)
+                for k, v in (step.get("env") or {}).items()}
+    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, **env, **step_env})
+
+
+def test_the_action_declares_its_inputs_and_outputs():
+    assert ACTION["runs"]["using"] == "composite"
+    assert set(ACTION["inputs"]) == {"budget", "against", "strict", "report", "install"}
+    assert set(ACTION["outputs"]) == {"report", "status"}
+    assert all(step["shell"] == "bash" for step in ACTION["runs"]["steps"])
+
+
+def test_the_actions_gate_step_runs_as_github_runs_it(tmp_path):
+    """On a sample repository (specs, budget, baseline): the step passes, writes the
+    report, the annotations and job summary, and its outputs; a widened layer fails it."""
+    import subprocess
+
+    from test_gate import QUICKSTART, SPEC
+
+    repo = tmp_path / "repo"
+    (repo / "specs").mkdir(parents=True)
+    shutil.copy(ROOT / "specs" / SPEC, repo / "specs" / SPEC)
+    (repo / "cnncost.budget.yaml").write_text(QUICKSTART)
+    git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+           "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+    import os
+
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "specs"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env={**os.environ, **git},
+                       capture_output=True, timeout=60)
+    outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    env = {**git, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs),
+           "GITHUB_STEP_SUMMARY": str(summary)}
+    gate = action_step("gate")
+    done = run_action_step(gate, {"against": "HEAD"}, repo, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "report=cnncost-gate.md" in outputs.read_text() and "status=0" in outputs.read_text()
+    assert (repo / "cnncost.gate.md").exists() is False and (repo / "cnncost-gate.md").exists()
+    spec = repo / "specs" / SPEC
+    spec.write_text(spec.read_text().replace("out: 128", "out: 256", 1))
+    failed = run_action_step(gate, {"against": "HEAD", "strict": "true"}, repo, env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "status=1" in outputs.read_text().splitlines()[-1]
+    assert "::error" in failed.stdout
