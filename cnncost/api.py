@@ -13,7 +13,8 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from collections.abc import Mapping
 
 from .cost.analysis import DTYPE_BYTES, Analysis, analyze_graph
@@ -40,9 +41,52 @@ def specs_dir() -> Path:
 
 
 def bundled_specs() -> dict[str, Path]:
-    """Bundled spec name -> path."""
+    """Bundled spec name -> path (files starting with `_`, such as the zoo's name table,
+    are not specs)."""
     folder = specs_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.yaml")) if not p.name.startswith("_")}
+
+
+ZOO_NAMES_FILE = "_names.yaml"
+
+
+class ZooName(NamedTuple):
+    """A published model name that is a bundled spec with one of its variants."""
+
+    spec: str  # the bundled spec's name (its file's stem)
+    variant: str
+
+
+def zoo_names() -> dict[str, ZooName]:
+    """Published model name -> (bundled spec, variant), from the bundled specs' folder's
+    `_names.yaml` (`efficientnet_b3: {spec: efficientnet, variant: b3}`)."""
+    path = specs_dir() / ZOO_NAMES_FILE
+    if not path.is_file():
+        return {}
+    return _zoo_names(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _zoo_names(path: str, _mtime: int) -> dict[str, ZooName]:
+    from .lang.yamlio import read_yaml
+
+    errors = ErrorSink()
+    raw = read_yaml(path, errors) or {}
+    errors.raise_if_any()
+    table = {}
+    for name, entry in raw.items() if isinstance(raw, Mapping) else ():
+        if not (isinstance(entry, Mapping) and set(entry) == {"spec", "variant"}):
+            raise SpecError([_problem(path, f"{name}: an entry is {{spec: NAME, variant: "
+                                            f"NAME}}; received {entry!r}")])
+        table[str(name)] = ZooName(str(entry["spec"]), str(entry["variant"]))
+    return table
+
+
+def spec_names() -> list[str]:
+    """Every name a spec argument accepts besides a file: bundled specs and zoo names."""
+    return sorted(set(bundled_specs()) | set(zoo_names()))
 
 
 @lru_cache(maxsize=1)
@@ -68,14 +112,20 @@ def resolve_path(spec: str | os.PathLike) -> Path:
                                         f"{os.path.join(name, 'model.yaml')}) or a bundled name")])
     bundled = bundled_specs()
     key = name[:-5] if name.endswith(".yaml") else name
-    if key in bundled and os.sep not in name and "/" not in name:
+    plain = os.sep not in name and "/" not in name
+    zoo = zoo_names() if plain and key not in bundled else {}
+    if key in zoo:
+        key = zoo[key].spec
+    if key in bundled and plain:
         found = bundled[key]
         relative = os.path.relpath(found)
         return Path(relative) if not relative.startswith("..") else found
-    close = did_you_mean(Path(key).name, bundled)
+    known = spec_names()
+    close = did_you_mean(Path(key).name, known)
     hint = f" ({close.lstrip('; ')})" if close else ""
-    raise SpecError([_problem(name, f"no such spec file or bundled spec{hint}; bundled specs: "
-                                    f"{one_of(bundled) or 'none found'}")])
+    raise SpecError([_problem(name, f"no such spec file or bundled spec{hint}; `cnncost specs` "
+                                    f"lists the {len(known)} bundled names" if known else
+                                    f"no such spec file or bundled spec; no bundled specs found")])
 
 
 def _problem(file: str, message: str) -> Problem:
@@ -103,7 +153,16 @@ def _load(spec: Any, errors: ErrorSink) -> Spec | None:
     if not isinstance(spec, (str, os.PathLike)):
         raise SpecError([_problem("", f"a spec is a path, a bundled spec's name, a mapping or "
                                       f"a loaded Spec; received {type(spec).__name__}")])
-    return load_spec(resolve_path(spec), errors, builtin_blocks())
+    loaded = load_spec(resolve_path(spec), errors, builtin_blocks())
+    name = str(spec)
+    zoo = zoo_names() if loaded is not None and not Path(name).exists() else {}
+    if name in zoo:
+        entry = zoo[name]
+        if entry.variant not in loaded.variants:
+            raise SpecError([_problem(str(specs_dir() / ZOO_NAMES_FILE), f"{name}: spec "
+                                      f"{entry.spec!r} has no variant {entry.variant!r}")])
+        return loaded._replace(name=name, preset=MappingProxyType(dict(loaded.variants[entry.variant])))
+    return loaded
 
 
 def load(spec: Any) -> Spec:
@@ -159,7 +218,7 @@ def resolve_vars(spec: Spec, variant: str | None = None,
     Problems go to `errors` if given, else raise SpecError.
     """
     sink = errors if errors is not None else ErrorSink()
-    values = dict(spec.vars)
+    values = {**spec.vars, **spec.preset}
     if overrides is not None and not isinstance(overrides, Mapping):
         sink.add(Loc(spec.file), "set", f"variables to set must be a mapping of name -> value, "
                  f"received {type(overrides).__name__}")
@@ -171,7 +230,8 @@ def resolve_vars(spec: Spec, variant: str | None = None,
                      f"{one_of(spec.variants) or 'none defined'})")
         else:
             values.update(spec.variants[variant])
-    given = set(spec.variants.get(variant or "", {})) if variant in spec.variants else set()
+    given = set(spec.preset)
+    given |= set(spec.variants.get(variant or "", {})) if variant in spec.variants else set()
     for key, value in (overrides or {}).items():
         if key == "training":  # built in: training-only layers count their work when true
             if not isinstance(value, bool):

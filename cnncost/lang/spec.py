@@ -143,6 +143,9 @@ class Spec(NamedTuple):
     var_decls: Mapping[str, VarDecl] = MappingProxyType({})  # every variable, declared or not
     # block name (or "*" for every block with the parameter) -> {param: raw value}
     block_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+    # settings applied before any variant: a zoo name's variant (`efficientnet_b3` is
+    # efficientnet.yaml with its b3 variant); empty for a spec loaded by file or name
+    preset: Mapping[str, Any] = MappingProxyType({})
 
 
 def entries(raw: Mapping[Any, Any], line: int) -> list[tuple[Any, Any, int]]:
