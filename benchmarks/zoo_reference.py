@@ -19,7 +19,7 @@ tests and CI never need it):
     statistics, copies every parameter and buffer into the cnncost model in the order the
     forward pass first uses them (shapes must agree), runs both on one random input and
     writes the largest absolute output difference, relative to the largest output, to
-    tests/data/zoo_function_check.json (docs/zoo.md shows it). Anything above float
+    tests/data/zoo_function_check.json (docs/zoo.md shows it; `--dry-run` prints only). Anything above float
     noise (1e-4 relative) means the spec is not the same network, and the run says so.
 
 Set up the environment once:
@@ -166,7 +166,7 @@ def randomize(model: Any, seed: int) -> None:
             tensor.copy_(value)
 
 
-def check(requested: list[str]) -> int:
+def check(requested: list[str], write: bool = True) -> int:
     import torch
 
     import cnncost
@@ -204,6 +204,8 @@ def check(requested: list[str]) -> int:
                                    "relative_to_max_output": relative, "tensors": len(source)}
         print(f"{name:24} {size:4} tensors {len(source):4} max |diff| {difference:.3g} "
               f"(relative {relative:.2g}) {'ok' if ok else 'NOT THE SAME FUNCTION'}", flush=True)
+    if not write:
+        return 1 if failed else 0
     results["about"] = ("largest output difference between cnncost.build(NAME) and the "
                         "torchvision model with the same random weights; written by "
                         "benchmarks/zoo_reference.py check")
@@ -218,6 +220,7 @@ if __name__ == "__main__":
     if command == "record":
         record()
     elif command == "check":
-        raise SystemExit(check(rest))
+        dry = "--dry-run" in rest
+        raise SystemExit(check([n for n in rest if n != "--dry-run"], write=not dry))
     else:
-        raise SystemExit("usage: zoo_reference.py record | check [NAME ...]")
+        raise SystemExit("usage: zoo_reference.py record | check [--dry-run] [NAME ...]")

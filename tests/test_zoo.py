@@ -1,0 +1,74 @@
+"""The zoo: every torchvision classification CNN name analyzes exactly as torchvision
+counts it.
+
+tests/data/torchvision_reference.json was written by ``benchmarks/zoo_reference.py
+record`` from the real torchvision models (weights=None, eval mode; the versions are in
+the file): parameters, buffers, and MACs at the resolution torchvision evaluates at
+(``FlopCounterMode`` // 2). These tests need neither torch nor torchvision.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cnncost
+from cnncost.api import bundled_specs, zoo_names
+
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE = json.loads((DATA / "torchvision_reference.json").read_text(encoding="utf-8"))
+MODELS = REFERENCE["models"]
+# torchvision publishes these without the auxiliary classifiers its weights=None model has
+PUBLISHED_WITHOUT_AUX = {"googlenet": {"aux": False}}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_counts_equal_torchvision(name: str) -> None:
+    expected = MODELS[name]
+    result = cnncost.analyze(name, set={"resolution": expected["resolution"]})
+    totals = result.totals
+    assert (totals.params, totals.buffers, totals.macs) == \
+        (expected["params"], expected["buffers"], expected["macs"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if "macs_training" in MODELS[n]))
+def test_auxiliary_heads_work_only_in_training(name: str) -> None:
+    expected = MODELS[name]
+    result = cnncost.analyze(name, set={"resolution": expected["resolution"], "training": True})
+    assert result.totals.macs == expected["macs_training"]
+    assert result.totals.params == expected["params"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_rounds_to_the_published_figures(name: str) -> None:
+    """torchvision's weight metadata: num_params exactly, _ops (GMACs) to 3 decimals."""
+    expected = MODELS[name]
+    settings = {"resolution": expected["resolution"], **PUBLISHED_WITHOUT_AUX.get(name, {})}
+    totals = cnncost.analyze(name, set=settings).totals
+    assert totals.params == expected["published_params"]
+    assert round(totals.macs / 1e9, 3) == pytest.approx(expected["published_gmacs"], abs=1e-9)
+
+
+def test_every_name_resolves_to_a_bundled_spec_and_variant() -> None:
+    bundled = bundled_specs()
+    names = zoo_names()
+    assert set(MODELS) <= set(bundled) | set(names)
+    for name, entry in names.items():
+        assert entry.spec in bundled, name
+        assert entry.variant in cnncost.load(entry.spec).variants, name
+        assert name not in bundled, f"{name} is both a file and a zoo name"
+
+
+def test_a_zoo_name_is_its_spec_with_the_variant() -> None:
+    by_name = cnncost.analyze("resnext50_32x4d")
+    by_variant = cnncost.analyze("resnet50", variant="resnext50_32x4d")
+    assert by_name.totals == by_variant.totals
+    assert cnncost.load("resnext50_32x4d").name == "resnext50_32x4d"
+    # --variant and --set still apply on top of the name's variant
+    paper = cnncost.analyze("resnext50_32x4d", variant="paper")
+    assert paper.totals.params == by_name.totals.params
+    assert paper.totals.macs < by_name.totals.macs
+    assert cnncost.analyze("resnext50_32x4d", set={"groups": 1, "base_width": 64}).totals.params \
+        == cnncost.analyze("resnet50").totals.params
