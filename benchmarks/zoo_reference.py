@@ -13,6 +13,11 @@ tests and CI never need it):
     ``num_params`` and ``_ops`` (GFLOPS as torchvision labels them, really GMACs) from the
     weights' metadata, with the torch and torchvision versions.
 
+``python benchmarks/zoo_reference.py doc``
+    writes docs/zoo.md from cnncost's catalogue (the bundled specs and published names)
+    and the two recordings; needs only cnncost. tests/test_zoo.py fails when the page is
+    out of date.
+
 ``python benchmarks/zoo_reference.py check [NAME ...]``
     for each name (default: every recorded one), builds ``cnncost.build(NAME)`` and the
     torchvision model, gives the torchvision model random weights and batch-norm
@@ -50,6 +55,8 @@ FUNCTION_CHECK = ROOT / "tests" / "data" / "zoo_function_check.json"
 
 # Transformers are not CNNs: the zoo leaves them out.
 NOT_CNN = ("vit_", "swin_", "maxvit_")
+# torchvision publishes GoogLeNet without the auxiliary classifiers weights=None builds
+PUBLISHED_SETTINGS = {"googlenet": {"aux": False}}
 # Models whose training-mode forward also runs auxiliary classifiers.
 AUXILIARY = ("googlenet", "inception_v3")
 
@@ -215,12 +222,78 @@ def check(requested: list[str], write: bool = True) -> int:
     return 1 if failed else 0
 
 
+DOC = ROOT / "docs" / "zoo.md"
+DOC_HEAD = """# The zoo
+
+Every bundled spec, and every published model name that stands for a bundled spec with
+one of its variants (`specs/_names.yaml`): `cnncost analyze efficientnet_b3` is
+`cnncost analyze efficientnet --variant b3`, and `--variant` and `--set` still apply on
+top. `cnncost specs` prints the same list.
+
+- **params**, **MACs**: what cnncost computes, at the input shown.
+- **torchvision**: the real torchvision model (weights=None, eval mode) counted by
+  `benchmarks/zoo_reference.py record` with torch {torch} and torchvision {torchvision}:
+  `sum(p.numel())`, and `FlopCounterMode` total // 2 at the resolution torchvision
+  evaluates at. **match** is `exact` when params, buffers and MACs all equal it, and the
+  published `num_params` and `_ops` (GMACs, 3 decimals) of torchvision's weight metadata
+  round from the same numbers. GoogLeNet with weights=None has its two auxiliary classifiers
+  (13.0M params); torchvision publishes the model without them: `--set aux=false`
+  (6,624,904 params).
+- **function**: the largest output difference, relative to the largest output, between
+  `cnncost.build(NAME)` and the torchvision model after copying the torchvision model's
+  random weights and batch-norm statistics into it (in the order the forward pass uses
+  them), on one random input at min(resolution, 224): `benchmarks/zoo_reference.py check`.
+  Float32 noise is around 1e-7; a different network is around 1e-2 or more.
+- Other bundled specs (LeNet-5, MobileNetV1 and the seed models) are checked against their
+  published figures in `tests/test_golden.py`.
+
+This page is generated: `python benchmarks/zoo_reference.py doc` (tests/test_zoo.py
+fails when it is out of date).
+
+| name | spec | input | params | MACs | torchvision params / GMACs | match | function |
+|---|---|---|---:|---:|---|---|---|
+"""
+
+
+def doc_text() -> str:
+    sys.path.insert(0, str(ROOT))
+    from cnncost.api import analyze
+    from cnncost.catalogue import catalogue
+
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    function = json.loads(FUNCTION_CHECK.read_text(encoding="utf-8"))["models"] \
+        if FUNCTION_CHECK.exists() else {}
+    lines = [DOC_HEAD.format(torch=reference["torch"], torchvision=reference["torchvision"])]
+    for family in catalogue():
+        for row in family.rows:
+            spec = row.family + (f" `--variant {row.variant}`" if row.variant else "")
+            known = reference["models"].get(row.name)
+            published, match, checked = "", "", ""
+            if known:
+                published = f"{known['published_params']:,} / {known['published_gmacs']}"
+                totals = analyze(row.name).totals
+                same = (totals.params, totals.buffers, totals.macs) == \
+                    (known["params"], known["buffers"], known["macs"])
+                published_totals = analyze(row.name, set=PUBLISHED_SETTINGS.get(row.name)).totals
+                rounds = published_totals.params == known["published_params"] and \
+                    round(published_totals.macs / 1e9, 3) == known["published_gmacs"]
+                match = "exact" if same and rounds else "**differs**"
+            if row.name in function:
+                checked = f"{function[row.name]['relative_to_max_output']:.1e}"
+            lines.append(f"| {row.name} | {spec} | {row.input} | {row.params:,} | {row.macs:,} "
+                         f"| {published} | {match} | {checked} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:] or ["record"]
     if command == "record":
         record()
+    elif command == "doc":
+        DOC.write_text(doc_text(), encoding="utf-8")
+        print(f"wrote {DOC.relative_to(ROOT)}")
     elif command == "check":
         dry = "--dry-run" in rest
         raise SystemExit(check([n for n in rest if n != "--dry-run"], write=not dry))
     else:
-        raise SystemExit("usage: zoo_reference.py record | check [--dry-run] [NAME ...]")
+        raise SystemExit("usage: zoo_reference.py record | doc | check [--dry-run] [NAME ...]")

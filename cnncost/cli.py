@@ -202,10 +202,10 @@ def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -
     """Shell completion of a SPEC: bundled spec names, then YAML files and folders."""
     from click.shell_completion import CompletionItem
 
-    from .api import bundled_specs
+    from .api import spec_names
 
     try:
-        names = [CompletionItem(n) for n in bundled_specs() if n.startswith(incomplete)]
+        names = [CompletionItem(n) for n in spec_names() if n.startswith(incomplete)]
     except Exception:  # noqa: BLE001 - completion must never print a traceback
         names = []
     return [*names, CompletionItem(incomplete, type="file")]
@@ -338,36 +338,47 @@ def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],
               help="Also list each spec's variables: default, what is allowed, what it means.")
 @guarded
 def list_specs(name: str | None, show_vars: bool) -> None:
-    """List the bundled specs with one-line descriptions; with NAME (a bundled name or a
-    file), that spec's variables and variants."""
-    from .api import bundled_specs, load
-
-    from .api import specs_dir
+    """List the bundled specs by family, with each published model name (the zoo), its
+    input, params and GMACs; with NAME (a bundled name or a file), that spec's variables
+    and variants."""
+    from .api import load, specs_dir
+    from .catalogue import catalogue
+    from .formats.common import si
 
     if name is not None:
         spec = load(name)
         click.echo(f"{spec.name}: {spec.description}" if spec.description else spec.name)
         click.echo("\n".join(variable_lines(spec)) or "no variables")
         return
-    bundled = bundled_specs()
-    if not bundled:
+    families = catalogue()
+    if not families:
         click.echo(f"no bundled specs found in {specs_dir()} (set CNNCOST_SPECS to a folder of "
                    "specs)", err=True)
         return
-    width = max(len(n) for n in bundled)
-    for name, path in bundled.items():
-        lines: list[str] = []
-        try:
-            spec = load(path)
-            text = spec.description
-            if spec.variants:
-                text += f" [variants: {', '.join(spec.variants)}]"
-            lines = variable_lines(spec) if show_vars else []
-        except SpecError:
-            text = "(invalid spec: run cnncost validate on it)"
-        click.echo(f"{name:<{width}}  {text}")
-        for line in lines:
-            click.echo(f"{'':<{width}}  {line}")
+    rows = [row for family in families for row in family.rows]
+    width = max([len(f.name) for f in families] + [len(r.name) + 2 for r in rows])
+    shape = max([len(r.input) for r in rows] + [5])
+    click.echo(f"{'name':<{width}}  {'input':<{shape}}  {'params':>9}  {'GMACs':>8}  description")
+    for family in families:
+        if family.error:
+            click.echo(f"{family.name:<{width}}  (invalid spec: run cnncost validate on it: "
+                       f"{family.error})")
+            continue
+        for row in family.rows:
+            label = row.name if row.variant is None else f"  {row.name}"
+            text = row.description
+            named = {r.variant for r in family.rows}
+            others = [v for v in family.variants if v not in named]
+            if row.variant is None and others:
+                text += f" [variants: {', '.join(others)}]"
+            click.echo(f"{label:<{width}}  {row.input:<{shape}}  {si(row.params):>9}  "
+                       f"{row.macs / 1e9:>8.3f}  {text}")
+        if show_vars:
+            for line in variable_lines(load(family.path)):
+                click.echo(f"{'':<{width}}  {line}")
+    names = sum(1 for r in rows if r.variant is not None)
+    click.echo(f"{len(families)} spec files, {names} published names that stand for a spec and "
+               "variant; `cnncost specs NAME` shows a spec's variables")
 
 
 def variable_lines(spec: Any) -> list[str]:

@@ -72,3 +72,18 @@ def test_a_zoo_name_is_its_spec_with_the_variant() -> None:
     assert paper.totals.macs < by_name.totals.macs
     assert cnncost.analyze("resnext50_32x4d", set={"groups": 1, "base_width": 64}).totals.params \
         == cnncost.analyze("resnet50").totals.params
+
+
+def test_docs_zoo_page_is_current() -> None:
+    """docs/zoo.md is generated from the catalogue and the recordings; regenerate it with
+    `python benchmarks/zoo_reference.py doc`."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "zoo_reference.py"
+    module_spec = importlib.util.spec_from_file_location("zoo_reference", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    assert module.PUBLISHED_SETTINGS == PUBLISHED_WITHOUT_AUX
+    page = (path.parent.parent / "docs" / "zoo.md").read_text(encoding="utf-8")
+    assert page == module.doc_text(), "docs/zoo.md is out of date: python benchmarks/zoo_reference.py doc"
