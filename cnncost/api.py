@@ -125,7 +125,7 @@ def resolve_path(spec: str | os.PathLike) -> Path:
     hint = f" ({close.lstrip('; ')})" if close else ""
     raise SpecError([_problem(name, f"no such spec file or bundled spec{hint}; `cnncost specs` "
                                     f"lists the {len(known)} bundled names" if known else
-                                    f"no such spec file or bundled spec; no bundled specs found")])
+                                    "no such spec file or bundled spec; no bundled specs found")])
 
 
 def _problem(file: str, message: str) -> Problem:
