@@ -84,6 +84,37 @@ def _zoo_names(path: str, _mtime: int) -> dict[str, ZooName]:
     return table
 
 
+def check_names_file(path: str | os.PathLike) -> int:
+    """Validate a zoo name table (`_names.yaml`): every entry names a spec file beside it
+    and one of that spec's variants. Returns the number of names; SpecError otherwise."""
+    from .lang.yamlio import read_yaml
+
+    errors = ErrorSink()
+    raw = read_yaml(path, errors)
+    errors.raise_if_any()
+    if not isinstance(raw, Mapping):
+        raise SpecError([_problem(str(path), "a name table is a mapping of published name -> "
+                                             "{spec: NAME, variant: NAME}")])
+    folder = Path(path).parent
+    for name, entry in raw.items():
+        loc = Loc(str(path), raw.line_of(name) if isinstance(raw, LocDict) else 0)
+        if not (isinstance(entry, Mapping) and set(entry) == {"spec", "variant"}):
+            errors.add(loc, str(name), f"an entry is {{spec: NAME, variant: NAME}}; received "
+                                       f"{show(entry)}")
+            continue
+        target = folder / f"{entry['spec']}.yaml"
+        if not target.is_file():
+            errors.add(loc, str(name), f"no spec {entry['spec']!r} beside this file")
+            continue
+        spec = _load(target, errors)
+        if spec is not None and str(entry["variant"]) not in spec.variants:
+            errors.add(loc, str(name), f"spec {entry['spec']!r} has no variant "
+                                       f"{str(entry['variant'])!r}{did_you_mean(str(entry['variant']), spec.variants)} "
+                                       f"(variants: {one_of(spec.variants) or 'none defined'})")
+    errors.raise_if_any()
+    return len(raw)
+
+
 def spec_names() -> list[str]:
     """Every name a spec argument accepts besides a file: bundled specs and zoo names."""
     return sorted(set(bundled_specs()) | set(zoo_names()))

@@ -316,9 +316,18 @@ def validate(specs: tuple[str, ...], input_: str | None, sets: tuple[str, ...],
     """Check SPECS (parse, expand, infer every shape); exit 0 if all are valid, 2 if not."""
     from .api import build_graph
 
+    from .api import ZOO_NAMES_FILE, check_names_file
+
     overrides = parse_sets(sets)
     failed = 0
     for spec in specs:
+        if Path(spec).name == ZOO_NAMES_FILE and Path(spec).is_file():
+            try:  # the zoo's name table: each name's spec and variant must exist
+                click.echo(f"ok: {spec} ({count(check_names_file(spec), 'published name')})")
+            except SpecError as exc:
+                report_errors(exc)
+                failed += 1
+            continue
         try:
             graph = build_graph(spec, input=input_, set=overrides or None, variant=variant)
         except SpecError as exc:

@@ -87,3 +87,24 @@ def test_docs_zoo_page_is_current() -> None:
     assert module.PUBLISHED_SETTINGS == PUBLISHED_WITHOUT_AUX
     page = (path.parent.parent / "docs" / "zoo.md").read_text(encoding="utf-8")
     assert page == module.doc_text(), "docs/zoo.md is out of date: python benchmarks/zoo_reference.py doc"
+
+
+def test_validate_checks_a_name_table(tmp_path) -> None:
+    """`cnncost validate specs/_names.yaml` (the pre-commit hook passes it with the specs)
+    checks that every name's spec and variant exist, with file:line on a mistake."""
+    from click.testing import CliRunner
+
+    from cnncost.cli import main
+
+    ok = CliRunner().invoke(main, ["validate", "specs/_names.yaml"])
+    assert ok.exit_code == 0 and "published names" in ok.output, ok.output
+    (tmp_path / "net.yaml").write_text("input: [3, 8, 8]\nvars: {w: 4}\nvariants: {wide: {w: 8}}\n"
+                                       "layers:\n  - {op: conv, out: w, kernel: 1}\n")
+    table = tmp_path / "_names.yaml"
+    table.write_text("net_wide: {spec: net, variant: wide}\nnet_x: {spec: net, variant: wdie}\n"
+                     "other: {spec: nett, variant: wide}\n")
+    result = CliRunner().invoke(main, ["validate", str(table)])
+    assert result.exit_code == 2
+    assert f"{table}:2: net_x: spec 'net' has no variant 'wdie'; did you mean 'wide'?" \
+        in result.stderr
+    assert f"{table}:3: other: no spec 'nett' beside this file" in result.stderr
