@@ -108,3 +108,22 @@ def test_validate_checks_a_name_table(tmp_path) -> None:
     assert f"{table}:2: net_x: spec 'net' has no variant 'wdie'; did you mean 'wide'?" \
         in result.stderr
     assert f"{table}:3: other: no spec 'nett' beside this file" in result.stderr
+
+
+# The largest size of each family whose sizes are variants (the family's default size is
+# verified with every bundled spec in tests/test_verify.py).
+LARGEST = ["convnext_large", "efficientnet_b7", "efficientnet_v2_l", "resnext101_64x4d",
+           "wide_resnet101_2", "vgg19_bn", "regnet_y_32gf", "regnet_x_32gf", "densenet201",
+           "mobilenet_v3_small", "mnasnet1_3", "shufflenet_v2_x2_0", "squeezenet1_1"]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", LARGEST)
+def test_largest_size_verifies_on_meta(name: str) -> None:
+    """The PyTorch model cnncost builds for the name agrees with the analysis layer by
+    layer (shapes, params, buffers, MACs), on the meta device (no memory, no arithmetic)."""
+    pytest.importorskip("torch")
+    from cnncost.pytorch.verification import verify
+
+    result = verify(name, device="meta", field_check=False, latency_runs=0)
+    assert result.ok, result.first_mismatch()
