@@ -80,6 +80,9 @@ class Analysis(NamedTuple):
     convention: str = "torchvision"  # the counting profile (cnncost.cost.conventions) applied
     # per row (input first), the receptive field (cnncost.cost.receptive), when asked for
     geometry: tuple[Any, ...] = ()
+    # trainable params by PyTorch's count, when the convention's params differ from it
+    # (Keras' "Total params" includes the non-trainable batch-norm statistics); else None
+    trainable: int | None = None
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -159,6 +162,9 @@ class Analysis(NamedTuple):
                                                                  "layers")},
                    "convention": self.convention,
                    **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
+            if self.trainable is not None:  # as the tool labels them
+                out["totals"] = {**out["totals"], "trainable": self.trainable,
+                                 "non_trainable": self.totals.params - self.trainable}
         return out
 
     def __repr__(self) -> str:
@@ -280,24 +286,25 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     first = nodes[0]
     rows = [Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, first.size * act_per, 0,
                 layers=0)]
-    params = buffers = keras = macs = other = weighted = 0
+    params = buffers = keras = macs = other = weighted = own_params = 0
     act_total = rows[0].act_bytes
     training = graph.vars.get("training") is True  # else train_only layers do no work
     # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
     # same input shapes cost the same, so identical layers are costed once.
-    memo: dict[tuple[int, Any], Cost] = {}
+    memo: dict[tuple[int, Any], tuple[Cost, int]] = {}
     for node in nodes[1:]:
         inputs, shape = node.inputs, shapes[node.index]
         key = (id(node.attrs), shapes[inputs[0]] if len(inputs) == 1
                else tuple(shapes[i] for i in inputs))
-        cost = memo.get(key)
+        cost, own = memo.get(key, (None, 0))
         if cost is None:
             opdef = OPS[node.op]
             ins = [shapes[i] for i in inputs]
             cost = opdef.cost(ins, shape, node.attrs)
+            own = cost.params
             if profile is not None:
                 cost = profile.apply(node.op, ins, shape, node.attrs, cost)
-            memo[key] = cost
+            memo[key] = cost, own
             cost.weighted = opdef.category in WEIGHTED
         idle = node.train_only and not training  # its module exists; eval skips it
         act = 0 if node.view or idle else node.size * act_per
@@ -306,6 +313,7 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         rows.append(Row(node.name, node.op, shape, cost.params, cost.buffers, m, 2 * m, o,
                         act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
         params += cost.params
+        own_params += own
         buffers += cost.buffers
         keras += cost.keras_nontrainable
         macs += m
@@ -321,7 +329,7 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                     output_shape=shapes[graph.output], batch=batch, dtype=dtype,
                     vars=graph.vars, rows=rows, totals=totals, description=description,
-                    convention=convention)
+                    convention=convention, trainable=own_params if params > own_params else None)
 
 
 # (Totals field, what to call it, scales with the batch, Row field summed to it)

@@ -45,10 +45,19 @@ def cell(row: object, column: str) -> str:
 def total_lines(analysis: object) -> list[tuple[str, str]]:
     """(label, value) pairs for the totals footer, exact numbers with a readable size."""
     t = analysis.totals  # type: ignore[attr-defined]
+    trainable = getattr(analysis, "trainable", None)
+    if trainable is not None:  # a convention whose params are not PyTorch's: its labels
+        params = [("Total params", f"{t.params:,} ({si(t.params)})"),
+                  ("Trainable params", f"{trainable:,} ({si(trainable)})"),
+                  ("Non-trainable params", f"{t.params - trainable:,} (moving mean/var, "
+                                           "normalization statistics)"),
+                  ("buffers (PyTorch)", f"{t.buffers:,}")]
+    else:
+        params = [("params (trainable)", f"{t.params:,} ({si(t.params)})"),
+                  ("buffers (non-trainable)", f"{t.buffers:,}"),
+                  ("params, Keras total", f"{t.keras_params:,} (params + BN moving mean/var)")]
     return [
-        ("params (trainable)", f"{t.params:,} ({si(t.params)})"),
-        ("buffers (non-trainable)", f"{t.buffers:,}"),
-        ("params, Keras total", f"{t.keras_params:,} (params + BN moving mean/var)"),
+        *params,
         ("MACs", f"{t.macs:,} ({si(t.macs)})"),
         ("FLOPs (2 x MACs)", f"{t.flops:,} ({si(t.flops)})"),
         ("other ops (elementwise)", f"{t.other_ops:,} ({si(t.other_ops)})"),
