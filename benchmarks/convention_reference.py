@@ -3,7 +3,8 @@
 For every bundled spec, take its hand-written PyTorch model from
 tests/test_torch_reference.py (for the ResNets, with torchvision's forward: one
 ``nn.ReLU`` module called after each block's batch norms and after ``out += identity``,
-because hook-based counters see module calls, not ``torch.relu``), and run:
+because hook-based counters see module calls, not ``torch.relu``), and for the zoo's
+family specs the torchvision model itself (ZOO_FAMILIES), and run:
 
 - fvcore ``FlopCountAnalysis(model, x).total()`` and ``parameter_count(model)[""]``;
 - ptflops ``get_model_complexity_info(..., backend="pytorch")`` (module hooks plus its
@@ -16,6 +17,7 @@ and write the totals, with the tool versions, to tests/data/convention_reference
 which tests/test_conventions.py checks every counting profile against. Regenerate with
 
     pip install torch==2.13.0 fvcore==0.1.5.post20221221 ptflops==0.7.5 thop==0.1.1.post2209072238
+    pip install --no-deps torchvision==0.28.0   # the zoo families; see benchmarks/zoo_reference.py
     python benchmarks/convention_reference.py
 
 (these tools are not cnncost dependencies; install them only to regenerate the data).
@@ -35,6 +37,8 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 import test_torch_reference as ref  # noqa: E402  (the hand-written models)
 
 
@@ -109,6 +113,32 @@ def models() -> dict:
                             "benchmarks/convention_reference.py (nn.Linear/ReLU/Softmax)")
     out["seed_mnist_mlp"] = (lambda: mlp([784, 128, 128, 128, 10], nn.Softmax(-1)), (784,),
                              "benchmarks/convention_reference.py (nn.Linear/ReLU/Softmax)")
+    out.update(torchvision_models())
+    return out
+
+
+# The zoo's family specs (their default variables) and the torchvision model each is.
+ZOO_FAMILIES = {"convnext": "convnext_tiny", "efficientnet": "efficientnet_b0",
+                "efficientnet_v2": "efficientnet_v2_s", "regnet": "regnet_x_400mf",
+                "densenet": "densenet121", "googlenet": "googlenet",
+                "inception_v3": "inception_v3", "mobilenet_v3": "mobilenet_v3_large",
+                "mnasnet": "mnasnet1_0", "shufflenet_v2": "shufflenet_v2_x1_0",
+                "squeezenet": "squeezenet1_0"}
+
+
+def torchvision_models() -> dict:
+    """The zoo families as torchvision builds them (weights=None), at the spec's default
+    input; needs torchvision (see benchmarks/zoo_reference.py for the environment)."""
+    import zoo_reference
+
+    import cnncost
+
+    models = zoo_reference.import_torchvision().models
+    out = {}
+    for family, name in ZOO_FAMILIES.items():
+        shape = cnncost.analyze(family).input_shape
+        out[family] = ((lambda n=name: models.get_model(n, weights=None)), tuple(shape),
+                       f"torchvision {name}")
     return out
 
 

@@ -3,6 +3,8 @@ exit codes follow the contract (0 ok, 2 bad input)."""
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 import json
@@ -143,7 +145,13 @@ def test_table_never_crops_numbers():
 
 
 def test_specs_lists_variants():
-    assert "[variants: paper]" in invoke("specs").output
+    """Variants that are no published name are listed beside the spec; each published
+    name is a row of its own under its family, with the variant it stands for."""
+    output = invoke("specs").output
+    line = next(row for row in output.splitlines() if row.startswith("resnet50 "))
+    assert "[variants: paper" in line and "resnext50_32x4d" not in line
+    assert re.search(r"^  resnext50_32x4d +3x224x224 +25\.03 M +4\.230 +resnet50 --variant "
+                     r"resnext50_32x4d$", output, re.M)
 
 
 def test_spec_argument_that_is_a_directory(tmp_path):
