@@ -80,8 +80,8 @@ class Analysis(NamedTuple):
     convention: str = "torchvision"  # the counting profile (cnncost.cost.conventions) applied
     # per row (input first), the receptive field (cnncost.cost.receptive), when asked for
     geometry: tuple[Any, ...] = ()
-    # trainable params by PyTorch's count, when the convention's params differ from it
-    # (Keras' "Total params" includes the non-trainable batch-norm statistics); else None
+    # trainable params by PyTorch's count, when the convention splits params into trainable
+    # and non-trainable (Keras' "Total params" includes the batch-norm statistics); else None
     trainable: int | None = None
 
     def collapse(self, depth: int) -> list[Row]:
@@ -329,7 +329,8 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                     output_shape=shapes[graph.output], batch=batch, dtype=dtype,
                     vars=graph.vars, rows=rows, totals=totals, description=description,
-                    convention=convention, trainable=own_params if params > own_params else None)
+                    convention=convention, trainable=own_params if profile is not None and profile.splits_trainable
+                    else None)
 
 
 # (Totals field, what to call it, scales with the batch, Row field summed to it)

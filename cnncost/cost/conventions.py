@@ -43,6 +43,9 @@ class Profile(NamedTuple):
     # op -> the params the tool reports for it, where that is not `params` (a tool that
     # only counts the parameters of module types it knows)
     op_params: Mapping[str, Rule] = MappingProxyType({})
+    # the tool splits its params into trainable and non-trainable (Keras): the analysis
+    # keeps PyTorch's trainable count beside the tool's params
+    splits_trainable: bool = False
 
     def apply(self, op: str, ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> Cost:
         """`cost` with MACs and params as this tool counts them (a new Cost)."""
@@ -265,7 +268,7 @@ register(Profile(
 register(Profile(
     "keras", "Keras model.summary() 'Total params' (Keras reports no FLOPs)",
     "MACs", "params include batch-norm moving mean/variance; MACs as torchvision",
-    _all(macs), keras_total))
+    _all(macs), keras_total, splits_trainable=True))
 
 DEFAULT = "torchvision"
 

@@ -167,7 +167,8 @@ def json_schema(builtin_blocks: Sequence[str] | None = None) -> dict[str, Any]:
             "required": ["layers"], "additionalProperties": False}},
         "layers": LAYERS_REF,
         "variants": {"type": "object", "additionalProperties": {
-            "type": "object", "additionalProperties": scalar}},
+            "type": "object", "additionalProperties": {"anyOf": [
+                scalar, {"type": "array", "items": scalar, "maxItems": MAX_LIST}]}}},
     }
     assert set(props) == set(TOP_KEYS)  # noqa: S101 - a programming invariant
     return {
