@@ -187,12 +187,13 @@ def _load(spec: Any, errors: ErrorSink) -> Spec | None:
     loaded = load_spec(resolve_path(spec), errors, builtin_blocks())
     name = str(spec)
     zoo = zoo_names() if loaded is not None and not Path(name).exists() else {}
-    if name in zoo:
+    if loaded is not None and name in zoo:
         entry = zoo[name]
         if entry.variant not in loaded.variants:
             raise SpecError([_problem(str(specs_dir() / ZOO_NAMES_FILE), f"{name}: spec "
                                       f"{entry.spec!r} has no variant {entry.variant!r}")])
-        return loaded._replace(name=name, preset=MappingProxyType(dict(loaded.variants[entry.variant])))
+        preset = MappingProxyType(dict(loaded.variants[entry.variant]))
+        return loaded._replace(name=name, preset=preset)
     return loaded
 
 

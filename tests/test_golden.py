@@ -55,6 +55,22 @@ GOLDEN = [
     ("seed_cifar_depthwise", {}, 282_506, 13_656_576, {"keras_params": 287_754,
                                                         "buffers": 5_271}),
     ("seed_bottleneck_unit", {}, 5_264, 6_422_528 + 57_802_752, {"keras_params": 5_360}),
+    # the zoo's family specs at their defaults: the torchvision model named in the comment,
+    # as benchmarks/zoo_reference.py counted it (every size: tests/test_zoo.py)
+    ("convnext", {}, 28_589_128, 4_455_531_264, {"buffers": 0}),  # convnext_tiny
+    ("densenet", {}, 7_978_856, 2_834_161_664, {"buffers": 83_769}),  # densenet121
+    ("efficientnet", {}, 5_288_548, 385_814_752, {"buffers": 42_065}),  # efficientnet_b0
+    ("efficientnet_v2", {}, 21_458_488, 8_365_617_152, {"buffers": 153_982}),  # _v2_s, 384
+    # with its two auxiliary classifiers, as googlenet(weights=None) builds it; torchvision
+    # publishes it without them: 6,624,904
+    ("googlenet", {}, 13_004_888, 1_498_376_192, {"buffers": 15_131}),
+    ("googlenet", {"variant": "no_aux"}, 6_624_904, 1_498_376_192, {}),
+    ("inception_v3", {}, 27_161_264, 5_713_216_096, {"buffers": 36_320}),  # 299x299
+    ("mnasnet", {}, 4_383_312, 314_415_872, {"buffers": 37_972}),  # mnasnet1_0
+    ("mobilenet_v3", {}, 5_483_032, 216_589_760, {"buffers": 24_446}),  # mobilenet_v3_large
+    ("regnet", {}, 5_495_976, 413_812_608, {"buffers": 37_927}),  # regnet_x_400mf
+    ("shufflenet_v2", {}, 2_278_604, 144_907_992, {"buffers": 16_236}),  # shufflenet_v2_x1_0
+    ("squeezenet", {}, 1_248_424, 818_924_576, {"buffers": 0}),  # squeezenet1_0
 ]
 
 

@@ -100,8 +100,9 @@ def test_every_bundled_spec_field_is_confirmed_by_gradients(name):
     from cnncost.pytorch.fieldcheck import field_check
 
     checked = field_check(build_graph(name))
-    if checked is None:  # an MLP: no feature map
-        assert len(build_graph(name).input_shape) == 1
+    if checked is None:  # an MLP (no feature map), or a layer norm before the last map,
+        graph = build_graph(name)  # whose mean subtraction gradients cannot see through
+        assert len(graph.input_shape) == 1 or any(n.op == "layernorm" for n in graph.nodes)
         return
     analytic, measured, layer = checked
     assert analytic == measured
