@@ -60,9 +60,15 @@ MODELS = ("VGG16", "ResNet50", "ResNet101", "ResNet152", "MobileNet", "MobileNet
 # Keras application -> (bundled spec, variant or None) whose function `check` compares by
 # default: the specs written to be the Keras network (variant `keras`).
 FUNCTION_CHECKS = {
+    "VGG16": ("vgg16", "keras"),
     "ResNet50": ("resnet50", "keras"),
     "ResNet101": ("resnet101", "keras"),
     "ResNet152": ("resnet152", "keras"),
+    "MobileNet": ("mobilenet_v1", "keras"),
+    "MobileNetV2": ("mobilenet_v2", "keras"),
+    "DenseNet121": ("densenet", "keras"),
+    "InceptionV3": ("inception_v3", "keras"),
+    "EfficientNetB0": ("efficientnet", "keras"),
 }
 
 

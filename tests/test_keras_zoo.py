@@ -24,18 +24,17 @@ REFERENCE = json.loads((DATA / "keras_reference.json").read_text(encoding="utf-8
 MODELS = REFERENCE["models"]
 
 # Keras application -> (bundled spec, variant). The `keras` variants are Keras' network
-# layer for layer (benchmarks/keras_reference.py check: same outputs). VGG16, MobileNet and
-# MobileNetV2 are the torchvision / paper specs, whose counts equal Keras' but whose
-# function does not quite: Keras ends in a softmax; Keras' MobileNet uses ReLU6 and batch
-# norm epsilon 1e-3; Keras' MobileNetV2 pads its stride-2 convs bottom/right only
-# (TensorFlow's 'same') and uses epsilon 1e-3.
+# layer for layer (benchmarks/keras_reference.py check: same outputs): VGG16 ends in a
+# softmax; Keras' MobileNet uses ReLU6 and batch-norm epsilon 1e-3; Keras' MobileNetV2 pads
+# its stride-2 convs bottom/right only (TensorFlow's 'same'), uses epsilon 1e-3 and has
+# no dropout.
 SPECS: dict[str, tuple[str, str | None]] = {
-    "VGG16": ("vgg16", None),
+    "VGG16": ("vgg16", "keras"),
     "ResNet50": ("resnet50", "keras"),
     "ResNet101": ("resnet101", "keras"),
     "ResNet152": ("resnet152", "keras"),
-    "MobileNet": ("mobilenet_v1", None),
-    "MobileNetV2": ("mobilenet_v2", None),
+    "MobileNet": ("mobilenet_v1", "keras"),
+    "MobileNetV2": ("mobilenet_v2", "keras"),
     # Keras' DenseNet121: batch-norm epsilon 1.001e-5, ZeroPadding2D before the valid stem
     # conv and pool, softmax; InceptionV3: no auxiliary head, batch norms without a scale
     # (gamma), 'same' average pools that do not count padding, softmax; EfficientNetB0:
