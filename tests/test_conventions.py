@@ -131,7 +131,7 @@ def test_ptflops_counts_bias_per_output_element():
 def test_unknown_convention():
     with pytest.raises(cnncost.SpecError, match="did you mean 'fvcore'"):
         cnncost.analyze("resnet18", convention="fvcor")
-    with pytest.raises(ValueError, match="conventions: fvcore, keras, ptflops, thop, torchvision"):
+    with pytest.raises(ValueError, match="conventions: fvcore, keras, ptflops, pycls, thop, torchvision"):
         get("nope")
 
 

@@ -83,6 +83,8 @@ class Analysis(NamedTuple):
     # trainable params by PyTorch's count, when the convention splits params into trainable
     # and non-trainable (Keras' "Total params" includes the batch-norm statistics); else None
     trainable: int | None = None
+    # the "activations" of a convention that counts them (pycls' acts); else None
+    acts: int | None = None
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -162,6 +164,8 @@ class Analysis(NamedTuple):
                                                                  "layers")},
                    "convention": self.convention,
                    **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
+            if self.acts is not None:
+                out["totals"] = {**out["totals"], "acts": self.acts}
             if self.trainable is not None:  # as the tool labels them
                 out["totals"] = {**out["totals"], "trainable": self.trainable,
                                  "non_trainable": self.totals.params - self.trainable}
@@ -286,7 +290,8 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     first = nodes[0]
     rows = [Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, first.size * act_per, 0,
                 layers=0)]
-    params = buffers = keras = macs = other = weighted = own_params = 0
+    params = buffers = keras = macs = other = weighted = own_params = acts = 0
+    acts_rules = profile.acts if profile is not None else None
     act_total = rows[0].act_bytes
     training = graph.vars.get("training") is True  # else train_only layers do no work
     # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
@@ -314,6 +319,9 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
                         act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
         params += cost.params
         own_params += own
+        if acts_rules is not None and node.op in acts_rules and not idle:
+            acts += batch * acts_rules[node.op]([shapes[i] for i in inputs], shape,
+                                                node.attrs, cost)
         buffers += cost.buffers
         keras += cost.keras_nontrainable
         macs += m
@@ -330,7 +338,7 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
                     output_shape=shapes[graph.output], batch=batch, dtype=dtype,
                     vars=graph.vars, rows=rows, totals=totals, description=description,
                     convention=convention, trainable=own_params if profile is not None and profile.splits_trainable
-                    else None)
+                    else None, acts=acts if acts_rules is not None else None)
 
 
 # (Totals field, what to call it, scales with the batch, Row field summed to it)

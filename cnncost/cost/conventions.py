@@ -46,6 +46,9 @@ class Profile(NamedTuple):
     # the tool splits its params into trainable and non-trainable (Keras): the analysis
     # keeps PyTorch's trainable count beside the tool's params
     splits_trainable: bool = False
+    # op -> the "activations" the tool reports for it (pycls' acts), for a tool that
+    # counts them; the analysis totals them as `acts`
+    acts: Mapping[str, Rule] | None = None
 
     def apply(self, op: str, ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> Cost:
         """`cost` with MACs and params as this tool counts them (a new Cost)."""
@@ -236,6 +239,25 @@ THOP = {**_all(None), **dict.fromkeys(("conv", "depthwise", "pointwise", "conv_t
         "prelu": times_output(1), "softmax": thop_softmax, "avgpool": times_output(1),
         "adaptive_avgpool": thop_adaptive_avg, "global_avgpool": thop_adaptive_avg}
 
+def macs_plus_bias_once(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+    """MACs plus one per output channel when the layer has a bias (pycls' conv2d_cx and
+    linear_cx add `w_out`, once, not once per output element)."""
+    return cost.macs + (out[0] if attrs.get("bias") else 0)
+
+
+def output_elements(ins: Shapes, out: Shape, attrs: Attrs, cost: Cost) -> int:
+    return numel(out)
+
+
+# pycls (facebookresearch/pycls, models/blocks.py) complexity(): conv2d_cx and linear_cx
+# add MACs plus w_out when the layer has a bias to "flops", and their output elements to
+# "acts"; pool2d_cx (the max pool of the ResNet stem) adds its output elements to "acts";
+# norm2d_cx adds only params; gap2d_cx, activations, residual adds and SE's multiply add
+# nothing. Its models use only these layers, so other ops are skipped.
+PYCLS = {**_all(None), **dict.fromkeys(CONV_LINEAR, macs_plus_bias_once)}
+PYCLS_ACTS: dict[str, Rule] = {**dict.fromkeys(CONV_LINEAR, output_elements),
+                               "maxpool": output_elements, "avgpool": output_elements}
+
 PROFILES: dict[str, Profile] = {}
 
 
@@ -269,6 +291,12 @@ register(Profile(
     "keras", "Keras model.summary() 'Total params' (Keras reports no FLOPs)",
     "MACs", "params include batch-norm moving mean/variance; MACs as torchvision",
     _all(macs), keras_total, splits_trainable=True))
+
+register(Profile(
+    "pycls", "pycls complexity() (flops, params, acts; dev/model_complexity.json)",
+    "pycls flops", "conv/linear MACs + one add per output channel with a bias; acts: "
+    "output elements of conv, linear and pooling layers; trainable params",
+    PYCLS, trainable, acts=PYCLS_ACTS))
 
 DEFAULT = "torchvision"
 

@@ -65,6 +65,8 @@ def total_lines(analysis: object) -> list[tuple[str, str]]:
         ("activation memory (all)", binary(t.activation_bytes)),
         ("peak live activations", binary(t.peak_activation_bytes)),
         ("layers", f"{t.layers} ({t.weighted_layers} conv/linear)"),
+        *([("acts (pycls)", f"{analysis.acts:,} ({si(analysis.acts)}; conv/linear/pool "  # type: ignore[attr-defined]
+                            "outputs)")] if getattr(analysis, "acts", None) is not None else []),
         *field_total(analysis),
     ]
 
