@@ -134,36 +134,19 @@ ZOO_FAMILIES = {"convnext": "convnext_tiny", "efficientnet": "efficientnet_b0",
 
 
 def torchvision_models() -> dict:
-    """The zoo families as cnncost.build makes them, at the spec's default input (the
-    hook-based tools count modules, and torchvision calls some layers as functionals:
-    what they report on torchvision's own module is recorded beside, see
-    on_torchvision())."""
+    """The zoo families as torchvision builds them (weights=None), at the spec's default
+    input; needs torchvision (see benchmarks/zoo_reference.py for the environment)."""
+    import zoo_reference
+
     import cnncost
 
+    models = zoo_reference.import_torchvision().models
     out = {}
     for family, name in ZOO_FAMILIES.items():
         shape = cnncost.analyze(family).input_shape
-        out[family] = ((lambda f=family: cnncost.build(f)), tuple(shape),
-                       f"cnncost.build('{family}'), the same function as torchvision {name}")
+        out[family] = ((lambda n=name: models.get_model(n, weights=None)), tuple(shape),
+                       f"torchvision {name}")
     return out
-
-
-def on_torchvision(family: str, shape: tuple) -> dict:
-    """The four tools on torchvision's own model of a zoo family (needs torchvision: see
-    benchmarks/zoo_reference.py for the environment)."""
-    import zoo_reference
-
-    models = zoo_reference.import_torchvision().models
-    name = ZOO_FAMILIES[family]
-
-    def build() -> nn.Module:
-        return models.get_model(name, weights=None).eval()
-
-    x = torch.zeros(1, *shape)
-    with torch.no_grad():
-        return {"model": f"torchvision {name}", "torch_flop_counter": torch_counts(build(), x),
-                "fvcore": fvcore_counts(build(), x), "ptflops": ptflops_counts(build(), shape),
-                "thop": thop_counts(build(), x)}
 
 
 def fvcore_counts(model: nn.Module, x: torch.Tensor) -> dict:
@@ -221,8 +204,6 @@ def main() -> None:
                      "fvcore": fvcore_counts(model, x),
                      "ptflops": ptflops_counts(build().eval(), shape),
                      "thop": thop_counts(build().eval(), x)}
-            if name in ZOO_FAMILIES:
-                entry["on_torchvision"] = on_torchvision(name, shape)
         specs[name] = entry
         print(f"{name:26} torch {entry['torch_flop_counter']['macs']:>15,}  "
               f"fvcore {entry['fvcore']['flops']:>15,}  ptflops {entry['ptflops']['macs']:>15,}  "

@@ -35,13 +35,47 @@ RECORDED = {"torchvision": ("torch_flop_counter", "macs"), "fvcore": ("fvcore", 
             "ptflops": ("ptflops", "macs"), "thop": ("thop", "macs")}
 
 
+# The zoo families are recorded on torchvision's own models. Where torchvision writes a
+# layer as a function call or with another module type than the usual one the profiles
+# assume (docs/conventions.md), the hook-based tools count something else: (profile, spec)
+# -> (the tool's MACs minus the profile's, params minus the profile's), each explained.
+KNOWN_GAPS = {
+    # nn.LayerNorm on channels-last tensors in every block: ptflops 1 per element
+    # (96*56*56*3 + 192*28*28*3 + 384*14*14*9 + 768*7*7*3 = 2,145,024), thop 4 per element
+    # and its 2 x (96*3 + 192*3 + 384*9 + 768*3) params
+    ("ptflops", "convnext"): (2_145_024, 0),
+    ("thop", "convnext"): (4 * 2_145_024, 13_248),
+    # F.adaptive_avg_pool2d over 1024x7x7: ptflops' 2 per input and thop's (49 + 1) x 1024
+    ("ptflops", "densenet"): (-2 * 50_176, 0),
+    ("thop", "densenet"): (-50 * 1024, 0),
+    # F.relu in every conv unit: ptflops counts the 3,226,160 ReLU outputs once, not twice;
+    # thop counts no params of the auxiliary classifiers eval mode never calls
+    ("ptflops", "googlenet"): (-3_226_160, 0),
+    ("thop", "googlenet"): (0, -(13_004_888 - 6_624_904)),
+    # F.relu (8,967,488 outputs once, not twice), F.avg_pool2d in A/C/E (2,002,400 inputs)
+    # and F.max_pool2d in B/D (288x35x35 + 768x17x17 = 574,752 inputs) once, not twice;
+    # thop misses the functional average pools (2,002,400 outputs) and the auxiliary
+    # classifier's params
+    ("ptflops", "inception_v3"): (-(8_967_488 + 2_002_400 + 574_752), 0),
+    ("thop", "inception_v3"): (-2_002_400, -(27_161_264 - 23_834_568)),
+    # x.mean([2, 3]) over 1280x7x7 (MnasNet) and 1024x7x7 (ShuffleNetV2): no tool sees it
+    ("fvcore", "mnasnet"): (-62_720, 0),
+    ("ptflops", "mnasnet"): (-2 * 62_720, 0),
+    ("thop", "mnasnet"): (-50 * 1280, 0),
+    ("fvcore", "shufflenet_v2"): (-50_176, 0),
+    ("ptflops", "shufflenet_v2"): (-2 * 50_176, 0),
+    ("thop", "shufflenet_v2"): (-50 * 1024, 0),
+}
+
+
 @pytest.mark.parametrize("name", SPECS)
 @pytest.mark.parametrize("convention", RECORDED)
 def test_profile_matches_the_recorded_tool(convention, name):
     tool, macs_key = RECORDED[convention]
     ref = DATA["specs"][name][tool]
     t = cnncost.analyze(name, convention=convention).totals
-    assert (t.macs, t.params) == (ref[macs_key], ref["params"])
+    gap = KNOWN_GAPS.get((convention, name), (0, 0))
+    assert (ref[macs_key] - t.macs, ref["params"] - t.params) == gap
 
 
 OPS_DATA = json.loads((Path(__file__).parent / "data" / "convention_ops_reference.json")
