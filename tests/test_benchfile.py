@@ -399,8 +399,10 @@ def test_unmatched_model_is_skipped_with_the_key_looked_for(repo):
         assert row["status"] == "skipped" and row["current"] is None
         assert row["note"].startswith("no bench result in bench.json matched spec mobilenet_v2 "
                                       f"(sha256 {spec_sha256(SPEC)[:12]}), input 3x224x224, "
-                                      "vars {classes=1000, dropout=0.2, resolution=224, "
-                                      "width=1.0}, variant none, batch 4, dtype fp32")
+                                      "vars {bn_eps=1e-05, bn_momentum=0.1, classes=1000, "
+                                      "classifier_act=none, dropout=0.2, keras_pad=false, "
+                                      "resolution=224, width=1.0}, variant none, batch 4, "
+                                      "dtype fp32")
         assert row["note"].endswith("closest: bench.json results[0], batch 1 (wanted 4)")
     text = run("gate", "--measurements", "bench.json").output
     assert "skipped: mv2-batch4 latency_ms: no bench result in bench.json matched" in text

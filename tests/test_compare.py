@@ -178,8 +178,9 @@ def test_sweep_parse_errors_name_the_item(item, message):
 def test_sweep_unknown_variable_did_you_mean():
     result = CliRunner().invoke(main, ["compare", "mobilenet_v1", "--sweep", "widht=0.5,1.0"])
     assert result.exit_code == 2
-    assert ("--sweep: unknown variable 'widht'; did you mean 'width'? (vars: classes, dropout, "
-            "min_depth, resolution, width)") in result.stderr
+    assert ("--sweep: unknown variable 'widht'; did you mean 'width'? (vars: act, bn_eps, "
+            "bn_momentum, classes, classifier_act, dropout, min_depth, resolution, width)") \
+        in result.stderr
 
 
 def test_sweep_value_of_wrong_type_fails_that_point_only():
@@ -409,6 +410,36 @@ def test_plot_writes_a_png(tmp_path):
     sweep = tmp_path / "sweep.png"
     assert invoke(*MOBILENET_GRID, "--plot", str(sweep), "--format", "csv").exit_code == 0
     assert sweep.stat().st_size > 1000
+
+
+def test_plot_says_what_its_axes_and_bubbles_mean(monkeypatch, tmp_path):
+    """Axes in the unit the data needs (G MACs for ResNet-50, M params), no offset or
+    scientific notation, and a key that gives the bubble sizes in bytes."""
+    pytest.importorskip("matplotlib")
+    from cnncost.comparison import plot as plotting
+
+    assert plotting.scale([4.09e9, 0.3e9]) == (1e9, "G")
+    assert plotting.scale([25.5e6]) == (1e6, "M")
+    assert plotting.scale([61_706]) == (1e3, "k")
+    assert plotting.scale([12]) == (1.0, "")
+    seen = {}
+    plt = plotting._pyplot()
+    real = plt.Figure.savefig
+
+    def keep(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        seen["x"], seen["y"] = ax.get_xlabel(), ax.get_ylabel()
+        seen["key"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["title"] = ax.get_legend().get_title().get_text()
+        return real(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", keep)
+    assert invoke("compare", "resnet50", "mobilenet_v2", "--plot", str(tmp_path / "p.png"),
+                  "--format", "csv").exit_code == 0
+    assert seen["x"] == "MACs per forward pass (G MACs)"
+    assert seen["y"] == "parameters (M params)"
+    assert seen["title"] == "peak activation memory"
+    assert seen["key"][0] == "9.19 MiB"  # ResNet-50's peak, the larger of the two
 
 
 def test_plot_without_matplotlib_exits_2(monkeypatch, tmp_path):

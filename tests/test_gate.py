@@ -536,6 +536,24 @@ def test_github_annotations_and_job_summary(repo, monkeypatch):
            in bad.output
 
 
+def test_gitlab_code_quality_report(repo):
+    """--format codequality: GitLab's Code Quality JSON, one issue per violated check at
+    its budget file line, with a stable fingerprint; an empty list when the gate passes."""
+    save()
+    assert json.loads(run("gate", "--format", "codequality").output) == []
+    edit(repo / "specs" / SPEC, "name: conv2, out: 64", "name: conv2, out: 72")
+    result = run("gate", "--format", "codequality")
+    assert result.exit_code == 1
+    issues = json.loads(result.output)
+    line = line_of(repo / "cnncost.budget.yaml", "macs: 12M")
+    macs = [i for i in issues if i["check_name"] == "cnncost-gate-macs"]
+    assert macs and macs[0]["severity"] == "major"
+    assert macs[0]["location"] == {"path": "cnncost.budget.yaml", "lines": {"begin": line}}
+    assert macs[0]["description"].startswith("seed_mnist_cnn: macs is ")
+    assert len({i["fingerprint"] for i in issues}) == len(issues)
+    assert json.loads(run("gate", "--format", "codequality").output) == issues  # stable
+
+
 def test_docs_workflow_gate_step_runs_on_a_sample_repository(git_repo, monkeypatch):
     """Run the documented workflow's gate step with bash, as GitHub would, on a git
     repository with an origin/main (`cnncost` is this interpreter's module)."""

@@ -30,10 +30,26 @@ def _pyplot() -> Any:
     return plt
 
 
+def scale(values: list[float]) -> tuple[float, str]:
+    """(divisor, prefix) that shows `values` as plain numbers a reader expects: k, M or G."""
+    top = max((abs(v) for v in values), default=0)
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if top >= factor:
+            return factor, prefix
+    return 1.0, ""
+
+
 def plot(comparison: Any, path: str) -> None:
-    """Draw `comparison` (cnncost.comparison.compare.Comparison) into the image file `path`."""
+    """Draw `comparison` (cnncost.comparison.compare.Comparison) into the image file `path`:
+    MACs against params in units chosen for the data (k, M, G), each model a bubble whose
+    area is its peak activation memory (a key shows what the sizes mean), or one curve per
+    swept setting."""
+    from ..formats.common import binary
+
     plt = _pyplot()
     rows = comparison.rows
+    xdiv, xunit = scale([r["macs"] for r in rows])
+    ydiv, yunit = scale([r["params"] for r in rows])
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     if comparison.sweep and len(rows) > 1:
         first, others = comparison.sweep[0], comparison.sweep[1:]
@@ -43,26 +59,41 @@ def plot(comparison: Any, path: str) -> None:
             curves.setdefault(key, []).append(row)
         for index, (key, members) in enumerate(curves.items()):
             members = sorted(members, key=lambda r: r["macs"])
-            ax.plot([r["macs"] / 1e6 for r in members], [r["params"] / 1e6 for r in members],
+            ax.plot([r["macs"] / xdiv for r in members], [r["params"] / ydiv for r in members],
                     marker="o", label=key)
             if index != len(curves) - 1:  # label the points of one curve only: no overlap
                 continue
             for r in members:
-                ax.annotate(f"{first}={r[first]}", (r["macs"] / 1e6, r["params"] / 1e6),
+                ax.annotate(f"{first}={r[first]}", (r["macs"] / xdiv, r["params"] / ydiv),
                             fontsize=7, xytext=(3, 3), textcoords="offset points")
         if len(curves) <= 12:
-            ax.legend(fontsize=7)
-        ax.set_title(f"sweep of {first}" + (f" (curves: {', '.join(others)})" if others else ""))
+            ax.legend(fontsize=7, title="curve (settings held)", title_fontsize=7)
+        ax.set_title(f"sweep of {first}: each point one value, labelled"
+                     + (f" (curves: {', '.join(others)})" if others else ""))
     else:
         peak = max((r["peak_activation_bytes"] for r in rows), default=1) or 1
+
+        def area(nbytes: float) -> float:
+            return 40 + 1500 * nbytes / peak
+
         for r in rows:
-            size = 40 + 1500 * r["peak_activation_bytes"] / peak
-            ax.scatter(r["macs"] / 1e6, r["params"] / 1e6, s=size, alpha=0.5)
-            ax.annotate(r["model"], (r["macs"] / 1e6, r["params"] / 1e6), fontsize=8,
+            ax.scatter(r["macs"] / xdiv, r["params"] / ydiv, s=area(r["peak_activation_bytes"]),
+                       alpha=0.5)
+            ax.annotate(r["model"], (r["macs"] / xdiv, r["params"] / ydiv), fontsize=8,
                         ha="center", va="center")
-        ax.set_title("MACs vs params (bubble area: peak activation memory)")
-    ax.set_xlabel("MACs (millions)")
-    ax.set_ylabel("params (millions)")
+        # the key: reference bubbles at the largest peak, half and a tenth of it
+        for fraction in (1.0, 0.5, 0.1):
+            ax.scatter([], [], s=area(peak * fraction), color="gray", alpha=0.4,
+                       label=binary(peak * fraction))
+        ax.legend(title="peak activation memory", fontsize=7, title_fontsize=7,
+                  labelspacing=2.2, borderpad=1.2, loc="best", frameon=True)
+        settings = getattr(comparison, "settings", None) or {}
+        where = ", ".join(f"{k} {settings[k]}" for k in ("batch", "dtype") if k in settings)
+        ax.set_title("MACs vs params; bubble area: peak activation memory"
+                     + (f" ({where})" if where else ""))
+    ax.set_xlabel(f"MACs per forward pass ({xunit or 'count'}{' MACs' if xunit else ''})")
+    ax.set_ylabel(f"parameters ({yunit or 'count'}{' params' if yunit else ''})")
+    ax.ticklabel_format(style="plain", useOffset=False)
     ax.grid(True, alpha=0.3)
     ax.margins(0.08)  # room for the labels of the outermost points
     fig.tight_layout()

@@ -49,6 +49,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "text": "cnncost.gate.report:render_text",
         "json": "cnncost.gate.report:render_json",
         "markdown": "cnncost.gate.report:render_markdown",
+        "codequality": "cnncost.gate.report:render_codequality",
     },
     "peaks": {  # cnncost peaks: render(PeaksReport)
         "table": "cnncost.formats.peaks:render_table",

@@ -126,6 +126,25 @@ def render_json(result: GateResult) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
+def render_codequality(result: GateResult) -> str:
+    """GitLab Code Quality report: one issue per violated check, at its budget file line
+    (a job's `artifacts: reports: codequality:` shows them in the merge request)."""
+    import hashlib
+
+    issues = []
+    for row in result.rows:
+        for finding in row.findings:
+            key = f"{result.budget_file}|{row.model}|{row.metric}|{finding.message}"
+            issues.append({
+                "description": finding.message,
+                "check_name": f"cnncost-gate-{row.metric}",
+                "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+                "severity": "major" if finding.level == "error" else "minor",
+                "location": {"path": result.budget_file, "lines": {"begin": finding.line or 1}},
+            })
+    return json.dumps(issues, indent=2) + "\n"
+
+
 def _escape(text: str, property_value: bool = False) -> str:
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
