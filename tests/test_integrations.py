@@ -90,6 +90,30 @@ def test_an_analysis_prints_compactly_and_renders_as_html():
     assert "<script>" not in html_text and "&lt;script&gt;" in html_text
 
 
+def test_comparison_and_gate_results_print_compactly_and_render_as_html(tmp_path,
+                                                                        monkeypatch):
+    from cnncost.comparison.request import CompareRequest, execute
+    from cnncost.gate.budget import load_budget
+    from cnncost.gate.check import compare, evaluate_models
+
+    comparison = execute(CompareRequest(specs=("resnet50", "mobilenet_v2"), grid=[],
+                                        options={})).comparison
+    assert repr(comparison) == "<Comparison resnet50, mobilenet_v2>"
+    page = comparison._repr_html_()
+    assert "<th>model</th>" in page and "<td>25,557,032</td>" in page
+    assert "<td>mobilenet_v2</td>" in page
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cnncost.budget.yaml").write_text(
+        "models:\n  - spec: lenet5\n    name: \"<b>lenet</b>\"\n    budgets: {params: 1M}\n")
+    budget = load_budget("cnncost.budget.yaml")
+    result = compare(budget, None, evaluate_models(budget, measure=False))
+    assert repr(result) == "<GateResult cnncost.budget.yaml: passed: 1 pass>"
+    page = result._repr_html_()
+    assert "passed: 1 pass" in page and "<td>61,706</td>" in page
+    assert "<b>lenet</b>" not in page and "&lt;b&gt;lenet&lt;/b&gt;" in page
+
+
 def complete(words: str, monkeypatch) -> list[str]:
     """What bash completion offers for the last word of `words` (click's protocol)."""
     parts = words.split(" ")

@@ -89,6 +89,34 @@ class Comparison(NamedTuple):
     env: dict | None = None  # measurement environment (device, torch, dtype...), if measured
     notes: tuple = ()  # about the measurement as a whole, e.g. a busy CPU (bench's notes)
 
+    def __repr__(self) -> str:
+        """One line, for a REPL: the models and how many failed."""
+        names = ", ".join(str(r["model"]) for r in self.rows[:4])
+        more = f", ... ({len(self.rows)} rows)" if len(self.rows) > 4 else ""
+        failed = f", {len(self.failures)} failed" if self.failures else ""
+        return f"<Comparison {names}{more}{failed}>"
+
+    def _repr_html_(self) -> str:
+        """The rows as a table for Jupyter (the default columns), every text escaped."""
+        import html
+
+        cols = columns_for(self)
+        head = "".join(f"<th>{html.escape(COLUMNS[c][0] if c in COLUMNS else c)}</th>"
+                       for c in cols)
+
+        def cell(value: Any) -> str:
+            if isinstance(value, bool) or value is None:
+                return html.escape(str(value if value is not None else "-"))
+            if isinstance(value, int):
+                return f"{value:,}"
+            if isinstance(value, float):
+                return f"{value:.3f}"
+            return html.escape(str(value))
+
+        body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in cols) + "</tr>"
+                       for r in self.rows)
+        return f"<div><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
 
 def _usage(message: str) -> SpecError:
     return SpecError([Problem(Loc(""), "", message)])

@@ -73,6 +73,26 @@ class GateResult(NamedTuple):
     def exit_code(self) -> int:
         return 1 if any(r.status == "fail" for r in self.rows) else 0
 
+    def __repr__(self) -> str:
+        """One line, for a REPL: the verdict and the counts."""
+        from .report import headline
+
+        return f"<GateResult {self.budget_file}: {headline(self)}>"
+
+    def _repr_html_(self) -> str:
+        """The report's table for Jupyter, every text escaped."""
+        import html
+
+        from .report import COLUMNS, cells, headline
+
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r))
+                       + "</tr>" for r in self.rows)
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (f"<div><p><b>cnncost gate {html.escape(headline(self))}</b> "
+                f"({html.escape(self.budget_file)})</p><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table>{f'<ul>{notes}</ul>' if notes else ''}</div>")
+
 
 def needs_measuring(model: Model, measure: bool | None) -> bool:
     """--measure forces, --no-measure forbids, the default measures what the budget asks."""
