@@ -407,4 +407,23 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
         from .cost.receptive import geometry as fields
 
         result = result._replace(geometry=tuple(fields(graph)))
+    if convention == "keras":
+        result = result._replace(notes=_keras_layout_notes(spec, graph.vars))
     return result._replace(variant=variant, custom=bool(variant or set or input))
+
+
+def _keras_layout_notes(spec: Any, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Under the keras convention, a note when the spec has a `keras` variant (Keras' own
+    layout of the network) and the variables analyzed are not its settings."""
+    keras = load(spec).variants.get("keras")
+    if not keras:
+        return ()
+    def word(value: Any) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    differ = [f"{k}={word(values.get(k))} (Keras: {word(v)})" for k, v in keras.items()
+              if values.get(k) != v]
+    if not differ:
+        return ()
+    return (f"this is not Keras' own layout of the network: {', '.join(differ)}; "
+            "--variant keras is keras.applications' model",)

@@ -65,3 +65,23 @@ def test_counts_equal_keras_summary(name: str) -> None:
     # the same without the convention: PyTorch's params are Keras' trainable ones
     default = cnncost.analyze(spec, variant=variant, set={"resolution": height}).totals
     assert (default.params, default.keras_params) == (expected["trainable"], expected["total"])
+
+
+def test_footer_says_when_the_layout_is_not_keras_own() -> None:
+    """--convention keras on a spec whose `keras` variant is not the one analyzed: a note
+    names each setting that differs (ResNet-50 in Keras has conv biases, ...)."""
+    from click.testing import CliRunner
+
+    from cnncost.cli import main
+
+    notes = cnncost.analyze("resnet50", convention="keras").notes
+    assert len(notes) == 1 and "conv_bias=false (Keras: true)" in notes[0]
+    assert "stride_on=conv2 (Keras: conv1)" in notes[0]
+    assert cnncost.analyze("resnet50", variant="keras", convention="keras").notes == ()
+    assert cnncost.analyze("lenet5", convention="keras").notes == ()  # no Keras layout known
+    assert cnncost.analyze("resnet50").notes == ()  # only under the keras convention
+    output = CliRunner().invoke(main, ["analyze", "resnet50", "--convention", "keras",
+                                       "--depth", "1"]).output
+    assert output.rstrip().splitlines()[-1].startswith("note: this is not Keras' own layout")
+    data = cnncost.analyze("resnet50", convention="keras").to_dict()
+    assert data["notes"] == list(notes)

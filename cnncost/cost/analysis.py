@@ -85,6 +85,7 @@ class Analysis(NamedTuple):
     trainable: int | None = None
     # the "activations" of a convention that counts them (pycls' acts); else None
     acts: int | None = None
+    notes: tuple[str, ...] = ()  # caveats about the figures (printed under the totals)
 
     def collapse(self, depth: int) -> list[Row]:
         """Rows grouped to the first `depth` components of their names, costs summed."""
@@ -166,6 +167,8 @@ class Analysis(NamedTuple):
                    **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
             if self.acts is not None:
                 out["totals"] = {**out["totals"], "acts": self.acts}
+            if self.notes:
+                out["notes"] = list(self.notes)
             if self.trainable is not None:  # as the tool labels them
                 out["totals"] = {**out["totals"], "trainable": self.trainable,
                                  "non_trainable": self.totals.params - self.trainable}

@@ -42,6 +42,11 @@ def cell(row: object, column: str) -> str:
     return str(value)
 
 
+def note_lines(analysis: object) -> list[str]:
+    """Caveats about the figures, printed under the totals ('note: ...')."""
+    return [f"note: {note}" for note in getattr(analysis, "notes", ())]
+
+
 def total_lines(analysis: object) -> list[tuple[str, str]]:
     """(label, value) pairs for the totals footer, exact numbers with a readable size."""
     t = analysis.totals  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import (COLUMNS, GEOMETRY_HEADERS, HEADERS, caption, cell, geometry_cells,
+from .common import (COLUMNS, note_lines, GEOMETRY_HEADERS, HEADERS, caption, cell, geometry_cells,
                      header_line, total_lines)
 
 
@@ -22,4 +22,5 @@ def render(analysis: Any, depth: int = 0, **_: Any) -> str:
         lines.append("| " + " | ".join(t.replace("|", "\\|") for t in texts) + " |")
     lines += ["", "| total | value |", "|---|---:|"]
     lines += [f"| {label} | {value} |" for label, value in total_lines(analysis)]
+    lines += ["", *note_lines(analysis)] if note_lines(analysis) else []
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .common import (COLUMNS, GEOMETRY_HEADERS, HEADERS, aligned, caption, cell, geometry_cells,
+from .common import (COLUMNS, note_lines, GEOMETRY_HEADERS, HEADERS, aligned, caption, cell, geometry_cells,
                      header_line, total_lines)
 
 PLAIN_ABOVE = 1000  # rows
@@ -48,6 +48,8 @@ def render(analysis: Any, depth: int = 0, color: bool = False, width: int | None
     console.print(header_line(analysis))
     console.print(table)
     console.print(totals)
+    for note in note_lines(analysis):
+        console.print(note)
     return out.getvalue()
 
 
@@ -60,4 +62,5 @@ def plain(analysis: Any, cells: list, headers: list[str]) -> str:
         out.append(caption(analysis))
     label_width = max(len(label) for label, _ in total_lines(analysis))
     out += [f"{label:<{label_width}}  {value}" for label, value in total_lines(analysis)]
+    out += note_lines(analysis)
     return "\n".join(out) + "\n"
