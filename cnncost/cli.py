@@ -168,6 +168,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "baseline": "cnncost.commands.baseline:baseline",
     "compare": "cnncost.commands.compare:compare",
     "diff": "cnncost.commands.diff:diff",
+    "report": "cnncost.commands.report:report",
 }
 
 

@@ -75,15 +75,11 @@ class GateResult(NamedTuple):
 
     def __repr__(self) -> str:
         """One line, for a REPL: the verdict and the counts."""
-        from .report import headline
-
         return f"<GateResult {self.budget_file}: {headline(self)}>"
 
     def _repr_html_(self) -> str:
         """The report's table for Jupyter, every text escaped."""
         import html
-
-        from .report import COLUMNS, cells, headline
 
         head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r))
@@ -288,3 +284,24 @@ def _env_diff(old: dict, new: dict) -> str:
     keys = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) + (
         f" (and {len(keys) - 4} more)" if len(keys) > 4 else "")
+
+
+# The table every report format prints (cnncost.gate.report), and the verdict line.
+COLUMNS = ("model", "metric", "baseline", "current", "delta", "delta %", "budget", "tolerance",
+           "status")
+
+
+def cells(row: Row) -> list[str]:
+    """The table cells of one row, as every text format prints them."""
+    kind = METRICS[row.metric].kind if row.metric in METRICS else "count"
+    return [row.model, row.metric, fmt_value(row.baseline, kind), fmt_value(row.current, kind),
+            fmt_delta(row.delta, kind), fmt_percent(row.delta_pct), row.budget or "-",
+            row.tolerance or "-", row.status]
+
+
+def headline(result: GateResult) -> str:
+    """'failed: 1 fail, 3 pass' — the verdict and the non-zero counts."""
+    counts = result.counts()
+    verdict = "failed" if result.exit_code else "passed"
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    return f"{verdict}: {', '.join(parts) or 'nothing to check'}"

@@ -13,29 +13,9 @@ from __future__ import annotations
 import json
 
 from ..formats.common import aligned
-from .check import GateResult, Row
-from .metrics import METRICS
-from .quantity import fmt_delta, fmt_percent, fmt_value
+from .check import COLUMNS, GateResult, Row, cells, headline  # noqa: F401 (re-exported)
 
-COLUMNS = ("model", "metric", "baseline", "current", "delta", "delta %", "budget", "tolerance",
-           "status")
 QUIET = ("pass",)  # statuses collapsed in the markdown report
-
-
-def cells(row: Row) -> list[str]:
-    """The table cells of one row, as every text format prints them."""
-    kind = METRICS[row.metric].kind if row.metric in METRICS else "count"
-    return [row.model, row.metric, fmt_value(row.baseline, kind), fmt_value(row.current, kind),
-            fmt_delta(row.delta, kind), fmt_percent(row.delta_pct), row.budget or "-",
-            row.tolerance or "-", row.status]
-
-
-def headline(result: GateResult) -> str:
-    """'failed: 1 fail, 3 pass' — the verdict and the non-zero counts."""
-    counts = result.counts()
-    verdict = "failed" if result.exit_code else "passed"
-    parts = [f"{n} {status}" for status, n in counts.items() if n]
-    return f"{verdict}: {', '.join(parts) or 'nothing to check'}"
 
 
 def findings(result: GateResult) -> list[tuple[str, str, int]]:
