@@ -110,3 +110,51 @@ def test_the_page_works_in_a_headless_browser(tmp_path):
     shown = re.findall(r'class="legend" data-metric="(\w+)" data-depth="(\d+)" '
                        r'style="display: block;"', dom)
     assert shown == [("macs", "1")]
+
+
+def test_diff_page_marks_what_changed(tmp_path):
+    """`diff --format html`: both graphs per depth; B's new blocks marked '+' and coloured,
+    with their deltas; A has nothing removed; the totals' deltas."""
+    out = tmp_path / "diff.html"
+    result = CliRunner().invoke(main, ["diff", "resnet18", "resnet34", "--format", "html",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    a, b = cnncost.analyze("resnet18"), cnncost.analyze("resnet34")
+    drawn = re.findall(r'class="view" data-depth="(\d+)" data-nodes="(\d+)"', page)
+    assert ("2", str(len(a.collapse(2)))) in drawn and ("2", str(len(b.collapse(2)))) in drawn
+    assert "+ layer1.block3" in page and "− " not in page.split("change from A to B")[0]
+    assert "+ added (8)" in page  # 1 + 2 + 4 + 1 more blocks in ResNet-34, at depth 2
+    assert "+10,108,160" in page  # params: 21,797,672 - 11,689,512
+    assert "&quot;change&quot;: &quot;added&quot;" in page  # in the node's details
+
+
+def test_diff_page_from_the_registry_rebuilds_the_graphs():
+    """The formats registry renders a Diff alone: the graphs come from the analyses'
+    files and variables."""
+    from cnncost.comparison.diff import diff
+    from cnncost.formats import render_as
+
+    result = diff(cnncost.analyze("mobilenet_v2"), cnncost.analyze("mobilenet_v2",
+                                                                     set={"width": 0.5}), 1)
+    page = render_as("difference", "html", result)
+    assert page.startswith("<!DOCTYPE html>") and "~ stage2" in page
+
+
+def test_compare_and_gate_pages(tmp_path, monkeypatch):
+    """compare --format html: the table's cells and the plot inline as SVG; gate --format
+    html: the verdict and the table, a failing row marked and its status written out."""
+    result = CliRunner().invoke(main, ["compare", "resnet50", "mobilenet_v2", "--format",
+                                       "html"])
+    assert result.exit_code == 0
+    page = result.output
+    assert page.startswith("<!DOCTYPE html>") and "<td>25,557,032</td>" in page
+    if __import__("importlib").util.find_spec("matplotlib"):
+        assert page.count("<svg") == 1 and "peak activation memory" in page
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cnncost.budget.yaml").write_text(
+        "models:\n  - spec: lenet5\n    budgets: {params: 50k}\n")
+    gate = CliRunner().invoke(main, ["gate", "--format", "html"])
+    assert gate.exit_code == 1
+    assert "gate failed: 1 fail" in gate.output
+    assert '<tr class="fail"><td>lenet5</td><td>params</td>' in gate.output

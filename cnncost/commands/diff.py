@@ -65,5 +65,15 @@ def diff(spec_a: str, spec_b: str, input_: str | None, sets: tuple[str, ...],
             failed = True
     if failed:
         sys.exit(EXIT_BAD_INPUT)
-    emit(render_as("difference", fmt, run(results[0], results[1], depth),
-                   **table_options(fmt, output)), output)
+    options = table_options(fmt, output)
+    if fmt == "html":  # the page draws both graphs (grandalf: cnncost[report])
+        from ..api import build_graph
+        from ..report.layout import require_grandalf
+
+        require_grandalf()
+        options["graphs"] = tuple(
+            build_graph(spec, input=input_, set={**common, **parse_sets(own)} or None,
+                        variant=own_variant or variant)
+            for spec, own, own_variant in ((spec_a, sets_a, variant_a),
+                                           (spec_b, sets_b, variant_b)))
+    emit(render_as("difference", fmt, run(results[0], results[1], depth), **options), output)

@@ -39,7 +39,7 @@ def scale(values: list[float]) -> tuple[float, str]:
     return 1.0, ""
 
 
-def plot(comparison: Any, path: str) -> None:
+def plot(comparison: Any, path: Any, format: str | None = None) -> None:
     """Draw `comparison` (cnncost.comparison.compare.Comparison) into the image file `path`:
     MACs against params in units chosen for the data (k, M, G), each model a bubble whose
     area is its peak activation memory (a key shows what the sizes mean), or one curve per
@@ -98,7 +98,7 @@ def plot(comparison: Any, path: str) -> None:
     ax.margins(0.08)  # room for the labels of the outermost points
     fig.tight_layout()
     try:
-        fig.savefig(path)
+        fig.savefig(path, format=format)
     finally:
         plt.close(fig)
 

@@ -28,12 +28,14 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "json": "cnncost.formats.comparison:as_json",
         "csv": "cnncost.formats.comparison:as_csv",
         "markdown": "cnncost.formats.comparison:markdown",
+        "html": "cnncost.report.tables:comparison_html",
     },
     "difference": {  # cnncost diff: render(diff, **options)
         "table": "cnncost.formats.difference:table",
         "json": "cnncost.formats.difference:as_json",
         "csv": "cnncost.formats.difference:as_csv",
         "markdown": "cnncost.formats.difference:markdown",
+        "html": "cnncost.report.page:diff_html",
     },
     "bench": {  # cnncost bench: render(result, top=..., **options)
         "table": "cnncost.formats.bench:render_table",
@@ -50,6 +52,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "json": "cnncost.gate.report:render_json",
         "markdown": "cnncost.gate.report:render_markdown",
         "codequality": "cnncost.gate.report:render_codequality",
+        "html": "cnncost.report.tables:gate_html",
     },
     "peaks": {  # cnncost peaks: render(PeaksReport)
         "table": "cnncost.formats.peaks:render_table",

@@ -80,16 +80,21 @@ def _short(key: str, limit: int = 24) -> str:
     return ".".join(parts)
 
 
-def _tooltip(node: Any) -> str:
+def _tooltip(node: Any, extra: dict | None = None) -> str:
     row = node.row
     lines = [node.key, f"{row.op}" + (f" ({node.layers} layers)" if node.layers > 1 else ""),
              f"output {fmt_shape(row.shape)}", f"params {row.params:,}", f"MACs {row.macs:,}",
-             f"FLOPs {row.flops:,}", f"activations {binary(row.act_bytes)}"]
+             f"FLOPs {row.flops:,}", f"activations {binary(row.act_bytes)}",
+             *(f"{k} {v}" for k, v in (extra or {}).items())]
     return "\n".join(lines)
 
 
-def svg(view: View, fills: dict[str, list[str]], metric: str) -> tuple[str, int, int]:
-    """The view as an SVG drawing; (markup, width, height)."""
+def svg(view: View, fills: dict[str, list[str]], metric: str,
+        marks: list[str] | None = None, extra: list[dict] | None = None) -> tuple[str, int, int]:
+    """The view as an SVG drawing; (markup, width, height). `fills`: colour scheme ->
+    fill per node (the page's script switches schemes); `marks`: a prefix per node's
+    label (the diff's +, -, ~, so that a change reads without colour); `extra`: more
+    details per node."""
     positions = layout(len(view.nodes), view.edges)
     width = int(max((x for x, _ in positions), default=0) + NODE_W / 2 + 20)
     height = int(max((y for _, y in positions), default=0) + NODE_H / 2 + 20)
@@ -106,19 +111,19 @@ def svg(view: View, fills: dict[str, list[str]], metric: str) -> tuple[str, int,
     for i, node in enumerate(view.nodes):
         x, y = positions[i]
         row = node.row
-        name = _short(node.key)
+        name = (marks[i] if marks else "") + _short(node.key)
         kind = row.op if node.layers == 1 else f"{node.layers} layers"
         data = " ".join(f'data-fill-{m}="{fills[m][i]}" data-ink-{m}="{ink(fills[m][i])}"'
-                        for m, _, _, _ in METRICS)
+                        for m in fills)
         details = html.escape(json.dumps({
             "name": node.key, "op": row.op, "layers": node.layers,
             "output": fmt_shape(row.shape), "params": f"{row.params:,}",
             "MACs": f"{row.macs:,}", "FLOPs": f"{row.flops:,}",
-            "activations": binary(row.act_bytes)}), quote=True)
+            "activations": binary(row.act_bytes), **(extra[i] if extra else {})}), quote=True)
         fill = fills[metric][i]
         out.append(
             f'<g class="node" data-details="{details}" {data} tabindex="0">'
-            f'<title>{html.escape(_tooltip(node))}</title>'
+            f'<title>{html.escape(_tooltip(node, extra[i] if extra else None))}</title>'
             f'<rect x="{x - NODE_W / 2:.0f}" y="{y - NODE_H / 2:.0f}" width="{NODE_W}" '
             f'height="{NODE_H}" rx="5" fill="{fill}" stroke="#555" stroke-width="0.8"/>'
             f'<text x="{x:.0f}" y="{y - 3:.0f}" text-anchor="middle" font-size="12" '
@@ -204,18 +209,17 @@ SCRIPT = r"""
 """
 
 
-def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1) -> str:
-    """The whole page for `analysis` of `graph`, showing the view at `depth` first and
-    colouring by `metric` (macs, params or activations)."""
+def drawn_views(graph: Any, analysis: Any, notes: list[str]) -> list[View]:
+    """The views worth drawing, coarse to fine: a deeper view that merges nothing more
+    is left out, and one above MAX_NODES nodes too (with a note)."""
     views: list[View] = []
-    for d in depths(graph):  # a deeper view that merges nothing more is left out
+    for d in depths(graph):
         view = graph_view(graph, analysis, d)
         if views and len(view.nodes) == len(views[-1].nodes):
             if d == 0:
                 views[-1] = view
             continue
         views.append(view)
-    notes = list(note_lines(analysis))
     drawn = []
     for view in views:
         if len(view.nodes) > MAX_NODES:
@@ -224,6 +228,30 @@ def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1) -
                          "coarser views are")
             continue
         drawn.append(view)
+    return drawn
+
+
+def page(title: str, sub: str, controls: str, main: str, after: str, *, metric: str,
+         depth: int) -> str:
+    """The HTML document around the parts."""
+    style = STYLE.replace("VIRIDIS", ",".join(VIRIDIS))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)} — cnncost report</title>"
+        f"<style>{style}</style></head>"
+        f'<body data-metric="{metric}" data-depth="{depth}">'
+        f"<h1>{html.escape(title)}</h1>{sub}"
+        f'<div class="controls">{controls}</div><div class="main">{main}</div>{after}'
+        "<p class=\"sub\">made by cnncost; layout by grandalf (Sugiyama); colours: viridis "
+        "and Okabe-Ito (colour-blind safe)</p>"
+        f"<script>{SCRIPT}</script></body></html>\n")
+
+
+def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1) -> str:
+    """The whole page for `analysis` of `graph`, showing the view at `depth` first and
+    colouring by `metric` (macs, params or activations)."""
+    notes = list(note_lines(analysis))
+    drawn = drawn_views(graph, analysis, notes)
     if not any(v.depth == depth for v in drawn):
         depth = drawn[0].depth
     buttons, sections, legends = [], [], []
@@ -251,25 +279,94 @@ def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1) -
         f"<td>{html.escape(fmt_shape(r.shape))}</td><td>{r.params:,}</td><td>{r.macs:,}</td>"
         f"<td>{html.escape(binary(r.act_bytes))}</td></tr>" for r in analysis.collapse(1))
     note_html = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
-    style = STYLE.replace("VIRIDIS", ",".join(VIRIDIS))
     description = f'<p class="sub">{html.escape(analysis.description)}</p>' \
         if analysis.description else ""
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(analysis.name)} — cnncost report</title>"
-        f"<style>{style}</style></head>"
-        f'<body data-metric="{metric}" data-depth="{depth}">'
-        f"<h1>{html.escape(analysis.name)}</h1>"
-        f'<p class="sub">{html.escape(header_line(analysis))}</p>{description}'
-        f'<div class="controls"><span>view:</span>{"".join(buttons)}'
-        f"<span>colour by:</span>{metric_buttons}</div>"
-        f'<div class="main"><div class="graph">{"".join(sections)}</div>'
+    return page(
+        analysis.name, f'<p class="sub">{html.escape(header_line(analysis))}</p>{description}',
+        f'<span>view:</span>{"".join(buttons)}<span>colour by:</span>{metric_buttons}',
+        f'<div class="graph">{"".join(sections)}</div>'
         f'<div class="side">{"".join(legends)}<h3>selected node</h3>'
         '<table><tbody id="details"><tr><td>click a node</td><td></td></tr></tbody></table>'
-        f"<h3>totals</h3><table>{totals}</table></div></div>"
-        "<h3>per stage</h3><table class=\"stages\"><thead><tr><th>stage</th><th>op</th><th>output</th>"
-        f"<th>params</th><th>MACs</th><th>activations</th></tr></thead><tbody>{stage_rows}"
-        f"</tbody></table>{note_html}"
-        "<p class=\"sub\">made by cnncost; layout by grandalf (Sugiyama); colours: viridis "
-        "(colour-blind safe)</p>"
-        f"<script>{SCRIPT}</script></body></html>\n")
+        f"<h3>totals</h3><table>{totals}</table></div>",
+        '<h3>per stage</h3><table class="stages"><thead><tr><th>stage</th><th>op</th>'
+        "<th>output</th><th>params</th><th>MACs</th><th>activations</th></tr></thead>"
+        f"<tbody>{stage_rows}</tbody></table>{note_html}", metric=metric, depth=depth)
+
+
+# Okabe-Ito colours for the kinds of change (colour-blind safe), and a mark per kind so
+# that a change also reads without colour
+CHANGE_FILL = {"added": "#56B4E9", "removed": "#D55E00", "changed": "#E69F00",
+               "unchanged": NO_COST}
+CHANGE_MARK = {"added": "+ ", "removed": "− ", "changed": "~ ", "unchanged": ""}
+
+
+def render_diff(graph_a: Any, a: Any, graph_b: Any, b: Any, *, depth: int = 1) -> str:
+    """Both graphs side by side at each depth, every added, removed or changed node
+    marked and coloured, its deltas in its tooltip and details; the totals' deltas."""
+    from ..comparison.diff import diff
+    from ..formats.difference import signed, signed_bytes
+
+    notes: list[str] = []
+    views_b = drawn_views(graph_b, b, notes)
+    depths_a = {v.depth: v for v in drawn_views(graph_a, a, notes)}
+    if not any(v.depth == depth for v in views_b):
+        depth = views_b[0].depth
+    buttons: list[str] = []
+    legends: list[str] = []
+    columns: dict[str, list[str]] = {"a": [], "b": []}
+    for view_b in views_b:
+        d = view_b.depth
+        view_a = depths_a.get(d) or graph_view(graph_a, a, d)
+        changes = {c.name: c for c in diff(a, b, d).changes}
+        for side, view, gone in (("a", view_a, "added"), ("b", view_b, "removed")):
+            kinds = [changes[n.key].kind if n.key in changes and changes[n.key].kind != gone
+                     else "unchanged" for n in view.nodes]
+            extra = [{"change": k, "Δ params": signed(changes[n.key].params),
+                      "Δ MACs": signed(changes[n.key].macs),
+                      "Δ activations": signed_bytes(changes[n.key].act_bytes)}
+                     if k != "unchanged" else {"change": "none"}
+                     for n, k in zip(view.nodes, kinds, strict=True)]
+            markup, _, _ = svg(view, {"change": [CHANGE_FILL[k] for k in kinds]}, "change",
+                               marks=[CHANGE_MARK[k] for k in kinds], extra=extra)
+            columns[side].append(f'<div class="view" data-depth="{d}" '
+                                 f'data-nodes="{len(view.nodes)}">{markup}</div>')
+        label = "every layer" if d == 0 else f"depth {d}"
+        buttons.append(f'<button data-depth="{d}">{label}</button>')
+        counts = {k: sum(1 for c in changes.values() if c.kind == k)
+                  for k in ("added", "removed", "changed")}
+        items = "".join(f'<div><span style="display:inline-block;width:1em;height:1em;'
+                        f'background:{CHANGE_FILL[k]};border:1px solid #555"></span> '
+                        f'{CHANGE_MARK[k] or "  "}{k}'
+                        f'{f" ({counts[k]})" if k in counts else ""}</div>'
+                        for k in CHANGE_FILL)
+        legends.append(f'<div class="legend" data-metric="change" data-depth="{d}">'
+                       f"<b>change from A to B</b>{items}</div>")
+    totals = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{va:,}</td><td>{vb:,}</td><td>{signed(dv)}</td></tr>"
+        for k, (va, vb, dv) in diff(a, b, 0).totals().items())
+    sub = (f'<p class="sub">A: {html.escape(header_line(a))}</p>'
+           f'<p class="sub">B: {html.escape(header_line(b))}</p>')
+    main = (f'<div class="graph"><h3>A: {html.escape(a.name)}</h3>{"".join(columns["a"])}</div>'
+            f'<div class="graph"><h3>B: {html.escape(b.name)}</h3>{"".join(columns["b"])}</div>'
+            f'<div class="side">{"".join(legends)}<h3>selected node</h3>'
+            '<table><tbody id="details"><tr><td>click a node</td><td></td></tr></tbody></table>'
+            "<h3>totals</h3><table><tr><th></th><th>A</th><th>B</th><th>B - A</th></tr>"
+            f"{totals}</table></div>")
+    after = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    return page(f"{a.name} → {b.name}", sub, f'<span>view:</span>{"".join(buttons)}', main,
+                after, metric="change", depth=depth)
+
+
+def graphs_of(*analyses: Any) -> list[Any]:
+    """The graphs of analyses made from spec files (their file, variables and input)."""
+    from ..api import build_graph
+
+    return [build_graph(x.file, input=tuple(x.input_shape), set=dict(x.vars)) for x in analyses]
+
+
+def diff_html(result: Any, graphs: tuple[Any, Any] | None = None, **_: Any) -> str:
+    """`cnncost diff --format html`: render_diff of the two specs (graphs rebuilt from the
+    analyses' files and variables when not given)."""
+    graph_a, graph_b = graphs if graphs is not None else graphs_of(result.a, result.b)
+    return render_diff(graph_a, result.a, graph_b, result.b)
+
