@@ -158,3 +158,31 @@ def test_compare_and_gate_pages(tmp_path, monkeypatch):
     assert gate.exit_code == 1
     assert "gate failed: 1 fail" in gate.output
     assert '<tr class="fail"><td>lenet5</td><td>params</td>' in gate.output
+
+
+def test_colour_by_measured_time_from_a_bench_file(tmp_path):
+    """--bench FILE (cnncost bench --per-layer --format json): a 'measured time' colour
+    scheme on every node, groups summing their layers' times."""
+    pytest.importorskip("torch")
+    bench = tmp_path / "bench.json"
+    made = CliRunner().invoke(main, ["bench", "lenet5", "--per-layer", "--format", "json",
+                                     "--runs", "3", "--device", "cpu", "-o", str(bench)])
+    assert made.exit_code == 0, made.output
+    result = report("lenet5", "--bench", str(bench), "--color", "latency")
+    assert result.exit_code == 0, result.output
+    page = result.output
+    assert page.count("data-fill-latency=") == page.count('class="node"')
+    assert 'data-metric="latency"' in page and "measured time" in page
+    assert f"measured times per layer from {bench}" in page
+
+
+def test_a_bench_file_of_another_spec_is_refused(tmp_path):
+    bench = tmp_path / "bench.json"
+    bench.write_text('{"kind": "cnncost.bench", "spec": {"name": "lenet5"}, "results": '
+                     '[{"batch": 1, "per_layer": {"layers": [{"name": "c1.conv", '
+                     '"time_ms": 0.1}]}}]}')
+    result = report("resnet50", "--bench", str(bench))
+    assert result.exit_code == 2
+    assert "its layers are not those of resnet50 (spec there: lenet5)" in result.stderr
+    assert report("resnet50", "--bench", str(bench), "--batch", "2").exit_code == 2
+    assert report("lenet5", "--color", "latency").exit_code == 2  # needs --bench

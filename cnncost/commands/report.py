@@ -22,16 +22,20 @@ from ..cli import (DTYPES, complete_spec, convention_option, emit, guarded, pars
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
               help="Element type for memory figures.")
 @convention_option
-@click.option("--color", "metric", type=click.Choice(["macs", "params", "activations"]),
+@click.option("--color", "metric",
+              type=click.Choice(["macs", "params", "activations", "latency"]),
               default="macs", show_default=True,
               help="The cost the nodes are coloured by first (the page switches).")
 @click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True,
               help="The view shown first: name levels grouped (1: stages; 0: every layer).")
+@click.option("--bench", "bench_file", metavar="FILE",
+              help="Also colour by measured time per layer, from `cnncost bench SPEC "
+                   "--per-layer --format json -o FILE` (the result at --batch).")
 @click.option("-o", "--output", metavar="FILE", help="Write the page to FILE instead of stdout.")
 @guarded
 def report(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | None,
            batch: int, dtype: str, convention: str, metric: str, depth: int,
-           output: str | None) -> None:
+           bench_file: str | None, output: str | None) -> None:
     """Write a self-contained HTML page: SPEC's architecture as a graph coloured by cost
     (stages collapsed, expandable to every layer), with its totals and per-stage table.
     Needs grandalf: pip install 'cnncost[report]'."""
@@ -44,4 +48,13 @@ def report(spec: str, input_: str | None, sets: tuple[str, ...], variant: str | 
     graph = build_graph(spec, input=input_, set=overrides, variant=variant)
     analysis = analyze(spec, input=input_, batch=batch, dtype=dtype, set=overrides,
                        variant=variant, convention=convention)
-    emit(render(graph, analysis, metric=metric, depth=depth), output)
+    times = None
+    if bench_file is not None:
+        from ..report.latency import layer_times
+
+        times = layer_times(bench_file, analysis)
+    elif metric == "latency":
+        raise click.UsageError("--color latency needs --bench FILE (cnncost bench SPEC "
+                               "--per-layer --format json -o FILE)")
+    emit(render(graph, analysis, metric=metric, depth=depth, times=times,
+                times_source=bench_file or ""), output)

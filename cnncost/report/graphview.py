@@ -11,6 +11,7 @@ class ViewNode(NamedTuple):
     key: str  # the group's name ("layer2.block1"; "input" for the model input)
     row: Any  # the collapsed Row: op ("group" for several ops), shape, params, macs, ...
     layers: int  # primitive layers in the group
+    names: tuple[str, ...] = ()  # the primitive layers' names
 
 
 class View(NamedTuple):
@@ -29,14 +30,14 @@ def graph_view(graph: Any, analysis: Any, depth: int) -> View:
     rows = {row.name: row for row in analysis.collapse(depth)}
     order: dict[str, int] = {}
     group_of: list[int] = []
-    counts: dict[str, int] = {}
+    members: dict[str, list[str]] = {}
     for node in graph.nodes:
         key = group_key(node.name, depth) if node.index else node.name
         if key not in order:
             order[key] = len(order)
-        counts[key] = counts.get(key, 0) + 1
+        members.setdefault(key, []).append(node.name)
         group_of.append(order[key])
-    nodes = [ViewNode(key, rows[key], counts[key]) for key in order]
+    nodes = [ViewNode(key, rows[key], len(members[key]), tuple(members[key])) for key in order]
     edges: set[tuple[int, int]] = set()
     for node in graph.nodes:
         for source in node.inputs:

@@ -52,7 +52,7 @@ def ink(fill: str) -> str:
     return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
 
 
-def colours(values: list[int]) -> tuple[list[str], int, int]:
+def colours(values: list[Any]) -> tuple[list[str], Any, Any]:
     """Fill per value on a log scale between the smallest and largest non-zero value."""
     positive = [v for v in values if v > 0]
     if not positive:
@@ -247,9 +247,18 @@ def page(title: str, sub: str, controls: str, main: str, after: str, *, metric: 
         f"<script>{SCRIPT}</script></body></html>\n")
 
 
-def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1) -> str:
+def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1,
+           times: dict[str, float] | None = None, times_source: str = "") -> str:
     """The whole page for `analysis` of `graph`, showing the view at `depth` first and
-    colouring by `metric` (macs, params or activations)."""
+    colouring by `metric` (macs, params, activations, or latency when `times` gives the
+    measured milliseconds per layer name, from `times_source`)."""
+    metrics: list[tuple[str, str, Any, Any]] = [
+        (key, title, (lambda n, attr=attr: getattr(n.row, attr)), fmt)
+        for key, title, attr, fmt in METRICS]
+    if times is not None:
+        metrics.append(("latency", "measured time",
+                        lambda n: sum(times.get(name, 0.0) for name in n.names),
+                        lambda v: f"{v:.4f} ms"))
     notes = list(note_lines(analysis))
     drawn = drawn_views(graph, analysis, notes)
     if not any(v.depth == depth for v in drawn):
@@ -257,21 +266,25 @@ def render(graph: Any, analysis: Any, *, metric: str = "macs", depth: int = 1) -
     buttons, sections, legends = [], [], []
     for view in drawn:
         fills = {}
-        for key, title, attr, fmt in METRICS:
-            fills[key], low, high = colours([getattr(n.row, attr) for n in view.nodes])
+        for key, title, value, fmt in metrics:
+            fills[key], low, high = colours([value(n) for n in view.nodes])
             ends = (f"<span>{html.escape(fmt(low))}</span><span>{html.escape(fmt(high))}"
                     "</span>" if high else "<span>no node has any</span>")
             legends.append(f'<div class="legend" data-metric="{key}" data-depth="{view.depth}">'
                            f'<b>colour: {title} per node</b> (log scale; grey: none)'
                            f'<div class="bar"></div><div class="ends">{ends}</div></div>')
-        markup, _, _ = svg(view, fills, metric)
+        extra = ([{"measured time": f"{sum(times.get(x, 0.0) for x in n.names):.4f} ms"}
+                  for n in view.nodes] if times is not None else None)
+        markup, _, _ = svg(view, fills, metric, extra=extra)
         label = "every layer" if view.depth == 0 else f"depth {view.depth}"
         buttons.append(f'<button data-depth="{view.depth}">{label} '
                        f'({len(view.nodes):,} nodes)</button>')
         sections.append(f'<div class="view" data-depth="{view.depth}" '
                         f'data-nodes="{len(view.nodes)}">{markup}</div>')
     metric_buttons = "".join(f'<button data-metric="{k}">{html.escape(t)}</button>'
-                             for k, t, _, _ in METRICS)
+                             for k, t, _, _ in metrics)
+    if times is not None:
+        notes.append(f"note: measured times per layer from {times_source}")
     totals = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>"
                      for a, b in total_lines(analysis))
     stage_rows = "".join(
