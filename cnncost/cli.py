@@ -305,7 +305,15 @@ def analyze(spec: str, input_: str | None, sets: tuple[str, ...], variant: str |
     result = run(spec, input=input_, batch=batch, dtype=dtype, set=parse_sets(sets),
                  variant=variant, convention=convention,
                  geometry=geometry or fmt in ("json", "csv"))
-    emit(render(fmt, result, depth, **table_options(fmt, output)), output)
+    options = table_options(fmt, output)
+    if fmt == "html":  # the report page draws the graph (grandalf: cnncost[report])
+        from .api import build_graph
+        from .report.layout import require_grandalf
+
+        require_grandalf()
+        options["graph"] = build_graph(spec, input=input_, set=parse_sets(sets) or None,
+                                       variant=variant)
+    emit(render(fmt, result, depth, **options), output)
 
 
 @main.command()

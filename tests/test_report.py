@@ -186,3 +186,10 @@ def test_a_bench_file_of_another_spec_is_refused(tmp_path):
     assert "its layers are not those of resnet50 (spec there: lenet5)" in result.stderr
     assert report("resnet50", "--bench", str(bench), "--batch", "2").exit_code == 2
     assert report("lenet5", "--color", "latency").exit_code == 2  # needs --bench
+
+
+def test_analyze_html_is_the_report_page():
+    result = CliRunner().invoke(main, ["analyze", "mobilenet_v2", "--format", "html",
+                                       "--depth", "2"])
+    assert result.exit_code == 0
+    assert result.output == report("mobilenet_v2", "--depth", "2").output

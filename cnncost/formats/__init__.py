@@ -22,6 +22,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "json": "cnncost.formats.jsonfmt:render",
         "csv": "cnncost.formats.csvfmt:render",
         "markdown": "cnncost.formats.markdown:render",
+        "html": "cnncost.report.page:analysis_html",
     },
     "comparison": {  # cnncost compare: render(comparison, columns, **options)
         "table": "cnncost.formats.comparison:table",

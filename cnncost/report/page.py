@@ -377,6 +377,13 @@ def graphs_of(*analyses: Any) -> list[Any]:
     return [build_graph(x.file, input=tuple(x.input_shape), set=dict(x.vars)) for x in analyses]
 
 
+def analysis_html(analysis: Any, depth: int = 0, graph: Any = None, **_: Any) -> str:
+    """`cnncost analyze --format html`: the report page (the view at --depth first, or
+    the stages), its graph rebuilt from the analysis' file and variables when not given."""
+    graph = graph if graph is not None else graphs_of(analysis)[0]
+    return render(graph, analysis, depth=depth or 1)
+
+
 def diff_html(result: Any, graphs: tuple[Any, Any] | None = None, **_: Any) -> str:
     """`cnncost diff --format html`: render_diff of the two specs (graphs rebuilt from the
     analyses' files and variables when not given)."""
