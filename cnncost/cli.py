@@ -169,6 +169,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "compare": "cnncost.commands.compare:compare",
     "diff": "cnncost.commands.diff:diff",
     "report": "cnncost.commands.report:report",
+    "import": "cnncost.commands.import_model:import_model",
 }
 
 

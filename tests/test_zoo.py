@@ -127,3 +127,20 @@ def test_largest_size_verifies_on_meta(name: str) -> None:
 
     result = verify(name, device="meta", field_check=False, latency_runs=0)
     assert result.ok, result.first_mismatch()
+
+
+def test_import_record_covers_every_torchvision_name() -> None:
+    """benchmarks/import_torchvision.py's record: every name tried; an exact import counts
+    torchvision's params (GoogLeNet and Inception v3 built without auxiliary heads); a
+    failed one names its operations."""
+    record = json.loads((DATA / "import_torchvision.json").read_text(encoding="utf-8"))
+    assert set(record["models"]) == set(MODELS)
+    for name, entry in record["models"].items():
+        if entry["exact"] and "built_with" in entry:  # without the auxiliary heads
+            assert entry["params"] < MODELS[name]["params"], name
+        elif entry["exact"]:
+            assert entry["params"] == MODELS[name]["params"], name
+        else:
+            assert "without a spec equivalent" in entry["error"], name
+    assert sum(e["exact"] for e in record["models"].values()) == 60
+    assert record["models"]["googlenet"]["params"] == MODELS["googlenet"]["published_params"]

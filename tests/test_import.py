@@ -1,0 +1,182 @@
+"""`cnncost import`: a PyTorch model as a spec that counts exactly what torch counts.
+
+Hand-written models (residual, depthwise + SE gate, channel split + concat, an upsample
+decoder, inception-style branches) import exactly; the round trip holds for random
+architectures (built by cnncost, imported back: the same counts) and for every bundled
+spec; unsupported operations are named, never zeroed.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+
+import cnncost
+from cnncost.cli import main
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+pytestmark = pytest.mark.torch
+
+from cnncost.pytorch.importer import check, to_spec  # noqa: E402
+from test_property_verify import architectures  # noqa: E402
+
+
+def exact(model: nn.Module, shape: tuple[int, ...]) -> dict:
+    spec = to_spec(model.eval(), shape, "m")
+    check(spec, model, shape)  # raises when a count differs
+    return spec
+
+
+class SEBlock(nn.Module):
+    """Depthwise conv, then a squeeze-and-excitation gate applied with `*`."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.fc1 = nn.Conv2d(c, c // 4, 1)
+        self.fc2 = nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x):
+        y = F.relu6(self.bn(self.dw(x)))
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(y, 1)))))
+        return y * s
+
+
+class SplitConcat(nn.Module):
+    """Half the channels pass, the other half are convolved; then concatenated."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c // 2, c // 2, 3, padding=1)
+
+    def forward(self, x):
+        half = x.shape[1] // 2 if False else 8  # a literal split, as written by hand
+        return torch.cat([x[:, :half], F.relu(self.conv(x[:, half:]))], dim=1)
+
+
+class Decoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.head = nn.Conv2d(16 + 3, 4, 1)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.up(F.relu(self.down(x))), x], 1))
+
+
+class Branches(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.b1 = nn.Conv2d(16, 8, 1)
+        self.b3 = nn.Sequential(nn.Conv2d(16, 8, 1), nn.ReLU(), nn.Conv2d(8, 12, 3, padding=1))
+        self.pool = nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True)
+        self.proj = nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b3(x), self.proj(self.pool(x))], 1)
+
+
+@pytest.mark.parametrize("model, shape", [
+    (SEBlock(16), (16, 14, 14)),
+    (SplitConcat(16), (16, 10, 10)),
+    (Decoder(), (3, 32, 32)),
+    (Branches(), (16, 12, 12)),
+], ids=["se-gate", "split-concat", "upsample-decoder", "inception-branches"])
+def test_hand_written_models_import_exactly(model, shape):
+    spec = exact(model, shape)
+    assert spec["layers"]  # a real spec, checked against torch's counts by exact()
+
+
+def test_conv_norm_act_fuse_and_references_name_their_sources():
+    spec = exact(SEBlock(16), (16, 14, 14))
+    first = spec["layers"][0]
+    assert first == {"op": "conv", "name": "dw", "out": 16, "kernel": 3, "padding": 1,
+                     "groups": 16, "bias": False, "norm": "batchnorm", "act": "relu6"}
+    gate = spec["layers"][-1]
+    assert gate["op"] == "mul" and gate["inputs"] == ["dw", "fc2"]
+    assert spec["layers"][-2]["act"] == "sigmoid"  # torch.sigmoid fused into its conv
+
+
+@pytest.mark.parametrize("name", sorted(set(cnncost.bundled_specs())
+                                        - {"googlenet", "inception_v3"}))
+def test_every_bundled_spec_round_trips(name):
+    """cnncost.build(spec), imported back, counts what the spec counts."""
+    shape = tuple(cnncost.analyze(name).input_shape)
+    spec = exact(cnncost.build(name), shape)
+    totals, again = cnncost.analyze(name).totals, cnncost.analyze(spec).totals
+    assert (again.params, again.buffers, again.macs) == (totals.params, totals.buffers,
+                                                         totals.macs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(spec=architectures())
+def test_random_architectures_round_trip(spec):
+    model = cnncost.build(spec).eval()
+    shape = tuple(cnncost.analyze(spec).input_shape)
+    imported = exact(model, shape)
+    a, b = cnncost.analyze(spec).totals, cnncost.analyze(imported).totals
+    assert (b.params, b.buffers, b.macs) == (a.params, a.buffers, a.macs)
+
+
+def test_training_only_heads_are_named_not_dropped():
+    with pytest.raises(cnncost.SpecError, match="never uses aux1, aux2"):
+        to_spec(cnncost.build("googlenet").eval(), (3, 224, 224))
+
+
+def test_unsupported_operations_are_listed(tmp_path):
+    source = tmp_path / "odd.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        class Odd(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+
+            def forward(self, x):
+                y = self.conv(x)
+                return torch.log1p(y.abs()) + 1
+    """))
+    result = CliRunner().invoke(main, ["import", f"{source}:Odd", "--input", "3x16x16"])
+    assert result.exit_code == 2
+    assert "3 operations without a spec equivalent" in result.stderr
+    assert "abs" in result.stderr and "log1p" in result.stderr and "add" in result.stderr
+
+
+def test_cli_writes_a_spec_that_analyzes_to_torchs_counts(tmp_path):
+    source = tmp_path / "net.py"
+    source.write_text(textwrap.dedent("""
+        from torch import nn
+
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                                 nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 nn.Linear(8, 10))
+    """))
+    out = tmp_path / "net.yaml"
+    result = CliRunner().invoke(main, ["import", f"{source}:build", "--input", "3x32x32",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# Imported by `cnncost import")
+    assert "- {op: conv, name: l_0, out: 8, kernel: 3, padding: 1, bias: false, norm: " \
+           "batchnorm, act: relu}" in text
+    assert cnncost.analyze(str(out)).totals.params == 8 * 27 + 16 + 90
+    assert CliRunner().invoke(main, ["verify", str(out), "--device", "meta"]).exit_code == 0
+
+
+def test_bad_model_argument_exits_2(tmp_path):
+    for argument, message in (("nocolon", "FILE.py:CALLABLE"),
+                              (f"{tmp_path}/none.py:f", "no such file"),
+                              ("json:loads", "calling it failed")):
+        result = CliRunner().invoke(main, ["import", argument, "--input", "3x8x8"])
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
