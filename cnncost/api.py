@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -176,9 +177,40 @@ def _locate(obj: Any) -> Any:
     return obj
 
 
-def _load(spec: Any, errors: ErrorSink) -> Spec | None:
+# FILE.py:CALLABLE or package.module:CALLABLE: a PyTorch model, imported on the fly
+MODEL_REF = re.compile(r"^(?:[\w./\\-]+\.py|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*$")
+
+
+def is_model_ref(spec: Any) -> bool:
+    """A spec argument that names a PyTorch model (and is not a file)."""
+    return isinstance(spec, str) and bool(MODEL_REF.match(spec)) and not Path(spec).exists()
+
+
+@lru_cache(maxsize=16)
+def model_spec(ref: str, input_shape: tuple[int, ...]) -> Spec:
+    """The spec of the PyTorch model `ref` for one input of `input_shape`, as `cnncost
+    import` writes it (checked against torch's counts). Imports torch."""
+    from .pytorch.importer import check, load_model, to_spec
+
+    model = load_model(ref)
+    spec = to_spec(model, input_shape, ref.rpartition(":")[2])
+    check(spec, model, input_shape)
+    errors = ErrorSink()
+    parsed = parse_spec(_locate(spec), ref, errors, builtin_blocks())
+    errors.raise_if_any()
+    assert parsed is not None  # noqa: S101
+    return parsed
+
+
+def _load(spec: Any, errors: ErrorSink, input: Any = None) -> Spec | None:
     if isinstance(spec, Spec):
         return spec
+    if is_model_ref(spec):
+        if input is None:
+            raise SpecError([_problem(spec, "a PyTorch model is imported for one input shape: "
+                                            "give --input CxHxW (input= in the library)")])
+        shape = parse_input(input) if isinstance(input, str) else check_input(input)
+        return model_spec(spec, tuple(shape))
     if isinstance(spec, Mapping):
         return parse_spec(_locate(spec), "<dict>", errors, builtin_blocks())
     if not isinstance(spec, (str, os.PathLike)):
@@ -197,10 +229,11 @@ def _load(spec: Any, errors: ErrorSink) -> Spec | None:
     return loaded
 
 
-def load(spec: Any) -> Spec:
-    """Load and validate a spec from a path, bundled name, mapping or Spec."""
+def load(spec: Any, input: Any = None) -> Spec:
+    """Load and validate a spec from a path, bundled name, mapping or Spec, or a PyTorch
+    model (`FILE.py:CALLABLE`, `package.module:CALLABLE`) imported for `input`."""
     errors = ErrorSink()
-    result = _load(spec, errors)
+    result = _load(spec, errors, input)
     errors.raise_if_any()
     assert result is not None  # no errors implies a spec  # noqa: S101
     return result
@@ -359,7 +392,10 @@ def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | N
     and raised together as one SpecError.
     """
     errors = ErrorSink()
-    loaded = _load(spec, errors)
+    try:
+        loaded = _load(spec, errors, input)
+    except ValueError as exc:  # a model's --input that does not parse
+        raise SpecError([_problem(str(spec), f"--input: {exc}")]) from None
     if loaded is None:
         errors.raise_if_any()
     assert loaded is not None  # noqa: S101

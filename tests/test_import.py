@@ -180,3 +180,32 @@ def test_bad_model_argument_exits_2(tmp_path):
                               ("json:loads", "calling it failed")):
         result = CliRunner().invoke(main, ["import", argument, "--input", "3x8x8"])
         assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_analyze_and_compare_take_a_model_directly(tmp_path):
+    """A model reference (FILE.py:CALLABLE, package.module:CALLABLE) is a spec argument:
+    imported on the fly for --input; without --input the error says so."""
+    source = tmp_path / "nets.py"
+    source.write_text(textwrap.dedent("""
+        from torch import nn
+
+        def small():
+            return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+        def large():
+            return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    """))
+    small, large = f"{source}:small", f"{source}:large"
+    result = cnncost.analyze(small, input="3x16x16")
+    assert result.totals.params == 8 * 27 + 8 + 90
+    assert result.name == "small"
+    with pytest.raises(cnncost.SpecError, match="give --input CxHxW"):
+        cnncost.analyze(small)
+    run = CliRunner().invoke(main, ["compare", small, large, "--input", "3x16x16",
+                                    "--format", "csv"])
+    assert run.exit_code == 0, run.output
+    rows = run.output.splitlines()
+    assert rows[1].startswith("small,") and rows[2].startswith("large,")
+    assert ",314," in rows[1] and f",{32 * 27 + 32 + 330}," in rows[2]

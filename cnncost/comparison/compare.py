@@ -149,17 +149,18 @@ def parse_sweep(items: Iterable[str]) -> list[tuple[str, list]]:
 
 
 @lru_cache(maxsize=64)
-def _load_cached(spec: str) -> Any:
-    from ..api import load
+def _load_cached(spec: str, input: Any = None) -> Any:
+    from ..api import is_model_ref, load
 
-    return load(spec)
+    return load(spec, input if is_model_ref(spec) else None)
 
 
 def _fmt(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def plan(specs: Sequence[str], sweep: Sequence[tuple[str, list]] = ()) -> tuple[list[Point], list[Outcome]]:
+def plan(specs: Sequence[str], sweep: Sequence[tuple[str, list]] = (),
+         input: Any = None) -> tuple[list[Point], list[Outcome]]:
     """Points to analyze, and the specs that failed before any analysis.
 
     Each spec is crossed with the full sweep grid. A spec that does not load, or that
@@ -172,7 +173,7 @@ def plan(specs: Sequence[str], sweep: Sequence[tuple[str, list]] = ()) -> tuple[
     labels: dict[str, int] = {}
     for spec in specs:
         try:
-            loaded = _load_cached(str(spec))
+            loaded = _load_cached(str(spec), input)
         except SpecError as exc:
             failures.append(Outcome(Point(str(spec), (), str(spec)), "", None, tuple(exc.problems)))
             continue
@@ -200,7 +201,7 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
     overrides = dict(options.get("set") or {})
     overrides.update(point.settings)
     try:
-        spec = _load_cached(point.spec)
+        spec = _load_cached(point.spec, options.get("input"))
         result = analyze(spec, input=options.get("input"), batch=options.get("batch", 1),
                          dtype=options.get("dtype", "fp32"), set=overrides or None,
                          variant=options.get("variant"),
@@ -360,7 +361,7 @@ def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None 
         raise ValueError(f"errors must be 'raise' or 'skip', received {errors!r}")
     spec_list = [specs] if isinstance(specs, str) else list(specs)
     grid = [(k, list(v)) for k, v in (sweep or {}).items()]
-    points, failures = plan(spec_list, grid)
+    points, failures = plan(spec_list, grid, input)
     options = {"input": input, "batch": batch, "dtype": dtype, "set": dict(set or {}),
                "variant": variant, "convention": convention}
     outcomes = run(points, options, jobs=jobs)

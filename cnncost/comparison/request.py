@@ -58,7 +58,7 @@ def execute(request: CompareRequest, *, measurer: Callable[..., Any] | None = No
             measurements: Any = None, progress: Progress | None = None) -> CompareRun:
     """Run `request`: analyze every point, then measure them with `measurer` (when
     request.measure is set) or look them up in `measurements` (bench files), and tabulate."""
-    points, failures = lib.plan(request.specs, request.grid)
+    points, failures = lib.plan(request.specs, request.grid, request.options.get("input"))
     options = request.options
     context = progress(len(points)) if progress is not None else nullcontext(None)
     with context as advance:
