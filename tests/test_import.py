@@ -83,12 +83,63 @@ class Branches(nn.Module):
         return torch.cat([self.b1(x), self.b3(x), self.proj(self.pool(x))], 1)
 
 
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2's stride-1 unit as torchvision writes it: chunk, concat, and a channel
+    shuffle made of size/view/transpose/contiguous/view."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(c // 2, c // 2, 1, bias=False),
+                                    nn.BatchNorm2d(c // 2), nn.ReLU(),
+                                    nn.Conv2d(c // 2, c // 2, 3, padding=1, groups=c // 2))
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        out = torch.cat((a, self.branch(b)), dim=1)
+        n, c, h, w = out.size()
+        out = out.view(n, 2, c // 2, h, w)
+        out = torch.transpose(out, 1, 2).contiguous()
+        return out.view(n, c, h, w)
+
+
+class ChannelsLastBlock(nn.Module):
+    """ConvNeXt's block as torchvision writes it: channels-last LayerNorm and Linear
+    layers between two permutes, a layer scale parameter, the residual add."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.pw1, self.pw2 = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        self.gamma = nn.Parameter(torch.full((c, 1, 1), 1e-6))
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y)))).permute(0, 3, 1, 2)
+        return x + self.gamma * y
+
+
+class ViewHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.fc(y.view(y.size(0), -1))
+
+
 @pytest.mark.parametrize("model, shape", [
+    (ShuffleUnit(16), (16, 8, 8)),
+    (ChannelsLastBlock(8), (8, 14, 14)),
+    (ViewHead(), (3, 8, 8)),
     (SEBlock(16), (16, 14, 14)),
     (SplitConcat(16), (16, 10, 10)),
     (Decoder(), (3, 32, 32)),
     (Branches(), (16, 12, 12)),
-], ids=["se-gate", "split-concat", "upsample-decoder", "inception-branches"])
+], ids=["shuffle-chunk", "channels-last", "view-flatten", "se-gate", "split-concat",
+        "upsample-decoder", "inception-branches"])
 def test_hand_written_models_import_exactly(model, shape):
     spec = exact(model, shape)
     assert spec["layers"]  # a real spec, checked against torch's counts by exact()

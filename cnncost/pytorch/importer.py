@@ -386,6 +386,147 @@ def _where(node: Any) -> str:
     return trace[-2].strip() if len(trace) >= 2 else ""
 
 
+def _shape(node: Any) -> tuple[int, ...] | None:
+    meta = node.meta.get("tensor_meta") if hasattr(node, "meta") else None
+    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+class _Layouts:
+    """Patterns that are one spec layer, or none, written with tensor plumbing:
+
+    - Python values (`x.size()`, its items, integer arithmetic) and parameters read
+      directly (`get_attr`) are not layers;
+    - channels-last stretches (`permute(0, 2, 3, 1)` ... `permute(0, 3, 1, 2)`, ConvNeXt):
+      `nn.LayerNorm`/`F.layer_norm` over the channels is `layernorm`, `nn.Linear` a 1x1
+      conv, activations act per element; `x * p` with a C x 1 x 1 parameter is `scale`;
+    - ShuffleNet's channel shuffle (view to N x g x C/g x H x W, transpose(1, 2), view back)
+      is `channel_shuffle`, and `x.chunk(k, dim=1)` items are channel slices;
+    - `view`/`reshape` of a map to N x (C*H*W) is `flatten`.
+    `step` returns None for a node it leaves to the ordinary rules."""
+
+    def __init__(self, modules: dict) -> None:
+        self.modules = modules
+        self.nhwc: set[Any] = set()  # nodes whose value is a channels-last map
+        self.shuffle: dict[Any, tuple[Any, int, bool]] = {}  # 5-D view -> (source, g, transposed)
+        self.chunks: dict[Any, tuple[Any, int, int]] = {}  # chunk -> (source, k, channels)
+
+    def step(self, node: Any) -> tuple[str, Any] | None:
+        if node.op == "get_attr":
+            return "skip", None
+        if node.op not in ("call_function", "call_method", "call_module"):
+            return None
+        target = node.target
+        name = target if isinstance(target, str) else getattr(target, "__name__", "")
+        args = node.args
+        source = args[0] if args and hasattr(args[0], "op") else None
+        shape = _shape(node)
+        if node.op == "call_module":
+            return self._module(node, source)
+        if name in ("chunk",) and source is not None:
+            dim = _arg(node, 2, "dim", 0)
+            in_shape = _shape(source)
+            if dim == 1 and in_shape is not None and len(in_shape) == 4:
+                self.chunks[node] = (source, int(args[1]), in_shape[1])
+                return "skip", None
+            return None
+        if target is operator.getitem and source in self.chunks and isinstance(args[1], int):
+            origin, k, channels = self.chunks[source]
+            size = -(-channels // k)
+            start, stop = args[1] * size, min(channels, (args[1] + 1) * size)
+            fields: dict[str, Any] = {"op": "slice", "stop": stop}
+            if start:
+                fields["start"] = start
+            return "layer", (fields, [origin])
+        if shape is None and name not in ("chunk",):
+            tensor_args = [a for a in node.all_input_nodes if _shape(a) is not None]
+            if not tensor_args or name in ("size", "dim"):
+                return "skip", None  # Python values: shapes, sizes, integer arithmetic
+            return None
+        in_shape = _shape(source) if source is not None else None
+        if name == "permute" and source is not None and in_shape is not None:
+            order = tuple(args[1:]) if len(args) > 2 else tuple(args[1])
+            if order == (0, 2, 3, 1) and len(in_shape) == 4 and source not in self.nhwc:
+                self.nhwc.add(node)
+                return "alias", source
+            if order == (0, 3, 1, 2) and source in self.nhwc:
+                return "alias", source
+            return None
+        if name == "contiguous" and source is not None:
+            self._carry(node, source)
+            return "alias", source
+        if name in ("view", "reshape") and source is not None and in_shape is not None \
+                and shape is not None:
+            if len(in_shape) == 4 and len(shape) == 5 and source not in self.nhwc \
+                    and shape[1] * shape[2] == in_shape[1]:
+                self.shuffle[node] = (source, shape[1], False)
+                return "alias", source
+            if source in self.shuffle and self.shuffle[source][2] and len(shape) == 4:
+                origin, groups, _ = self.shuffle[source]
+                return "layer", ({"op": "channel_shuffle", "groups": groups}, [origin])
+            if len(in_shape) == 4 and len(shape) == 2 and source not in self.nhwc:
+                return "layer", ({"op": "flatten"}, [source])
+            return None
+        if name == "transpose" and source in self.shuffle and sorted(args[1:3]) == [1, 2]:
+            origin, groups, _ = self.shuffle[source]
+            self.shuffle[node] = (origin, groups, True)
+            return "alias", source
+        if name == "layer_norm" and source in self.nhwc and in_shape is not None:
+            normalized = _arg(node, 1, "normalized_shape", None)
+            if normalized is not None and tuple(normalized) == (in_shape[-1],):
+                self.nhwc.add(node)
+                weight = _arg(node, 2, "weight", None)
+                return "layer", ({"op": "layernorm", "eps": _arg(node, 4, "eps", 1e-5),
+                                  "affine": weight is not None}, [source])
+            return None
+        if target in (operator.mul, torch.mul, "mul") and len(args) == 2:
+            params = [a for a in args if hasattr(a, "op") and a.op == "get_attr"]
+            data = [a for a in args if hasattr(a, "op") and a.op != "get_attr"]
+            if len(params) == 1 and len(data) == 1:
+                value = self._parameter(params[0])
+                data_shape = _shape(data[0])
+                if value is not None and data_shape is not None and len(data_shape) == 4 \
+                        and tuple(value.shape) in ((data_shape[1], 1, 1), (data_shape[1],)) \
+                        and data[0] not in self.nhwc:
+                    return "layer", ({"op": "scale"}, [data[0]])
+            return None
+        if source in self.nhwc:
+            op = UNARY_FUNCTIONS.get(target)
+            if op is not None and len(node.all_input_nodes) == 1:
+                self.nhwc.add(node)
+                return "layer", ({"op": op}, [source])
+            return None
+        return None
+
+    def _parameter(self, node: Any) -> Any:
+        path, _, attr = str(node.target).rpartition(".")
+        owner = self.modules.get(path)
+        return getattr(owner, attr, None) if owner is not None else None
+
+    def _carry(self, node: Any, source: Any) -> None:
+        if source in self.nhwc:
+            self.nhwc.add(node)
+        if source in self.shuffle:
+            self.shuffle[node] = self.shuffle[source]
+
+    def _module(self, node: Any, source: Any) -> tuple[str, Any] | None:
+        if source is None or source not in self.nhwc:
+            return None
+        module = self.modules[node.target]
+        channels = (_shape(source) or (0,))[-1]
+        if isinstance(module, nn.LayerNorm) and tuple(module.normalized_shape) == (channels,):
+            fields: dict[str, Any] = {"op": "layernorm", "eps": module.eps,
+                                      "affine": module.elementwise_affine}
+        elif isinstance(module, nn.Linear) and module.in_features == channels:
+            fields = {"op": "conv", "out": module.out_features, "kernel": 1,
+                      "bias": module.bias is not None}
+        elif type(module) in MODULES and MODULES[type(module)](module)["op"] in ACTIVATIONS:
+            fields = MODULES[type(module)](module)
+        else:
+            return None
+        self.nhwc.add(node)
+        return "layer", (fields, [source])
+
+
 def _check_every_parameter_is_used(model: Any, traced: Any) -> None:
     """Modules with parameters or buffers that the traced (eval) forward never calls, such
     as training-only auxiliary heads: the spec would miss them, so the import stops."""
@@ -437,13 +578,29 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
     def tensor_inputs(node: Any) -> list[Any]:
         return [a for a in node.all_input_nodes]
 
+    layouts = _Layouts(modules)
     for node in traced.graph.nodes:
         if node.op == "placeholder":
             layer_of[node] = "input"
             continue
         if node.op == "output":
             continue
-        fields: dict | None = None
+        shaped = layouts.step(node)
+        if shaped is not None:
+            kind, payload = shaped
+            if kind == "skip":
+                continue
+            if kind == "alias":
+                layer_of[node] = layer_of[payload]
+                continue
+            fields, extra_inputs = payload
+            layer_name = _identifier(node.name)
+            while any(layer.name == layer_name for layer in layers):
+                layer_name += "_"
+            layers.append(Layer(layer_name, fields, extra_inputs))
+            layer_of[node] = layer_name
+            continue
+        fields = None
         inputs = tensor_inputs(node)
         label = node.name
         what = "a parameter or buffer read directly" if node.op == "get_attr" \
