@@ -186,10 +186,20 @@ def is_model_ref(spec: Any) -> bool:
     return isinstance(spec, str) and bool(MODEL_REF.match(spec)) and not Path(spec).exists()
 
 
-@lru_cache(maxsize=16)
 def model_spec(ref: str, input_shape: tuple[int, ...]) -> Spec:
     """The spec of the PyTorch model `ref` for one input of `input_shape`, as `cnncost
-    import` writes it (checked against torch's counts). Imports torch."""
+    import` writes it (checked against torch's counts), cached while its source file is
+    unchanged. Imports torch."""
+    file = ref.rpartition(":")[0]
+    stamp = None
+    if file.endswith(".py"):
+        info = Path(file).stat() if Path(file).is_file() else None
+        stamp = (info.st_mtime_ns, info.st_size) if info is not None else None
+    return _model_spec(ref, input_shape, stamp)
+
+
+@lru_cache(maxsize=16)
+def _model_spec(ref: str, input_shape: tuple[int, ...], _stamp: Any) -> Spec:
     from .pytorch.importer import check, load_model, to_spec
 
     model = load_model(ref)

@@ -225,6 +225,15 @@ def test_cli_writes_a_spec_that_analyzes_to_torchs_counts(tmp_path):
     assert CliRunner().invoke(main, ["verify", str(out), "--device", "meta"]).exit_code == 0
 
 
+def test_a_model_that_fails_on_the_input_exits_2(tmp_path):
+    source = tmp_path / "net.py"
+    source.write_text("from torch import nn\n\ndef build():\n    return nn.Sequential("
+                      "nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 10))\n")
+    result = CliRunner().invoke(main, ["import", f"{source}:build", "--input", "3x16x16"])
+    assert result.exit_code == 2
+    assert "running the model on one input of shape 3x16x16 failed" in result.stderr
+
+
 def test_bad_model_argument_exits_2(tmp_path):
     for argument, message in (("nocolon", "FILE.py:CALLABLE"),
                               (f"{tmp_path}/none.py:f", "no such file"),
@@ -260,3 +269,33 @@ def test_analyze_and_compare_take_a_model_directly(tmp_path):
     rows = run.output.splitlines()
     assert rows[1].startswith("small,") and rows[2].startswith("large,")
     assert ",314," in rows[1] and f",{32 * 27 + 32 + 330}," in rows[2]
+
+
+def test_gate_takes_a_model_entry(tmp_path, monkeypatch):
+    """A budget file's `model: FILE.py:CALLABLE` (with `input:`) is imported and gated like
+    a spec; the baseline keys it by the source file's sha256; its edits are noticed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "no-git"))
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                 nn.Linear(8 * 16 * 16, 10))
+    """))
+    (tmp_path / "cnncost.budget.yaml").write_text(
+        "defaults:\n  regression: {params: 0%}\nmodels:\n  - model: net.py:build\n"
+        "    input: 3x16x16\n    budgets: {params: 30k}\n")
+    assert CliRunner().invoke(main, ["baseline", "save"]).exit_code == 0
+    run = CliRunner().invoke(main, ["gate", "--format", "json"])
+    assert run.exit_code == 0, run.output
+    assert '"current": 20714' in run.output  # 8*27 + 8 + 2048*10 + 10
+    (tmp_path / "net.py").write_text((tmp_path / "net.py").read_text().replace(
+        "nn.ReLU()", "nn.Conv2d(8, 8, 1), nn.ReLU()"))  # 72 more params
+    again = CliRunner().invoke(main, ["gate"])
+    assert again.exit_code == 1  # params grew past the 0% tolerance
+    assert "spec net.py:build changed since the baseline" in again.output
+    (tmp_path / "cnncost.budget.yaml").write_text(
+        "models:\n  - model: net.py:build\n    budgets: {params: 30k}\n")
+    bad = CliRunner().invoke(main, ["gate"])
+    assert bad.exit_code == 2 and "give input:" in bad.stderr

@@ -29,7 +29,7 @@ LEVELS = ("error", "warn", "off")
 DTYPES = tuple(d for d in DTYPE_BYTES if d != "fp64")
 TOP_KEYS = ("version", "baseline", "defaults", "measure", "models")
 DEFAULT_KEYS = ("batch", "dtype", "regression")
-MODEL_KEYS = ("name", "spec", "input", "batch", "dtype", "vars", "variant", "budgets",
+MODEL_KEYS = ("name", "spec", "model", "input", "batch", "dtype", "vars", "variant", "budgets",
               "regression")
 MEASURE_KEYS = {"runs": 50, "warmup": 10, "device": "auto"}
 
@@ -239,9 +239,14 @@ class _Parser:
         if found is None:
             return None
         line = found.line
-        spec = self.spec(found.get("spec"), f"{path}.spec", found.line_of("spec"))
+        if "model" in found:  # a PyTorch model, imported for `input`
+            spec = self.model(found, path)
+        else:
+            spec = self.spec(found.get("spec"), f"{path}.spec", found.line_of("spec"))
         name = found.get("name")
-        if name is None and spec is not None:
+        if name is None and spec is not None and "model" in found:
+            name = spec.rpartition(":")[2]
+        elif name is None and spec is not None:
             name = Path(spec).stem if spec.endswith(".yaml") else spec
         elif name is not None and not (isinstance(name, str) and name.strip()):
             self.err(found.line_of("name"), f"{path}.name", f"expected text, received {show(name)}")
@@ -266,9 +271,40 @@ class _Parser:
                   for metric in dict.fromkeys([*budgets, *regression])}
         if spec is None or name is None:
             return None
-        if self.resolve_spec is None:
+        if self.resolve_spec is None and "model" not in found:
             self.check_spec_settings(spec, settings, found, label)
-        return Model(name, spec, found["spec"], settings, checks, line)
+        return Model(name, spec, found.get("spec") or found["model"], settings, checks, line)
+
+    def model(self, found: LocDict, path: str) -> str | None:
+        """`model: FILE.py:CALLABLE` or `package.module:CALLABLE` (a .py path relative to
+        the budget file), with the `input` it is imported for; never with `spec`."""
+        from ..api import MODEL_REF
+
+        raw, line = found["model"], found.line_of("model")
+        if "spec" in found:
+            self.err(line, f"{path}.model", "give spec: or model:, not both")
+            return None
+        if not isinstance(raw, str) or not MODEL_REF.match(raw):
+            self.err(line, f"{path}.model", f"expected FILE.py:CALLABLE or "
+                     f"package.module:CALLABLE, received {show(raw)}")
+            return None
+        if "input" not in found:
+            self.err(line, f"{path}.model", "a model is imported for one input shape: give "
+                     "input: (e.g. 3x224x224)")
+            return None
+        if self.resolve_spec is not None:
+            self.err(line, f"{path}.model", "a model: entry cannot be rebuilt at a git ref; "
+                     "gate it against a stored baseline (cnncost baseline) instead of --against")
+            return None
+        file, _, callable_name = raw.rpartition(":")
+        if file.endswith(".py"):
+            candidate = self.folder / file
+            if not candidate.is_file():
+                self.err(line, f"{path}.model", f"no such file: {display_path(candidate)} "
+                         "(paths are relative to the budget file)")
+                return None
+            return f"{display_path(candidate)}:{callable_name}"
+        return raw
 
     def check_spec_settings(self, spec: str, settings: dict, found: LocDict, label: str) -> None:
         """Variables and variant named in the budget file must exist in the spec: reported

@@ -16,12 +16,28 @@ from ..errors import SpecError
 
 
 def spec_sha256(spec: str) -> str | None:
-    """sha256 of the spec file's bytes (a bundled name is resolved to its file)."""
-    from ..api import resolve_path
+    """sha256 of the spec file's bytes (a bundled name is resolved to its file; a PyTorch
+    model reference to the source file of its module)."""
+    from ..api import is_model_ref, resolve_path
 
+    if is_model_ref(spec):
+        return _model_source_sha256(spec)
     try:
         return hashlib.sha256(resolve_path(spec).read_bytes()).hexdigest()
     except (SpecError, OSError):
+        return None
+
+
+def _model_source_sha256(ref: str) -> str | None:
+    import importlib.util
+    from pathlib import Path
+
+    module = ref.rpartition(":")[0]
+    try:
+        origin = module if module.endswith(".py") else \
+            getattr(importlib.util.find_spec(module), "origin", None)
+        return hashlib.sha256(Path(str(origin)).read_bytes()).hexdigest() if origin else None
+    except (ImportError, ValueError, OSError):
         return None
 
 

@@ -566,8 +566,14 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
         raise _fail(f"torch.fx cannot trace the model symbolically: {type(exc).__name__}: "
                     f"{str(exc).splitlines()[0] if str(exc) else ''} (control flow that "
                     "depends on tensor values is not supported)") from None
-    with torch.no_grad():
-        ShapeProp(traced).propagate(torch.zeros(1, *input_shape))
+    try:
+        with torch.no_grad():
+            ShapeProp(traced).propagate(torch.zeros(1, *input_shape))
+    except Exception as exc:  # noqa: BLE001 - the model's own error on this input
+        cause = exc.__cause__ or exc
+        raise _fail(f"running the model on one input of shape "
+                    f"{'x'.join(map(str, input_shape))} failed: {type(cause).__name__}: "
+                    f"{str(cause).splitlines()[0] if str(cause) else ''}") from None
     modules = dict(traced.named_modules())
     _check_every_parameter_is_used(model, traced)
     layers: list[Layer] = []
