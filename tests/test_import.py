@@ -299,3 +299,50 @@ def test_gate_takes_a_model_entry(tmp_path, monkeypatch):
         "models:\n  - model: net.py:build\n    budgets: {params: 30k}\n")
     bad = CliRunner().invoke(main, ["gate"])
     assert bad.exit_code == 2 and "give input:" in bad.stderr
+
+
+onnx = None
+try:  # the ONNX tests need the onnx package (the test extra has it)
+    import onnx  # noqa: F811
+except ImportError:  # pragma: no cover
+    pass
+
+
+@pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "seed_cifar_depthwise", "vgg11"])
+def test_onnx_export_imports_to_the_modules_numbers(name, tmp_path):
+    """torch.onnx.export of a model, imported: the same params, MACs and output shape as
+    importing the module, and the buffers PyTorch holds (running statistics plus one
+    counter per batch norm, which ONNX does not keep)."""
+    import warnings
+
+    model = cnncost.build(name).eval()
+    shape = tuple(cnncost.analyze(name).input_shape)
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(1, *shape), str(path), dynamo=False,
+                          do_constant_folding=False)  # folding would merge BN into convs
+    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 0, result.output
+    ours = cnncost.analyze(str(tmp_path / "x.yaml"))
+    theirs = cnncost.analyze(to_spec(model, shape))
+    assert (ours.totals.params, ours.totals.buffers, ours.totals.macs, ours.output_shape) == \
+        (theirs.totals.params, theirs.totals.buffers, theirs.totals.macs, theirs.output_shape)
+
+
+@pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
+def test_onnx_nodes_without_a_rule_are_named(tmp_path):
+    import warnings
+
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.log1p(x.abs())
+
+    path = tmp_path / "odd.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Odd(), torch.zeros(1, 3, 4, 4), str(path), dynamo=False)
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 2
+    assert "ONNX node(s) without a spec equivalent" in result.stderr and "Abs" in result.stderr

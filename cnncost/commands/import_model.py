@@ -15,16 +15,32 @@ from ..cli import emit, guarded
 
 @click.command(name="import")
 @click.argument("model")
-@click.option("--input", "input_", required=True, metavar="CxHxW",
-              help="The shape of one input sample, e.g. 3x224x224.")
+@click.option("--input", "input_", metavar="CxHxW",
+              help="The shape of one input sample, e.g. 3x224x224 (a PyTorch model; an "
+                   "ONNX file has its own).")
 @click.option("--name", help="The spec's name (default: the callable's name).")
 @click.option("-o", "--output", metavar="FILE", help="Write the spec to FILE instead of stdout.")
 @guarded
 def import_model(model: str, input_: str, name: str | None, output: str | None) -> None:
     """Write a spec of a PyTorch MODEL (FILE.py:CALLABLE or package.module:CALLABLE: a
     function returning an nn.Module, or a module class taking no arguments), traced with
-    torch.fx; the spec analyzes to exactly what torch counts (checked before writing)."""
+    torch.fx; the spec analyzes to exactly what torch counts (checked before writing).
+    MODEL may also be an ONNX file (model.onnx; needs the onnx package)."""
     from ..errors import Loc, Problem, SpecError
+
+    if model.lower().endswith(".onnx"):
+        from pathlib import Path
+
+        from .. import onnxfile
+
+        spec, params = onnxfile.to_spec(model, name or Path(model).stem)
+        onnxfile.check(spec, model, params)
+        emit(f"# Imported by `cnncost import {model}` (onnx).\n# The file holds {params:,} "
+             "parameters; this spec analyzes to the same.\n" + _yaml(spec), output)
+        return
+    if input_ is None:
+        raise SpecError([Problem(Loc(""), "--input", "a PyTorch model is imported for one "
+                                                     "input shape: give --input CxHxW")])
     from ..pytorch.importer import check, load_model, to_spec, to_yaml
 
     try:
@@ -39,3 +55,19 @@ def import_model(model: str, input_: str, name: str | None, output: str | None) 
               f"# torch counts {counts.params:,} params, {counts.buffers:,} buffers, "
               f"{counts.macs:,} MACs; this spec analyzes to the same.\n")
     emit(header + to_yaml(spec), output)
+
+
+def _yaml(spec: dict) -> str:
+    """The spec as YAML, one layer a line (no torch needed)."""
+    import yaml
+
+    class Flow(dict):
+        pass
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(Flow, lambda dumper, data: dumper.represent_mapping(
+        "tag:yaml.org,2002:map", data.items(), flow_style=True))
+    doc = {**spec, "layers": [Flow(layer) for layer in spec["layers"]]}
+    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=200)

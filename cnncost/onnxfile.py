@@ -1,0 +1,350 @@
+"""`cnncost import model.onnx`: an ONNX graph as a cnncost spec, with the `onnx` package
+(the optional extra `cnncost[onnx]`; no onnxruntime, no torch).
+
+The file is read bounded, shapes are inferred with onnx.shape_inference, and every node is
+mapped by a registry of rules (op type -> spec fields), with the same conv + norm + act
+fusion and the same naming of data flow as the PyTorch importer. A node without a rule
+stops the import with every such node named. The spec is checked against the file: its
+parameters (the initializers that are weights, biases and batch-norm scales and shifts)
+and its output shape must be what the spec analyzes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .errors import Loc, Problem, SpecError
+from .safeio import read_bytes
+
+LIMIT = 4_000_000_000  # bytes: an ONNX file with its weights
+
+
+def _fail(message: str, source: str = "") -> SpecError:
+    return SpecError([Problem(Loc(source), "", message)])
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise _fail("importing an ONNX file needs the onnx package: pip install "
+                    "'cnncost[onnx]' (or pip install onnx)") from None
+    return onnx
+
+
+class Graph(NamedTuple):
+    nodes: list  # onnx NodeProto
+    shapes: dict[str, tuple[int, ...]]  # value name -> shape (batch first)
+    constants: dict[str, Any]  # initializer name -> numpy array
+    input: str
+    input_shape: tuple[int, ...]  # per sample
+    output: str
+
+
+def load(path: str) -> Graph:
+    onnx = _onnx()
+    from onnx import numpy_helper, shape_inference
+
+    data = read_bytes(path, what="ONNX files", limit=LIMIT)
+    try:
+        model = shape_inference.infer_shapes(onnx.load_from_string(data))
+    except Exception as exc:  # noqa: BLE001 - the file's own problem
+        raise _fail(f"not a readable ONNX model: {type(exc).__name__}: {exc}", path) from None
+    graph = model.graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:  # Constant nodes hold small tensors (Clip bounds, Slice starts)
+        if node.op_type == "Constant" and node.attribute:
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[value.name] = tuple(d.dim_value for d in dims)
+    inputs = [v for v in graph.input if v.name not in constants]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise _fail(f"a model with one input and one output is supported; this one has "
+                    f"{len(inputs)} inputs and {len(graph.output)} outputs", path)
+    name = inputs[0].name
+    if name not in shapes or shapes[name][0] != 1:
+        raise _fail("the input's shape must be fixed with batch 1 (export with a fixed "
+                    "example input)", path)
+    return Graph(list(graph.node), shapes, constants, name, shapes[name][1:], graph.output[0].name)
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _pair(values: Any) -> Any:
+    values = list(values)
+    return values[0] if len(values) == 2 and values[0] == values[1] else values
+
+
+def _pads(pads: list[int]) -> Any:
+    """ONNX [top, left, bottom, right] -> the spec's padding (int, [h, w] or 4 values)."""
+    top, left, bottom, right = pads
+    if top == bottom and left == right:
+        return top if top == left else [top, left]
+    return [top, bottom, left, right]
+
+
+def _window(node: Any, a: dict, fields: dict) -> dict:
+    kernel = list(a.get("kernel_shape", []))
+    fields["kernel"] = _pair(kernel)
+    strides = list(a.get("strides", [1, 1]))
+    if node.op_type == "Conv":
+        if strides != [1, 1]:
+            fields["stride"] = _pair(strides)
+    elif strides != kernel:
+        fields["stride"] = _pair(strides)
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER",):
+        fields["padding"] = "same"
+    elif auto not in ("NOTSET", "VALID"):
+        raise ValueError(f"auto_pad {auto}")
+    elif any(a.get("pads", [0, 0, 0, 0])):
+        fields["padding"] = _pads(list(a["pads"]))
+    dilations = list(a.get("dilations", [1, 1]))
+    if dilations != [1, 1]:
+        fields["dilation"] = _pair(dilations)
+    return fields
+
+
+def _conv(node: Any, a: dict, g: Graph) -> dict:
+    weight = g.constants[node.input[1]]
+    fields = _window(node, a, {"op": "conv", "out": int(weight.shape[0])})
+    if a.get("group", 1) != 1:
+        fields["groups"] = int(a["group"])
+    fields["bias"] = len(node.input) > 2 and bool(node.input[2])
+    return fields
+
+
+def _gemm(node: Any, a: dict, g: Graph) -> dict:
+    if a.get("transA", 0) or not a.get("transB", 0) or a.get("alpha", 1.0) != 1.0:
+        raise ValueError("Gemm other than x @ W.T + b")
+    weight = g.constants[node.input[1]]
+    return {"op": "linear", "out": int(weight.shape[0]),
+            "bias": len(node.input) > 2 and bool(node.input[2])}
+
+
+def _batchnorm(node: Any, a: dict, g: Graph) -> dict:
+    # ONNX keeps them as float32: 1e-5 reads back as 9.99999974e-06; 7 digits are exact
+    return {"op": "batchnorm", "eps": float(f"{float(a.get('epsilon', 1e-5)):.7g}"),
+            "momentum": float(f"{1.0 - float(a.get('momentum', 0.9)):.7g}")}
+
+
+def _pool(kind: str) -> Callable[[Any, dict, Graph], dict]:
+    def rule(node: Any, a: dict, g: Graph) -> dict:
+        fields = _window(node, a, {"op": kind})
+        if a.get("ceil_mode", 0):
+            fields["ceil_mode"] = True
+        if kind == "avgpool" and not a.get("count_include_pad", 0) and "padding" in fields:
+            fields["count_include_pad"] = False
+        return fields
+    return rule
+
+
+def _clip(node: Any, a: dict, g: Graph) -> dict:
+    low = float(g.constants[node.input[1]]) if len(node.input) > 1 and node.input[1] else \
+        a.get("min")
+    high = float(g.constants[node.input[2]]) if len(node.input) > 2 and node.input[2] else \
+        a.get("max")
+    if low == 0.0 and high == 6.0:
+        return {"op": "relu6"}
+    raise ValueError(f"Clip({low}, {high})")
+
+
+def _hardsigmoid(node: Any, a: dict, g: Graph) -> dict:
+    if abs(a.get("alpha", 0.2) - 1 / 6) < 1e-6 and abs(a.get("beta", 0.5) - 0.5) < 1e-9:
+        return {"op": "hardsigmoid"}
+    raise ValueError("HardSigmoid with other than PyTorch's alpha 1/6")
+
+
+def _flatten(node: Any, a: dict, g: Graph) -> dict:
+    if a.get("axis", 1) != 1:
+        raise ValueError(f"Flatten axis {a.get('axis')}")
+    return {"op": "flatten"}
+
+
+def _concat(node: Any, a: dict, g: Graph) -> dict:
+    if a.get("axis") != 1:
+        raise ValueError(f"Concat axis {a.get('axis')}")
+    return {"op": "concat"}
+
+
+def _reduce_mean(node: Any, a: dict, g: Graph) -> dict:
+    axes = list(a.get("axes", [])) or (list(g.constants[node.input[1]])
+                                        if len(node.input) > 1 else [])
+    if sorted(int(x) % 4 for x in axes) != [2, 3]:
+        raise ValueError(f"ReduceMean over axes {axes}")
+    return {"op": "global_avgpool", "keepdims": bool(a.get("keepdims", 1))}
+
+
+def _dropout(node: Any, a: dict, g: Graph) -> dict:
+    ratio = a.get("ratio")
+    if ratio is None and len(node.input) > 1 and node.input[1] in g.constants:
+        ratio = float(g.constants[node.input[1]])
+    return {"op": "dropout", "p": float(ratio if ratio is not None else 0.5)}
+
+
+def _softmax(a: dict, g: Graph, node: Any) -> dict:
+    """Softmax over the channels (axis 1, or the last axis of a vector)."""
+    shape = g.shapes.get(node.input[0], ())
+    axis = a.get("axis", -1)
+    if axis % max(len(shape), 1) != 1:
+        raise ValueError(f"Softmax over axis {axis}")
+    return {"op": "softmax"}
+
+
+def _simple(op: str) -> Callable[[Any, dict, Graph], dict]:
+    return lambda node, a, g: {"op": op}
+
+
+RULES: dict[str, Callable[[Any, dict, Graph], dict]] = {
+    "Conv": _conv, "Gemm": _gemm, "BatchNormalization": _batchnorm,
+    "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
+    "GlobalAveragePool": lambda n, a, g: {"op": "global_avgpool", "keepdims": True},
+    "GlobalMaxPool": lambda n, a, g: {"op": "global_maxpool", "keepdims": True},
+    "Relu": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
+    "HardSwish": _simple("hardswish"), "HardSigmoid": _hardsigmoid, "Clip": _clip,
+    "LeakyRelu": lambda n, a, g: {"op": "leaky_relu", "slope": float(a.get("alpha", 0.01))},
+    "Elu": lambda n, a, g: {"op": "elu", "alpha": float(a.get("alpha", 1.0))},
+    "Softmax": lambda n, a, g: _softmax(a, g, n),
+    "Flatten": _flatten, "Concat": _concat, "Add": _simple("add"), "Mul": _simple("mul"),
+    "ReduceMean": _reduce_mean, "Dropout": _dropout, "Identity": _simple("identity"),
+}
+ACTIVATIONS = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leaky_relu",
+               "elu"}
+MERGES = ("add", "mul", "concat")
+# inputs of each op that are weights (initializers), not data
+WEIGHT_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2, 3, 4),
+                 "Clip": (1, 2), "ReduceMean": (1,), "Dropout": (1, 2)}
+
+
+def _identifier(text: str) -> str:
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text.replace(".", "_"))
+    name = "_".join(part for part in name.split("_") if part) or "layer"
+    return name if not name[0].isdigit() else f"l_{name}"
+
+
+def to_spec(path: str, name: str) -> tuple[dict, int]:
+    """(the spec, the file's parameter count) of the ONNX model at `path`."""
+    g = load(path)
+    layers: list[dict] = []
+    layer_of: dict[str, str] = {g.input: "input"}
+    users: dict[str, int] = {}
+    for node in g.nodes:
+        for value in node.input:
+            users[value] = users.get(value, 0) + 1
+    unsupported: dict[str, list[str]] = {}
+    params = 0
+    for node in g.nodes:
+        if node.op_type == "Constant":
+            continue
+        if node.op_type == "Identity" and node.input[0] in g.constants:  # a weight's alias
+            g.constants[node.output[0]] = g.constants[node.input[0]]
+            continue
+        a = _attrs(node)
+        weights = WEIGHT_INPUTS.get(node.op_type, ())
+        data = [v for i, v in enumerate(node.input) if v and i not in weights
+                and v not in g.constants]
+        constant_data = [v for i, v in enumerate(node.input) if v and i not in weights
+                         and v in g.constants]
+        rule = RULES.get(node.op_type)
+        fields = None
+        if rule is not None and not constant_data:
+            try:
+                fields = rule(node, a, g)
+            except (ValueError, KeyError) as exc:
+                unsupported.setdefault(f"{node.op_type} ({exc})", []).append(node.name)
+                continue
+        if fields is None:
+            what = node.op_type + (" with a constant operand" if constant_data else "")
+            unsupported.setdefault(what, []).append(node.name or node.output[0])
+            continue
+        if node.op_type in ("Conv", "Gemm"):
+            params += sum(int(g.constants[node.input[i]].size) for i in (1, 2)
+                          if len(node.input) > i and node.input[i])
+        if node.op_type == "BatchNormalization":
+            params += sum(int(g.constants[node.input[i]].size) for i in (1, 2))
+        out = node.output[0]
+        if fields["op"] == "identity":
+            layer_of[out] = layer_of[data[0]]
+            continue
+        last = layers[-1] if layers else None
+        if (fields["op"] == "batchnorm" and last is not None and last["op"] == "conv"
+                and layer_of.get(data[0]) == last["name"] and users.get(data[0]) == 1
+                and "norm" not in last and "act" not in last):
+            last["norm"] = "batchnorm"
+            last["_bn"] = {"eps": fields["eps"], "momentum": fields["momentum"]}
+            layer_of[out] = last["name"]
+            continue
+        if (fields["op"] in ACTIVATIONS and len(fields) == 1 and last is not None
+                and last["op"] in ("conv", "linear") and layer_of.get(data[0]) == last["name"]
+                and users.get(data[0]) == 1 and "act" not in last):
+            last["act"] = fields["op"]
+            layer_of[out] = last["name"]
+            continue
+        layer = {"op": fields.pop("op"), "name": _identifier(node.name or out)}
+        while any(other["name"] == layer["name"] for other in layers):
+            layer["name"] += "_"
+        sources = [layer_of[v] for v in data]
+        if layer["op"] in MERGES:
+            layer["inputs"] = sources
+        elif sources and sources[0] != (layers[-1]["name"] if layers else "input"):
+            layer["from"] = sources[0]
+        layer.update(fields)
+        layers.append(layer)
+        layer_of[out] = layer["name"]
+    if unsupported:
+        lines = "; ".join(f"{what}" + (f" x{len(nodes)}" if len(nodes) > 1 else "")
+                          + f" (first: {nodes[0]})" for what, nodes in unsupported.items())
+        raise _fail(f"{sum(map(len, unsupported.values()))} ONNX node(s) without a spec "
+                    f"equivalent: {lines}. Nothing was written", path)
+    return _finish(layers, g, name), params
+
+
+def _finish(layers: list[dict], g: Graph, name: str) -> dict:
+    """Batch-norm settings most norms share go to `defaults`; others unfuse."""
+    from collections import Counter
+
+    settings = Counter(tuple(sorted(layer["_bn"].items())) for layer in layers if "_bn" in layer)
+    common = dict(settings.most_common(1)[0][0]) if settings else {}
+    out: list[dict] = []
+    for layer in layers:
+        bn = layer.pop("_bn", None)
+        if bn is not None and bn != common:
+            act = layer.pop("act", None)
+            layer.pop("norm")
+            out.append(layer)
+            out.append({"op": "batchnorm", "name": f"{layer['name']}_norm", **bn})
+            if act is not None:
+                out.append({"op": act, "name": f"{layer['name']}_act"})
+            continue
+        if layer.get("op") in ("conv", "linear") and layer.get("bias") is True:
+            layer.pop("bias")
+        out.append(layer)
+    spec: dict[str, Any] = {"name": name, "input": list(g.input_shape)}
+    extra = {k: v for k, v in common.items() if (k, v) not in (("eps", 1e-5), ("momentum", 0.1))}
+    if extra:
+        spec["defaults"] = {"batchnorm": extra}
+    spec["layers"] = out
+    return spec
+
+
+def check(spec: dict, path: str, params: int) -> None:
+    """The spec analyzes to the file's parameter count and output shape."""
+    from .api import analyze
+
+    g = load(path)
+    result = analyze(spec)
+    output = g.shapes.get(g.output, ())[1:]
+    if result.totals.params != params or (output and tuple(result.output_shape) != output):
+        raise _fail(f"the imported spec does not reproduce the file: params "
+                    f"{result.totals.params:,} (spec) vs {params:,} (file), output "
+                    f"{tuple(result.output_shape)} vs {output}; this is a bug in cnncost's "
+                    "ONNX importer, please report it", path)
