@@ -200,7 +200,12 @@ def model_spec(ref: str, input_shape: tuple[int, ...]) -> Spec:
 
 @lru_cache(maxsize=16)
 def _model_spec(ref: str, input_shape: tuple[int, ...], _stamp: Any) -> Spec:
-    from .pytorch.importer import check, load_model, to_spec
+    try:
+        from .pytorch.importer import check, load_model, to_spec
+    except ImportError as exc:
+        raise SpecError([_problem(ref, f"a PyTorch model needs PyTorch, which cannot be "
+                                       f"imported here ({exc}): pip install 'cnncost[torch]' "
+                                       "(or pip install torch)")]) from None
 
     model = load_model(ref)
     spec = to_spec(model, input_shape, ref.rpartition(":")[2])

@@ -41,6 +41,9 @@ def import_model(model: str, input_: str, name: str | None, output: str | None) 
     if input_ is None:
         raise SpecError([Problem(Loc(""), "--input", "a PyTorch model is imported for one "
                                                      "input shape: give --input CxHxW")])
+    from .verify import import_torch_or_exit
+
+    import_torch_or_exit("import")
     from ..pytorch.importer import check, load_model, to_spec, to_yaml
 
     try:
