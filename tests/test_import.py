@@ -346,3 +346,41 @@ def test_onnx_nodes_without_a_rule_are_named(tmp_path):
     result = CliRunner().invoke(main, ["import", str(path)])
     assert result.exit_code == 2
     assert "ONNX node(s) without a spec equivalent" in result.stderr and "Abs" in result.stderr
+
+
+class TwoStage(nn.Module):
+    """A stem and two stages of identical residual blocks (ResNet's layout)."""
+
+    class Block(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c)
+            self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.layer1 = nn.Sequential(*[TwoStage.Block(16) for _ in range(3)])
+        self.down = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.layer2 = nn.Sequential(*[TwoStage.Block(32) for _ in range(2)])
+
+    def forward(self, x):
+        return self.layer2(self.down(self.layer1(self.stem(x))))
+
+
+def test_repeated_blocks_become_a_stage():
+    """Identical numbered submodules are written once as a block used in a stage with
+    repeat (the spec still counts exactly what torch counts)."""
+    spec = exact(TwoStage(), (3, 16, 16))
+    assert set(spec["blocks"]) == {"layer1_block", "layer2_block"}
+    assert [layer["op"] for layer in spec["blocks"]["layer1_block"]["layers"]] == \
+        ["conv", "conv", "add", "relu"]
+    stages = [layer for layer in spec["layers"] if layer["op"] == "stage"]
+    assert [(s["name"], s["block"], s["repeat"]) for s in stages] == \
+        [("layer1_0", "layer1_block", 3), ("layer2_0", "layer2_block", 2)]
+    assert len(spec["layers"]) == 4  # stem, stage, down, stage

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from collections.abc import Callable
 
 from ..errors import Loc, Problem, SpecError
+from .importblocks import blockify
 from .torch_import import torch
 
 nn = torch.nn
@@ -80,6 +81,7 @@ class Layer(NamedTuple):
     name: str
     fields: dict
     inputs: list  # fx nodes whose layers it reads
+    scope: tuple = ()  # the module paths it runs in, outermost first
 
 
 def _pair(value: Any) -> Any:
@@ -603,7 +605,7 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
             layer_name = _identifier(node.name)
             while any(layer.name == layer_name for layer in layers):
                 layer_name += "_"
-            layers.append(Layer(layer_name, fields, extra_inputs))
+            layers.append(Layer(layer_name, fields, extra_inputs, _scope(node)))
             layer_of[node] = layer_name
             continue
         fields = None
@@ -669,7 +671,7 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
         layer_name = _identifier(label)
         while any(layer.name == layer_name for layer in layers):
             layer_name += "_"
-        layers.append(Layer(layer_name, fields, inputs))
+        layers.append(Layer(layer_name, fields, inputs, _scope(node)))
         layer_of[node] = layer_name
     if unsupported:
         kinds: dict[str, list[Unsupported]] = {}
@@ -686,6 +688,10 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
     return _emit(layers, layer_of, input_shape, name)
 
 
+def _scope(node: Any) -> tuple:
+    return tuple((node.meta.get("nn_module_stack") or {}).keys())
+
+
 def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
           name: str) -> dict:
     """The spec dict: batch-norm settings shared by most norms go to `defaults`; other
@@ -695,11 +701,13 @@ def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
                        if "_bn" in layer.fields)
     common = dict(settings.most_common(1)[0][0]) if settings else {}
     out: list[dict] = []
+    scopes: list[tuple] = []
+    final: dict[str, str] = {"input": "input"}  # a layer's name -> its last entry's name
     previous = "input"
     for layer in layers:
         fields = dict(layer.fields)
         bn = fields.pop("_bn", None)
-        sources = [layer_of[node] for node in layer.inputs]
+        sources = [final[layer_of[node]] for node in layer.inputs]
         entry = {"op": fields.pop("op"), "name": layer.name}
         if entry["op"] in ("add", "mul", "concat"):
             entry["inputs"] = sources
@@ -712,15 +720,18 @@ def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
             entry["norm"] = norm
         if norm is not None and bn != common:  # a norm with its own settings: its own layer
             out.append(_plain_fields(entry))
+            scopes.append(layer.scope)
             entry = {"op": "batchnorm", "name": f"{layer.name}_norm", **(bn or {})}
             if act is not None:
                 out.append(entry)
+                scopes.append(layer.scope)
                 entry = {"op": act, "name": f"{layer.name}_act"}
                 act = None
         if act is not None:
             entry["act"] = act
         out.append(_plain_fields(entry))
-        previous = layer.name
+        scopes.append(layer.scope)
+        final[layer.name] = previous = entry["name"]
     defaults: dict[str, Any] = {}
     if common:
         defaults["batchnorm"] = {k: v for k, v in common.items()
@@ -731,8 +742,26 @@ def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
     spec: dict[str, Any] = {"name": name, "input": list(input_shape)}
     if defaults:
         spec["defaults"] = defaults
-    spec["layers"] = out
-    return spec
+    flat = {**spec, "layers": out}
+    blocks, grouped = blockify(out, scopes)
+    if blocks:
+        readable = {**spec, "blocks": blocks, "layers": grouped}
+        if _same_numbers(readable, flat):  # a readability step never changes a number
+            return readable
+    return flat
+
+
+def _same_numbers(a: dict, b: dict) -> bool:
+    """Both specs analyze to the same rows (op, shape, params, MACs) and totals."""
+    from ..api import analyze
+
+    try:
+        ta, tb = analyze(a), analyze(b)
+    except SpecError:
+        return False
+    return ta.totals == tb.totals and \
+        [(r.op, r.shape, r.params, r.buffers, r.macs) for r in ta.rows] == \
+        [(r.op, r.shape, r.params, r.buffers, r.macs) for r in tb.rows]
 
 
 def _plain_fields(entry: dict) -> dict:
@@ -759,6 +788,10 @@ def to_yaml(spec: dict) -> str:
     Dumper.add_representer(Flow, lambda dumper, data: dumper.represent_mapping(
         "tag:yaml.org,2002:map", data.items(), flow_style=True))
     doc = {**spec, "layers": [Flow(layer) for layer in spec["layers"]]}
+    if "blocks" in spec:
+        doc = {**doc, "blocks": {name: {"layers": [Flow(x) for x in block["layers"]]}
+                                 for name, block in spec["blocks"].items()}}
+        doc = {k: doc[k] for k in ("name", "input", "defaults", "blocks", "layers") if k in doc}
     return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=200)
 
 
