@@ -301,11 +301,10 @@ def test_gate_takes_a_model_entry(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "give input:" in bad.stderr
 
 
-onnx = None
 try:  # the ONNX tests need the onnx package (the test extra has it)
-    import onnx  # noqa: F811
+    import onnx
 except ImportError:  # pragma: no cover
-    pass
+    onnx = None
 
 
 @pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
