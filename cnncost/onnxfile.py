@@ -69,7 +69,67 @@ def load(path: str) -> Graph:
     if name not in shapes or shapes[name][0] != 1:
         raise _fail("the input's shape must be fixed with batch 1 (export with a fixed "
                     "example input)", path)
+    before = set(constants)
+    _fold_shape_arithmetic(list(graph.node), shapes, constants)
+    folded = set(constants) - before
+    if folded:  # infer again with the folded values as initializers: shapes past them
+        kept = [n for n in graph.node if n.output[0] not in folded]
+        del graph.node[:]
+        graph.node.extend(kept)
+        graph.initializer.extend(numpy_helper.from_array(constants[v], v) for v in folded)
+        del graph.value_info[:]
+        try:
+            graph = shape_inference.infer_shapes(model).graph
+        except Exception:  # noqa: BLE001 - keep the shapes known so far
+            graph = model.graph
+        for value in [*graph.value_info, *graph.output]:
+            dims = value.type.tensor_type.shape.dim
+            if dims and all(d.HasField("dim_value") for d in dims):
+                shapes[value.name] = tuple(d.dim_value for d in dims)
     return Graph(list(graph.node), shapes, constants, name, shapes[name][1:], graph.output[0].name)
+
+
+def _fold_shape_arithmetic(nodes: list, shapes: dict, constants: dict) -> None:
+    """Evaluate the small integer subgraphs exporters write to compute shapes, slice
+    bounds and pads (Shape, Gather, Unsqueeze, Concat, Cast, arithmetic), so that the
+    layers they feed see constants. Only nodes whose inputs are all known are evaluated;
+    a tensor's Shape is known from shape inference."""
+    import numpy as np
+    from onnx import helper
+
+    def attrs(node: Any) -> dict:
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.floor_divide}
+    for node in nodes:
+        inputs = [v for v in node.input if v]
+        try:
+            if node.op_type == "Shape" and inputs[0] in shapes:
+                value = np.array(shapes[inputs[0]], dtype=np.int64)
+            elif not all(v in constants for v in inputs) or not inputs:
+                continue
+            elif node.op_type == "Gather":
+                value = np.take(constants[inputs[0]], constants[inputs[1]],
+                                axis=attrs(node).get("axis", 0))
+            elif node.op_type == "Unsqueeze":
+                axes = attrs(node).get("axes") or [int(x) for x in constants[inputs[1]]]
+                value = np.expand_dims(constants[inputs[0]], axis=tuple(axes))
+            elif node.op_type == "Squeeze":
+                value = np.squeeze(constants[inputs[0]])
+            elif node.op_type == "Concat":
+                value = np.concatenate([np.atleast_1d(constants[v]) for v in inputs],
+                                       axis=attrs(node).get("axis", 0))
+            elif node.op_type == "Cast":
+                value = constants[inputs[0]].astype(np.int64)
+            elif node.op_type in binary and constants[inputs[0]].dtype.kind in "iu":
+                value = binary[node.op_type](constants[inputs[0]], constants[inputs[1]])
+            elif node.op_type == "ConstantOfShape":
+                value = np.zeros([int(x) for x in constants[inputs[0]]], dtype=np.int64)
+            else:
+                continue
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+        constants[node.output[0]] = np.asarray(value)
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -119,6 +179,22 @@ def _conv(node: Any, a: dict, g: Graph) -> dict:
     fields = _window(node, a, {"op": "conv", "out": int(weight.shape[0])})
     if a.get("group", 1) != 1:
         fields["groups"] = int(a["group"])
+    fields["bias"] = len(node.input) > 2 and bool(node.input[2])
+    return fields
+
+
+def _conv_transpose(node: Any, a: dict, g: Graph) -> dict:
+    weight = g.constants[node.input[1]]
+    groups = int(a.get("group", 1))
+    fields = _window(node, {**a, "auto_pad": a.get("auto_pad", b"NOTSET")},
+                     {"op": "conv_transpose", "out": int(weight.shape[1]) * groups})
+    if groups != 1:
+        fields["groups"] = groups
+    if isinstance(fields.get("padding"), list) and len(fields["padding"]) == 4:
+        raise ValueError("ConvTranspose with uneven pads")
+    output_padding = list(a.get("output_padding", [0, 0]))
+    if any(output_padding):
+        fields["output_padding"] = _pair(output_padding)
     fields["bias"] = len(node.input) > 2 and bool(node.input[2])
     return fields
 
@@ -200,12 +276,82 @@ def _softmax(a: dict, g: Graph, node: Any) -> dict:
     return {"op": "softmax"}
 
 
+def _ints(g: Graph, node: Any, index: int) -> list[int] | None:
+    if len(node.input) <= index or not node.input[index]:
+        return None
+    value = g.constants.get(node.input[index])
+    return None if value is None else [int(v) for v in value.reshape(-1)]
+
+
+def _slice(node: Any, a: dict, g: Graph) -> dict:
+    starts, ends = _ints(g, node, 1), _ints(g, node, 2)
+    axes, steps = _ints(g, node, 3) or [0], _ints(g, node, 4) or [1]
+    if starts is None or ends is None or len(starts) != 1 or axes[0] % 4 != 1 \
+            or steps != [1]:
+        raise ValueError("Slice other than a channel range")
+    channels = g.shapes[node.input[0]][1]
+    start, stop = max(starts[0], 0), min(ends[0], channels)
+    fields: dict[str, Any] = {"op": "slice"}
+    if start:
+        fields["start"] = start
+    if stop < channels:
+        fields["stop"] = stop
+    return fields
+
+
+def _pad(node: Any, a: dict, g: Graph) -> dict:
+    pads = _ints(g, node, 1) or list(a.get("pads", []))
+    mode = a.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if len(pads) != 8 or pads[0] or pads[4]:
+        raise ValueError("Pad other than of channels and H, W")
+    _, cb, hb, wb, _, ce, he, we = pads
+    fields: dict[str, Any] = {"op": "pad", "padding": [hb, he, wb, we]}
+    if cb or ce:
+        fields["channels"] = [cb, ce]
+    if mode != "constant":
+        fields["mode"] = {"reflect": "reflect", "edge": "replicate"}[mode]
+    value = g.constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if value is not None and float(value) != 0.0:
+        fields["value"] = float(value)
+    return fields
+
+
+def _resize(node: Any, a: dict, g: Graph) -> dict:
+    mode = a.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    transform = a.get("coordinate_transformation_mode", b"half_pixel")
+    transform = transform.decode() if isinstance(transform, bytes) else transform
+    scales = g.constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    fields: dict[str, Any] = {"op": "upsample",
+                              "mode": {"nearest": "nearest", "linear": "bilinear"}[mode]}
+    out = g.shapes.get(node.output[0])
+    if scales is not None and len(scales.reshape(-1)) == 4 and \
+            all(float(v).is_integer() for v in scales.reshape(-1)[2:]):
+        sh, sw = (int(v) for v in scales.reshape(-1)[2:])
+        fields["scale"] = sh if sh == sw else [sh, sw]
+    elif out is not None:
+        fields["size"] = _pair(out[2:])
+    else:
+        raise ValueError("Resize without constant scales or a known output size")
+    if mode == "linear" and transform == "align_corners":
+        fields["align_corners"] = True
+    return fields
+
+
+def _reshape(node: Any, a: dict, g: Graph) -> dict:
+    source, out = g.shapes.get(node.input[0]), g.shapes.get(node.output[0])
+    if source is not None and out is not None and len(source) == 4 and len(out) == 2:
+        return {"op": "flatten"}
+    raise ValueError("Reshape other than a flatten")
+
+
 def _simple(op: str) -> Callable[[Any, dict, Graph], dict]:
     return lambda node, a, g: {"op": op}
 
 
 RULES: dict[str, Callable[[Any, dict, Graph], dict]] = {
-    "Conv": _conv, "Gemm": _gemm, "BatchNormalization": _batchnorm,
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "BatchNormalization": _batchnorm,
     "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": lambda n, a, g: {"op": "global_avgpool", "keepdims": True},
     "GlobalMaxPool": lambda n, a, g: {"op": "global_maxpool", "keepdims": True},
@@ -214,21 +360,88 @@ RULES: dict[str, Callable[[Any, dict, Graph], dict]] = {
     "LeakyRelu": lambda n, a, g: {"op": "leaky_relu", "slope": float(a.get("alpha", 0.01))},
     "Elu": lambda n, a, g: {"op": "elu", "alpha": float(a.get("alpha", 1.0))},
     "Softmax": lambda n, a, g: _softmax(a, g, n),
+    "Gelu": _simple("gelu"),
     "Flatten": _flatten, "Concat": _concat, "Add": _simple("add"), "Mul": _simple("mul"),
     "ReduceMean": _reduce_mean, "Dropout": _dropout, "Identity": _simple("identity"),
+    "Slice": _slice, "Pad": _pad, "Resize": _resize, "Reshape": _reshape,
 }
-ACTIVATIONS = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leaky_relu",
+ACTIVATIONS = {"gelu", "relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leaky_relu",
                "elu"}
 MERGES = ("add", "mul", "concat")
 # inputs of each op that are weights (initializers), not data
-WEIGHT_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2, 3, 4),
-                 "Clip": (1, 2), "ReduceMean": (1,), "Dropout": (1, 2)}
+WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2),
+                 "LayerNormalization": (1, 2), "BatchNormalization": (1, 2, 3, 4),
+                 "Clip": (1, 2), "ReduceMean": (1,), "Dropout": (1, 2), "Slice": (1, 2, 3, 4),
+                 "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Reshape": (1,)}
 
 
 def _identifier(text: str) -> str:
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in text.replace(".", "_"))
     name = "_".join(part for part in name.split("_") if part) or "layer"
     return name if not name[0].isdigit() else f"l_{name}"
+
+
+def value_source(node: Any, data: list[str], layouts: dict) -> str:
+    """The value a pattern layer reads: a channel shuffle reads the map before its
+    reshape; every other one its data input."""
+    return layouts["shuffle"].get(data[0], (data[0],))[0] if data else data[0]
+
+
+def _layout(node: Any, a: dict, g: Graph, data: list[str], layouts: dict) -> \
+        tuple[str, Any] | None:
+    """Layout plumbing exporters write: channels-last stretches around LayerNormalization
+    (Transpose [0, 2, 3, 1] ... [0, 3, 1, 2]); a per-channel gate reshaped from N x C to
+    N x C x 1 x 1; ShuffleNet's channel shuffle (Reshape to 5-D, Transpose [0, 2, 1, 3, 4],
+    Reshape back). Returns ("alias", value) or ("layer", fields), or None."""
+    if not data:
+        return None
+    source = data[0]
+    shape_in, shape_out = g.shapes.get(source), g.shapes.get(node.output[0])
+    if node.op_type == "Reshape" and shape_out is None and shape_in is not None:
+        target = _ints(g, node, 1)  # shape inference ran before the shape was folded
+        if target is not None:
+            dims = [shape_in[i] if d == 0 else d for i, d in enumerate(target)]
+            if dims.count(-1) == 1:
+                known = 1
+                for d in dims:
+                    known *= d if d != -1 else 1
+                total = 1
+                for d in shape_in:
+                    total *= d
+                dims[dims.index(-1)] = total // known
+            shape_out = tuple(dims)
+            g.shapes[node.output[0]] = shape_out
+    if node.op_type == "Transpose" and shape_in is not None and \
+            node.output[0] not in g.shapes and a.get("perm"):
+        g.shapes[node.output[0]] = tuple(shape_in[i] for i in a["perm"])
+    nhwc, shuffle = layouts["nhwc"], layouts["shuffle"]
+    if node.op_type == "Transpose":
+        perm = list(a.get("perm", []))
+        if perm == [0, 2, 3, 1] and source not in nhwc:
+            nhwc.add(node.output[0])
+            return "alias", source
+        if perm == [0, 3, 1, 2] and source in nhwc:
+            return "alias", source
+        if perm == [0, 2, 1, 3, 4] and source in shuffle:
+            shuffle[node.output[0]] = (shuffle[source][0], shuffle[source][1], True)
+            return "alias", source
+        return None
+    if node.op_type == "LayerNormalization" and source in nhwc and a.get("axis", -1) == -1:
+        nhwc.add(node.output[0])
+        return "layer", {"op": "layernorm", "eps": float(f"{float(a.get('epsilon', 1e-5)):.7g}"),
+                         "affine": len(node.input) > 1 and bool(node.input[1])}
+    if node.op_type == "Reshape" and shape_in is not None and shape_out is not None:
+        if tuple(shape_in) == tuple(shape_out) or \
+                (len(shape_in) == 2 and len(shape_out) == 4 and shape_out[2:] == (1, 1)):
+            return "alias", source  # no change, or a per-channel gate broadcast by mul
+        if len(shape_in) == 4 and len(shape_out) == 5 and \
+                shape_out[1] * shape_out[2] == shape_in[1]:
+            shuffle[node.output[0]] = (source, shape_out[1], False)
+            return "alias", source
+        if len(shape_in) == 5 and len(shape_out) == 4 and source in shuffle and \
+                shuffle[source][2]:
+            return "layer", {"op": "channel_shuffle", "groups": shuffle[source][1]}
+    return None
 
 
 def to_spec(path: str, name: str) -> tuple[dict, int]:
@@ -242,8 +455,11 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
             users[value] = users.get(value, 0) + 1
     unsupported: dict[str, list[str]] = {}
     params = 0
+    layouts: dict[str, Any] = {"nhwc": set(), "shuffle": {}}
     for node in g.nodes:
         if node.op_type == "Constant":
+            continue
+        if node.output[0] in g.constants:  # folded shape arithmetic
             continue
         if node.op_type == "Identity" and node.input[0] in g.constants:  # a weight's alias
             g.constants[node.output[0]] = g.constants[node.input[0]]
@@ -254,8 +470,47 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
                 and v not in g.constants]
         constant_data = [v for i, v in enumerate(node.input) if v and i not in weights
                          and v in g.constants]
+        if any(v not in layer_of for v in data):  # fed by a node already reported
+            unsupported.setdefault(f"{node.op_type} (after an unsupported node)", []).append(
+                node.name or node.output[0])
+            continue
+        pattern = _layout(node, a, g, data, layouts)
+        if pattern is not None:
+            kind, value = pattern
+            if kind == "alias":
+                layer_of[node.output[0]] = layer_of[value]
+                continue
+            fields = value
+            if node.op_type == "LayerNormalization":
+                params += sum(int(g.constants[node.input[i]].size) for i in (1, 2)
+                              if len(node.input) > i and node.input[i])
+            layer = {"op": fields.pop("op"), "name": _identifier(node.name or node.output[0])}
+            while any(other["name"] == layer["name"] for other in layers):
+                layer["name"] += "_"
+            source = layer_of[value_source(node, data, layouts)]
+            if source != (layers[-1]["name"] if layers else "input"):
+                layer["from"] = source
+            layer.update(fields)
+            layers.append(layer)
+            layer_of[node.output[0]] = layer["name"]
+            continue
         rule = RULES.get(node.op_type)
         fields = None
+        if node.op_type == "Mul" and len(data) == 1 and len(constant_data) == 1:
+            factor = g.constants[constant_data[0]]
+            shape = g.shapes.get(data[0])
+            if shape is not None and len(shape) == 4 and \
+                    tuple(factor.shape) in ((shape[1], 1, 1), (1, shape[1], 1, 1)):
+                params += int(factor.size)
+                layer = {"op": "scale", "name": _identifier(node.name or node.output[0])}
+                while any(other["name"] == layer["name"] for other in layers):
+                    layer["name"] += "_"
+                source = layer_of[data[0]]
+                if source != (layers[-1]["name"] if layers else "input"):
+                    layer["from"] = source
+                layers.append(layer)
+                layer_of[node.output[0]] = layer["name"]
+                continue
         if rule is not None and not constant_data:
             try:
                 fields = rule(node, a, g)
@@ -266,7 +521,7 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
             what = node.op_type + (" with a constant operand" if constant_data else "")
             unsupported.setdefault(what, []).append(node.name or node.output[0])
             continue
-        if node.op_type in ("Conv", "Gemm"):
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm", "LayerNormalization"):
             params += sum(int(g.constants[node.input[i]].size) for i in (1, 2)
                           if len(node.input) > i and node.input[i])
         if node.op_type == "BatchNormalization":

@@ -308,11 +308,14 @@ except ImportError:  # pragma: no cover
 
 
 @pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "seed_cifar_depthwise", "vgg11"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "seed_cifar_depthwise", "vgg11",
+                                  "shufflenet_v2", "efficientnet"])
 def test_onnx_export_imports_to_the_modules_numbers(name, tmp_path):
     """torch.onnx.export of a model, imported: the same params, MACs and output shape as
     importing the module, and the buffers PyTorch holds (running statistics plus one
-    counter per batch norm, which ONNX does not keep)."""
+    counter per batch norm, which ONNX does not keep). ShuffleNetV2's channel shuffle
+    (Reshape, Transpose, Reshape), its split (Slice) and EfficientNet's gates pass through
+    the exporter's shape arithmetic, which the importer folds."""
     import warnings
 
     model = cnncost.build(name).eval()
