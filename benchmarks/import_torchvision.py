@@ -30,7 +30,8 @@ def main(names: list[str]) -> None:
     import torch
 
     from cnncost.errors import SpecError
-    from cnncost.pytorch.importer import check, to_spec, to_yaml
+    from cnncost.importing import to_yaml
+    from cnncost.pytorch.importer import check, to_spec
 
     torchvision = zoo_reference.import_torchvision()
     models = torchvision.models

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .errors import Loc, Problem, SpecError
+from .importing import batchnorm_defaults, shared_batchnorm, unique, unsupported_list
 from .safeio import read_bytes
 
 LIMIT = 4_000_000_000  # bytes: an ONNX file with its weights
@@ -376,6 +377,8 @@ WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2),
 
 
 def _identifier(text: str) -> str:
+    """A layer name from an ONNX node name (`/layer1/0/conv1/Conv` -> `layer1_0_conv1_Conv`):
+    unlike a module path's, runs of `_` are collapsed and an empty name is `layer`."""
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in text.replace(".", "_"))
     name = "_".join(part for part in name.split("_") if part) or "layer"
     return name if not name[0].isdigit() else f"l_{name}"
@@ -456,6 +459,21 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
     unsupported: dict[str, list[str]] = {}
     params = 0
     layouts: dict[str, Any] = {"nhwc": set(), "shuffle": {}}
+    taken: set[str] = set()  # layer names given so far
+
+    def add(node: Any, fields: dict, sources: list[str]) -> None:
+        """A new layer computing `fields` of `sources` (a merge names them all; another
+        layer names its source when it is not the previous layer)."""
+        layer = {"op": fields.pop("op"), "name": unique(_identifier(node.name or node.output[0]),
+                                                        taken)}
+        if layer["op"] in MERGES:
+            layer["inputs"] = sources
+        elif sources and sources[0] != (layers[-1]["name"] if layers else "input"):
+            layer["from"] = sources[0]
+        layer.update(fields)
+        layers.append(layer)
+        layer_of[node.output[0]] = layer["name"]
+
     for node in g.nodes:
         if node.op_type == "Constant":
             continue
@@ -480,19 +498,8 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
             if kind == "alias":
                 layer_of[node.output[0]] = layer_of[value]
                 continue
-            fields = value
-            if node.op_type == "LayerNormalization":
-                params += sum(int(g.constants[node.input[i]].size) for i in (1, 2)
-                              if len(node.input) > i and node.input[i])
-            layer = {"op": fields.pop("op"), "name": _identifier(node.name or node.output[0])}
-            while any(other["name"] == layer["name"] for other in layers):
-                layer["name"] += "_"
-            source = layer_of[value_source(node, data, layouts)]
-            if source != (layers[-1]["name"] if layers else "input"):
-                layer["from"] = source
-            layer.update(fields)
-            layers.append(layer)
-            layer_of[node.output[0]] = layer["name"]
+            params += _parameters(node, g)
+            add(node, value, [layer_of[value_source(node, data, layouts)]])
             continue
         rule = RULES.get(node.op_type)
         fields = None
@@ -502,14 +509,7 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
             if shape is not None and len(shape) == 4 and \
                     tuple(factor.shape) in ((shape[1], 1, 1), (1, shape[1], 1, 1)):
                 params += int(factor.size)
-                layer = {"op": "scale", "name": _identifier(node.name or node.output[0])}
-                while any(other["name"] == layer["name"] for other in layers):
-                    layer["name"] += "_"
-                source = layer_of[data[0]]
-                if source != (layers[-1]["name"] if layers else "input"):
-                    layer["from"] = source
-                layers.append(layer)
-                layer_of[node.output[0]] = layer["name"]
+                add(node, {"op": "scale"}, [layer_of[data[0]]])
                 continue
         if rule is not None and not constant_data:
             try:
@@ -521,11 +521,7 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
             what = node.op_type + (" with a constant operand" if constant_data else "")
             unsupported.setdefault(what, []).append(node.name or node.output[0])
             continue
-        if node.op_type in ("Conv", "ConvTranspose", "Gemm", "LayerNormalization"):
-            params += sum(int(g.constants[node.input[i]].size) for i in (1, 2)
-                          if len(node.input) > i and node.input[i])
-        if node.op_type == "BatchNormalization":
-            params += sum(int(g.constants[node.input[i]].size) for i in (1, 2))
+        params += _parameters(node, g)
         out = node.output[0]
         if fields["op"] == "identity":
             layer_of[out] = layer_of[data[0]]
@@ -544,31 +540,25 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
             last["act"] = fields["op"]
             layer_of[out] = last["name"]
             continue
-        layer = {"op": fields.pop("op"), "name": _identifier(node.name or out)}
-        while any(other["name"] == layer["name"] for other in layers):
-            layer["name"] += "_"
-        sources = [layer_of[v] for v in data]
-        if layer["op"] in MERGES:
-            layer["inputs"] = sources
-        elif sources and sources[0] != (layers[-1]["name"] if layers else "input"):
-            layer["from"] = sources[0]
-        layer.update(fields)
-        layers.append(layer)
-        layer_of[out] = layer["name"]
+        add(node, fields, [layer_of[v] for v in data])
     if unsupported:
-        lines = "; ".join(f"{what}" + (f" x{len(nodes)}" if len(nodes) > 1 else "")
-                          + f" (first: {nodes[0]})" for what, nodes in unsupported.items())
         raise _fail(f"{sum(map(len, unsupported.values()))} ONNX node(s) without a spec "
-                    f"equivalent: {lines}. Nothing was written", path)
+                    f"equivalent: {unsupported_list(unsupported)}. Nothing was written", path)
     return _finish(layers, g, name), params
+
+
+def _parameters(node: Any, g: Graph) -> int:
+    """The trainable parameters a node holds: weights and biases, norm scales and shifts."""
+    if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "LayerNormalization",
+                            "BatchNormalization"):
+        return 0
+    return sum(int(g.constants[node.input[i]].size) for i in (1, 2)
+               if len(node.input) > i and node.input[i])
 
 
 def _finish(layers: list[dict], g: Graph, name: str) -> dict:
     """Batch-norm settings most norms share go to `defaults`; others unfuse."""
-    from collections import Counter
-
-    settings = Counter(tuple(sorted(layer["_bn"].items())) for layer in layers if "_bn" in layer)
-    common = dict(settings.most_common(1)[0][0]) if settings else {}
+    common = shared_batchnorm(layer["_bn"] for layer in layers if "_bn" in layer)
     out: list[dict] = []
     for layer in layers:
         bn = layer.pop("_bn", None)
@@ -584,9 +574,9 @@ def _finish(layers: list[dict], g: Graph, name: str) -> dict:
             layer.pop("bias")
         out.append(layer)
     spec: dict[str, Any] = {"name": name, "input": list(g.input_shape)}
-    extra = {k: v for k, v in common.items() if (k, v) not in (("eps", 1e-5), ("momentum", 0.1))}
-    if extra:
-        spec["defaults"] = {"batchnorm": extra}
+    defaults = batchnorm_defaults(common)
+    if defaults:
+        spec["defaults"] = defaults
     spec["layers"] = out
     return spec
 

@@ -27,6 +27,7 @@ def import_model(model: str, input_: str, name: str | None, output: str | None) 
     torch.fx; the spec analyzes to exactly what torch counts (checked before writing).
     MODEL may also be an ONNX file (model.onnx; needs the onnx package)."""
     from ..errors import Loc, Problem, SpecError
+    from ..importing import to_yaml
 
     if model.lower().endswith(".onnx"):
         from pathlib import Path
@@ -36,7 +37,7 @@ def import_model(model: str, input_: str, name: str | None, output: str | None) 
         spec, params = onnxfile.to_spec(model, name or Path(model).stem)
         onnxfile.check(spec, model, params)
         emit(f"# Imported by `cnncost import {model}` (onnx).\n# The file holds {params:,} "
-             "parameters; this spec analyzes to the same.\n" + _yaml(spec), output)
+             "parameters; this spec analyzes to the same.\n" + to_yaml(spec), output)
         return
     if input_ is None:
         raise SpecError([Problem(Loc(""), "--input", "a PyTorch model is imported for one "
@@ -44,7 +45,7 @@ def import_model(model: str, input_: str, name: str | None, output: str | None) 
     from .verify import import_torch_or_exit
 
     import_torch_or_exit("import")
-    from ..pytorch.importer import check, load_model, to_spec, to_yaml
+    from ..pytorch.importer import check, load_model, to_spec
 
     try:
         shape = tuple(int(d) for d in input_.lower().split("x"))
@@ -59,18 +60,3 @@ def import_model(model: str, input_: str, name: str | None, output: str | None) 
               f"{counts.macs:,} MACs; this spec analyzes to the same.\n")
     emit(header + to_yaml(spec), output)
 
-
-def _yaml(spec: dict) -> str:
-    """The spec as YAML, one layer a line (no torch needed)."""
-    import yaml
-
-    class Flow(dict):
-        pass
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    Dumper.add_representer(Flow, lambda dumper, data: dumper.represent_mapping(
-        "tag:yaml.org,2002:map", data.items(), flow_style=True))
-    doc = {**spec, "layers": [Flow(layer) for layer in spec["layers"]]}
-    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=200)

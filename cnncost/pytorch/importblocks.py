@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _identifier(text: str) -> str:
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text.replace(".", "_"))
-    return name if name and not name[0].isdigit() else f"l_{name}"
+from ..importing import identifier as _identifier
 
 
 def _refs(entry: dict) -> list[str]:

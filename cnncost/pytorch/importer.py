@@ -17,12 +17,13 @@ import importlib
 import importlib.util
 import operator
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 from collections.abc import Callable
 
 from ..errors import Loc, Problem, SpecError
+from ..importing import (batchnorm_defaults, identifier, shared_batchnorm, unique,
+                         unsupported_list)
 from .importblocks import blockify
 from .torch_import import torch
 
@@ -378,11 +379,6 @@ class Unsupported(NamedTuple):
     where: str  # the module path, or the source line
 
 
-def _identifier(text: str) -> str:
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text.replace(".", "_"))
-    return name if name and not name[0].isdigit() else f"l_{name}"
-
-
 def _where(node: Any) -> str:
     trace = (node.meta.get("stack_trace") or "").strip().splitlines()
     return trace[-2].strip() if len(trace) >= 2 else ""
@@ -587,6 +583,7 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
         return [a for a in node.all_input_nodes]
 
     layouts = _Layouts(modules)
+    taken: set[str] = set()  # layer names given so far
     for node in traced.graph.nodes:
         if node.op == "placeholder":
             layer_of[node] = "input"
@@ -602,9 +599,7 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
                 layer_of[node] = layer_of[payload]
                 continue
             fields, extra_inputs = payload
-            layer_name = _identifier(node.name)
-            while any(layer.name == layer_name for layer in layers):
-                layer_name += "_"
+            layer_name = unique(identifier(node.name), taken)
             layers.append(Layer(layer_name, fields, extra_inputs, _scope(node)))
             layer_of[node] = layer_name
             continue
@@ -668,21 +663,16 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
                 last.fields["act"] = fields["op"]
                 layer_of[node] = last.name
                 continue
-        layer_name = _identifier(label)
-        while any(layer.name == layer_name for layer in layers):
-            layer_name += "_"
+        layer_name = unique(identifier(label), taken)
         layers.append(Layer(layer_name, fields, inputs, _scope(node)))
         layer_of[node] = layer_name
     if unsupported:
-        kinds: dict[str, list[Unsupported]] = {}
+        kinds: dict[str, list[str]] = {}
         for u in unsupported:
-            kinds.setdefault(u.what, []).append(u)
-        lines = "; ".join(
-            f"{what}" + (f" x{len(us)}" if len(us) > 1 else "") + f" (first: {us[0].node}"
-            + (f" at {us[0].where}" if us[0].where and us[0].where != us[0].node else "") + ")"
-            for what, us in kinds.items())
+            kinds.setdefault(u.what, []).append(
+                u.node + (f" at {u.where}" if u.where and u.where != u.node else ""))
         raise _fail(f"{len(unsupported)} operation{'s' if len(unsupported) != 1 else ''} "
-                    f"without a spec equivalent: {lines}. Nothing was written; such an "
+                    f"without a spec equivalent: {unsupported_list(kinds)}. Nothing was written; such an "
                     "operation needs a rule in cnncost/pytorch/importer.py (or the model "
                     "rewritten with the modules and functions it maps)")
     return _emit(layers, layer_of, input_shape, name)
@@ -697,9 +687,7 @@ def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
     """The spec dict: batch-norm settings shared by most norms go to `defaults`; other
     norms are written out (unfused); `from:`/`inputs:` where the data does not flow from
     the previous layer."""
-    settings = Counter(tuple(sorted(layer.fields["_bn"].items())) for layer in layers
-                       if "_bn" in layer.fields)
-    common = dict(settings.most_common(1)[0][0]) if settings else {}
+    common = shared_batchnorm(layer.fields["_bn"] for layer in layers if "_bn" in layer.fields)
     out: list[dict] = []
     scopes: list[tuple] = []
     final: dict[str, str] = {"input": "input"}  # a layer's name -> its last entry's name
@@ -732,13 +720,7 @@ def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
         out.append(_plain_fields(entry))
         scopes.append(layer.scope)
         final[layer.name] = previous = entry["name"]
-    defaults: dict[str, Any] = {}
-    if common:
-        defaults["batchnorm"] = {k: v for k, v in common.items()
-                                 if (k, v) not in (("eps", 1e-5), ("momentum", 0.1),
-                                                   ("affine", True))}
-        if not defaults["batchnorm"]:
-            del defaults["batchnorm"]
+    defaults = batchnorm_defaults(common)
     spec: dict[str, Any] = {"name": name, "input": list(input_shape)}
     if defaults:
         spec["defaults"] = defaults
@@ -773,26 +755,6 @@ def _plain_fields(entry: dict) -> dict:
     if entry.get("op") in ("conv", "linear") and entry.get("bias") is True:
         entry.pop("bias")
     return entry
-
-
-def to_yaml(spec: dict) -> str:
-    """The spec as YAML, one layer a line (flow style), as specs are written by hand."""
-    import yaml
-
-    class Flow(dict):
-        pass
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    Dumper.add_representer(Flow, lambda dumper, data: dumper.represent_mapping(
-        "tag:yaml.org,2002:map", data.items(), flow_style=True))
-    doc = {**spec, "layers": [Flow(layer) for layer in spec["layers"]]}
-    if "blocks" in spec:
-        doc = {**doc, "blocks": {name: {"layers": [Flow(x) for x in block["layers"]]}
-                                 for name, block in spec["blocks"].items()}}
-        doc = {k: doc[k] for k in ("name", "input", "defaults", "blocks", "layers") if k in doc}
-    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=200)
 
 
 # ----------------------------------------------------------------------- checking
