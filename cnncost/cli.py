@@ -279,13 +279,20 @@ def load_measurement_files(files: tuple[str, ...]) -> Any:
     return load_measurements(files)
 
 
+# --batch and --dtype of the commands that analyze one spec (analyze, report)
+batch_option = click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Batch size (scales MACs, FLOPs and activation memory).")
+dtype_option = click.option(
+    "--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
+    help="Element type for memory figures.")
+
+
 @main.command()
 @click.argument("spec", shell_complete=complete_spec)
 @spec_options
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size (scales MACs, FLOPs and activation memory).")
-@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
-              help="Element type for memory figures.")
+@batch_option
+@dtype_option
 @click.option("--depth", type=click.IntRange(min=0), default=0,
               help="Collapse layers to this many name levels (0: every layer).")
 @click.option("--format", "fmt", type=click.Choice(formats("analysis")), default="table",

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import click
 
-from ..cli import (DTYPES, complete_spec, convention_option, emit, guarded, parse_sets,
-                   spec_options)
+from ..cli import (batch_option, complete_spec, convention_option, dtype_option, emit, guarded,
+                   parse_sets, spec_options)
 
 
 @click.command()
 @click.argument("spec", shell_complete=complete_spec)
 @spec_options
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size (scales MACs, FLOPs and activation memory).")
-@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
-              help="Element type for memory figures.")
+@batch_option
+@dtype_option
 @convention_option
 @click.option("--color", "metric",
               type=click.Choice(["macs", "params", "activations", "latency"]),
