@@ -9,7 +9,6 @@ test; a format offered by a command but missing from the registry fails here.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import click
@@ -101,15 +100,9 @@ def test_diff_renders(fmt):
 
 @pytest.mark.parametrize("fmt", formats("gate"))
 def test_gate_renders(fmt, tmp_path, monkeypatch):
-    from test_gate import QUICKSTART, SPEC
+    from test_gate import sample_repo
 
-    (tmp_path / "specs").mkdir()
-    shutil.copy(ROOT / "specs" / SPEC, tmp_path / "specs" / SPEC)
-    (tmp_path / "cnncost.budget.yaml").write_text(QUICKSTART)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GIT_DIR", str(tmp_path / "no-git"))
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    sample_repo(tmp_path, monkeypatch)
     invoke("baseline", "save")
     out = invoke("gate", "--format", fmt).stdout
     if fmt == "json":

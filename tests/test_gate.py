@@ -41,10 +41,10 @@ def doc_block(lang: str, starts: str) -> str:
 QUICKSTART = doc_block("yaml", "# cnncost.budget.yaml")
 
 
-@pytest.fixture
-def repo(tmp_path, monkeypatch):
+def sample_repo(tmp_path, monkeypatch):
     """A repository layout: specs/, the docs' quick-start budget, no git (GIT_DIR points
-    nowhere so the baseline's commit is null and outputs are deterministic)."""
+    nowhere so the baseline's commit is null and outputs are deterministic); the working
+    folder. Other test modules set up the same repository with it."""
     (tmp_path / "specs").mkdir()
     shutil.copy(ROOT / "specs" / SPEC, tmp_path / "specs" / SPEC)
     (tmp_path / "cnncost.budget.yaml").write_text(QUICKSTART)
@@ -53,6 +53,11 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    return sample_repo(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -45,15 +45,9 @@ def test_validate_hook_passes_good_specs_and_fails_a_broken_one(tmp_path):
 
 
 def test_gate_hook_runs_on_the_budget_file(tmp_path, monkeypatch):
-    from test_gate import QUICKSTART, SPEC
+    from test_gate import sample_repo
 
-    (tmp_path / "specs").mkdir()
-    shutil.copy(ROOT / "specs" / SPEC, tmp_path / "specs" / SPEC)
-    (tmp_path / "cnncost.budget.yaml").write_text(QUICKSTART)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GIT_DIR", str(tmp_path / "no-git"))
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    sample_repo(tmp_path, monkeypatch)
     assert CliRunner().invoke(main, ["baseline", "save"]).exit_code == 0
     assert run_hook(HOOKS["cnncost-gate"], ["ignored.yaml"]).exit_code == 0
 
