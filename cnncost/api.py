@@ -9,9 +9,12 @@ with every problem found. Nothing here imports torch or pandas.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -20,7 +23,7 @@ from collections.abc import Mapping
 
 from .cost.analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, show
-from .lang.expand import expand
+from .lang.plan import expand_planned
 from .lang.graph import Graph
 from .safeio import is_stdin
 from .lang.spec import Spec, load_blocks, load_spec, parse_spec
@@ -421,15 +424,33 @@ def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | N
             errors.add(Loc(loaded.file), "input", str(exc))
             input = None
     variables = resolve_vars(loaded, variant, set, errors)
-    graph = expand(loaded, builtin_blocks(), variables, errors, input)
+    graph = expand_planned(loaded, builtin_blocks(), variables, errors, input)
     errors.raise_if_any()
     assert graph is not None  # noqa: S101
     return graph
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for one analysis. An analysis allocates an
+    object or a few per layer and frees them all together; with the collector on, its
+    full collections walk every live object again and again, and a 100,000-layer analysis
+    takes five times as long (benchmarks/bench_scale.py). What is freed meanwhile is freed
+    by reference counting as usual; cycles wait for the next collection."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype: str = "fp32",
             set: Mapping | None = None, variant: str | None = None,
-            convention: str = "torchvision", geometry: bool = False) -> Analysis:
+            convention: str = "torchvision", geometry: bool = False,
+            rows: bool = True) -> Analysis:
     """Analyze an architecture: shapes, params, MACs, FLOPs and memory per layer.
 
     `spec`: a path, a bundled spec name ("resnet50"), a mapping or a Spec.
@@ -438,6 +459,7 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
     "Counting profiles"): torchvision (default), fvcore, ptflops or keras.
     `geometry`: also each layer's receptive field, effective stride and field start
     (cnncost.cost.receptive; `Analysis.geometry`, in `to_dict`).
+    `rows`: false for the totals alone (`Analysis.rows` left empty), as a sweep needs.
     Raises SpecError (with every problem found) on invalid input.
     """
     if convention != "torchvision":
@@ -452,8 +474,9 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
                                       f"(allowed: {one_of(DTYPE_BYTES)})")])
     if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
         raise SpecError([_problem("", f"batch must be a positive integer, received {batch!r}")])
-    graph = build_graph(spec, input=input, set=set, variant=variant)
-    result = analyze_graph(graph, batch, dtype, graph.description, convention)
+    with gc_paused():
+        graph = build_graph(spec, input=input, set=set, variant=variant)
+        result = analyze_graph(graph, batch, dtype, graph.description, convention, rows=rows)
     if geometry:
         from .cost.receptive import geometry as fields
 

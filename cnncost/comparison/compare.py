@@ -205,7 +205,7 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
         result = analyze(spec, input=options.get("input"), batch=options.get("batch", 1),
                          dtype=options.get("dtype", "fp32"), set=overrides or None,
                          variant=options.get("variant"),
-                         convention=options.get("convention", "torchvision"))
+                         convention=options.get("convention", "torchvision"), rows=False)
     except SpecError as exc:
         swept = {f"--set {name}": f"--sweep {name}" for name, _ in point.settings}
         return Outcome(point, "", None, tuple(p._replace(path=swept.get(p.path, p.path))

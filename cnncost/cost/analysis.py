@@ -232,13 +232,38 @@ def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> i
     their input's storage and extend its life instead of allocating. Outside
     `training`, train_only layers do not run: they neither allocate nor read.
     """
+    cache = graph.schedules  # shared by graphs of one structure (cnncost.lang.plan)
+    schedule = cache.get(training) if cache is not None else None
+    if schedule is None:
+        schedule = live_schedule(graph, training)
+        if cache is not None:
+            cache[training] = schedule
+    order, frees = schedule
+    sizes = [0 if node.train_only and not training else node.size for node in graph.nodes]
+    live = peak = 0
+    for entry in order:
+        if entry >= 0:  # makes its own tensor
+            live += sizes[entry]
+            if live > peak:
+                peak = live
+        else:
+            entry = ~entry
+        for s in frees.get(entry, ()):
+            live -= sizes[s]
+    return peak * per_element
+
+
+def live_schedule(graph: Graph, training: bool = False) -> tuple[list[int], dict[int, list[int]]]:
+    """When tensors are made and freed, from the graph's structure alone: in node order,
+    each node that makes a tensor (its index) or frees one without making one (a view:
+    ~index), and per node the tensors whose last reader it is."""
     nodes = graph.nodes
-    if not training and any(n.train_only for n in nodes):
-        nodes = [n._replace(size=0, inputs=()) if n.train_only else n for n in nodes]
     count = len(nodes)
     storage = list(range(count))  # node -> node whose tensor it uses
     last_use = list(range(count))
     for node in nodes:
+        if node.train_only and not training:
+            continue  # does not run: reads nothing
         index = node.index
         if node.view and node.inputs:
             storage[index] = storage[node.inputs[0]]
@@ -251,16 +276,9 @@ def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> i
     for s in range(count):
         if storage[s] == s:
             frees.setdefault(last_use[s], []).append(s)
-    sizes = [node.size for node in nodes]
-    live = peak = 0
-    for index in range(count):
-        if storage[index] == index:
-            live += sizes[index]
-            if live > peak:
-                peak = live
-        for s in frees.get(index, ()):
-            live -= sizes[s]
-    return peak * per_element
+    order = [i if storage[i] == i else ~i for i in range(count)
+             if storage[i] == i or i in frees]
+    return order, frees
 
 
 def known_shapes(graph: Graph) -> list[Shape]:
@@ -273,12 +291,14 @@ def known_shapes(graph: Graph) -> list[Shape]:
 
 
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
-                  convention: str = "torchvision") -> Analysis:
+                  convention: str = "torchvision", *, rows: bool = True) -> Analysis:
     """Costs of every node of `graph` for `batch` samples stored as `dtype`.
 
     `convention` names a counting profile (:mod:`cnncost.cost.conventions`) that restates
-    MACs and params as another tool counts them; the default changes nothing.
+    MACs and params as another tool counts them; the default changes nothing. `rows`
+    false: the totals only (`Analysis.rows` is empty), as a sweep needs them.
     """
+    keep_rows = rows
     profile = None
     if convention != "torchvision":
         from .conventions import get
@@ -291,40 +311,50 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     nodes = graph.nodes
     shapes = known_shapes(graph)
     first = nodes[0]
-    rows = [Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, first.size * act_per, 0,
-                layers=0)]
+    head = Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, first.size * act_per, 0,
+               layers=0)
+    table = [head]
     params = buffers = keras = macs = other = weighted = own_params = acts = 0
     acts_rules = profile.acts if profile is not None else None
-    act_total = rows[0].act_bytes
+    act_total = head.act_bytes
     training = graph.vars.get("training") is True  # else train_only layers do no work
     # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
     # same input shapes cost the same, so identical layers are costed once.
     memo: dict[tuple[int, Any], tuple[Cost, int]] = {}
+    make_row = tuple.__new__  # Row(...) without the keyword handling: one per layer
+    append = table.append
     for node in nodes[1:]:
-        inputs, shape = node.inputs, shapes[node.index]
-        key = (id(node.attrs), shapes[inputs[0]] if len(inputs) == 1
+        inputs, shape, attrs = node.inputs, shapes[node.index], node.attrs
+        key = (id(attrs), shapes[inputs[0]] if len(inputs) == 1
                else tuple(shapes[i] for i in inputs))
-        cost, own = memo.get(key, (None, 0))
-        if cost is None:
+        found = memo.get(key)
+        if found is None:
             opdef = OPS[node.op]
             ins = [shapes[i] for i in inputs]
-            cost = opdef.cost(ins, shape, node.attrs)
+            cost = opdef.cost(ins, shape, attrs)
             own = cost.params
             if profile is not None:
-                cost = profile.apply(node.op, ins, shape, node.attrs, cost)
+                cost = profile.apply(node.op, ins, shape, attrs, cost)
             memo[key] = cost, own
             cost.weighted = opdef.category in WEIGHTED
-        idle = node.train_only and not training  # its module exists; eval skips it
-        act = 0 if node.view or idle else node.size * act_per
-        m = 0 if idle else cost.macs * batch
-        o = 0 if idle else cost.other_ops * batch
-        rows.append(Row(node.name, node.op, shape, cost.params, cost.buffers, m, 2 * m, o,
-                        act, cost.params * bytes_per, cost.weights, cost.keras_nontrainable))
-        params += cost.params
+        else:
+            cost, own = found
+        p = cost.params
+        if node.train_only and not training:  # its module exists; eval skips it
+            act = m = o = 0
+        else:
+            act = 0 if node.view else node.size * act_per
+            m = cost.macs * batch
+            o = cost.other_ops * batch
+            if acts_rules is not None and node.op in acts_rules:
+                acts += batch * acts_rules[node.op]([shapes[i] for i in inputs], shape,
+                                                    attrs, cost)
+        if keep_rows:
+            append(make_row(Row, (node.name, node.op, shape, p, cost.buffers, m, 2 * m, o,
+                                  act, p * bytes_per, cost.weights, cost.keras_nontrainable,
+                                  1)))
+        params += p
         own_params += own
-        if acts_rules is not None and node.op in acts_rules and not idle:
-            acts += batch * acts_rules[node.op]([shapes[i] for i in inputs], shape,
-                                                node.attrs, cost)
         buffers += cost.buffers
         keras += cost.keras_nontrainable
         macs += m
@@ -335,11 +365,17 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         params=params, buffers=buffers, keras_params=params + keras, macs=macs, flops=2 * macs,
         other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,
         peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per, training),
-        layers=len(rows) - 1, weighted_layers=weighted)
-    check_limits(graph, rows, totals, batch)
+        layers=len(nodes) - 1, weighted_layers=weighted)
+    try:
+        check_limits(graph, table, totals, batch)
+    except SpecError:
+        if not keep_rows:  # the rows say at which layer a limit is crossed
+            analyze_graph(graph, batch, dtype, description, convention)
+        raise
     return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                     output_shape=shapes[graph.output], batch=batch, dtype=dtype,
-                    vars=graph.vars, rows=rows, totals=totals, description=description,
+                    vars=graph.vars, rows=table if keep_rows else [], totals=totals,
+                    description=description,
                     convention=convention, trainable=own_params if profile is not None and profile.splits_trainable
                     else None, acts=acts if acts_rules is not None else None)
 

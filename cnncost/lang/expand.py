@@ -33,6 +33,7 @@ from .replay import BlockMemo, Scope, replay
 from .spec import MERGES, REQUIRED, BlockDef, Item, Items, Spec, IDENTIFIER
 
 _UNSET = object()
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})  # a norm or act layer's own fields
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_NODES = 200_000  # primitive layers in one expanded model
 MAX_ELEMENTS = 10**12  # elements in one activation tensor (per sample here; the analysis
@@ -43,6 +44,86 @@ MAX_WORK = 1_000_000  # layers + block calls + names replayed: bounds time and m
 
 # Per field of an op: (name, Field, raw default from the spec or _UNSET, checked value or _UNSET)
 PlanEntry = tuple[str, Field, Any, Any]
+
+
+class Resolver(NamedTuple):
+    """The field resolution of one layer (an op and its raw fields), compiled once: every
+    field whose value cannot change is checked here; the others are evaluated per call."""
+
+    fields: Mapping[str, Any]  # the raw fields compiled (held, so their id stays theirs)
+    template: dict[str, Any]  # every field in the op's order; dynamic ones hold a placeholder
+    dynamic: tuple[tuple[str, Field, Callable[[Mapping[str, Any]], Any]], ...]
+
+
+def resolve_value(raw: Any, env: Mapping[str, Any], choices: tuple[str, ...] = ()) -> Any:
+    """A raw spec value in `env`: a choice word, a variable, an expression or a literal."""
+    if isinstance(raw, list):
+        return [resolve_value(v, env) for v in raw]
+    if not isinstance(raw, str):
+        return raw
+    if raw in choices:
+        return raw
+    if raw.isidentifier():
+        return env.get(raw, raw)  # an unknown bare word stays a literal string
+    return compile_expr(raw)(env)
+
+
+def compile_resolver(plan: list[PlanEntry], fields: Mapping[str, Any]) -> Resolver | None:
+    """The resolution of a layer's raw `fields` by an op's field plan (Expander.op_plan),
+    compiled: constants checked now, the rest kept as functions of the environment. None
+    when a required field is missing or a constant or expression is invalid (the full
+    resolution reports it)."""
+    template: dict[str, Any] = {}
+    dynamic = []
+    for fname, fdef, default, ready in plan:
+        raw = fields.get(fname, _UNSET)
+        if raw is _UNSET:
+            if ready is not _UNSET:
+                template[fname] = ready
+                continue
+            if default is _UNSET:
+                return None
+            raw = default
+        if _is_const(raw, fdef.choices):
+            try:
+                template[fname] = fdef.check(raw)
+            except OpError:
+                return None
+            continue
+        template[fname] = None  # a placeholder, keeping the op's order of fields
+        if isinstance(raw, str) and raw.isidentifier():
+            dynamic.append((fname, fdef, _lookup(raw)))
+        elif isinstance(raw, str):
+            try:
+                dynamic.append((fname, fdef, compile_expr(raw)))
+            except ExprError:
+                return None
+        else:
+            dynamic.append((fname, fdef, _listed(raw)))
+    return Resolver(fields, template, tuple(dynamic))
+
+
+def resolve(resolver: Resolver, env: Mapping[str, Any]) -> dict[str, Any]:
+    """A compiled resolution's field values in `env` (a new dict; OpError, ExprError)."""
+    attrs = dict(resolver.template)
+    for fname, fdef, get in resolver.dynamic:
+        attrs[fname] = fdef.check(get(env))
+    return attrs
+
+
+def _is_const(raw: Any, choices: tuple[str, ...]) -> bool:
+    """A raw value that resolves to itself in every environment (no variable, no
+    expression): a number, a bool, a choice word, or a list of constants."""
+    if isinstance(raw, list):
+        return all(_is_const(v, ()) for v in raw)
+    return not isinstance(raw, str) or raw in choices
+
+
+# Compiled resolvers outlive one expansion: per spec (held, so its id stays its own), the
+# resolver of each (op, raw fields). A spec's resolvers depend only on the spec (its
+# `defaults:`) and the op registry; the values of dynamic fields are evaluated per call.
+_RESOLVERS: dict[int, tuple[Spec, dict[tuple[str, int], Resolver | None]]] = {}
+_RESOLVER_SPECS = 8  # specs whose resolvers are kept
 
 
 class Ctx(NamedTuple):
@@ -75,9 +156,13 @@ class Expander:
         self.nodes: list[Node] = []
         self.input_override = input_shape
         self._plans: dict[str, list[PlanEntry]] = {}
+        self._resolvers = _resolvers_of(spec)
         self._memo = BlockMemo()
         self._work = 0  # see spend()
         self._failed_checks: set[str] = set()
+        # a cnncost.lang.plan.Recorder while a plan is compiled: told each step that
+        # depends on the variables; block calls are then expanded, never replayed
+        self.rec: Any = None
 
     # ------------------------------------------------------------------ helpers
     def err(self, item_loc: Loc, ctx: Ctx, path: str, message: str) -> None:
@@ -87,17 +172,10 @@ class Expander:
             message += f" (in {kind} '{ctx.block}', {item_loc})"
         self.errors.add(loc, path, message)
 
-    def value(self, raw: Any, env: Mapping[str, Any], choices: tuple[str, ...] = ()) -> Any:
+    @staticmethod
+    def value(raw: Any, env: Mapping[str, Any], choices: tuple[str, ...] = ()) -> Any:
         """Resolve a raw field value: literal choice, variable, expression or literal."""
-        if isinstance(raw, list):
-            return [self.value(v, env) for v in raw]
-        if not isinstance(raw, str):
-            return raw
-        if raw in choices:
-            return raw
-        if raw.isidentifier():
-            return env.get(raw, raw)  # an unknown bare word stays a literal string
-        return compile_expr(raw)(env)
+        return resolve_value(raw, env, choices)
 
     def typed(self, fdef: Field, raw: Any, env: Mapping[str, Any]) -> Any:
         value = self.value(raw, env, fdef.choices)
@@ -124,6 +202,7 @@ class Expander:
         self.spend(1, ctx.site, name)
         opdef = OPS[op]
         nodes = self.nodes
+        given = attrs  # as resolved, before the derived fields
         refs = tuple(i for i in inputs if i is not None)
         if len(refs) != len(inputs):  # an input failed earlier and was reported there
             return None
@@ -154,6 +233,8 @@ class Expander:
         node = Node(len(nodes), name, op, attrs, refs, shape, site, opdef.view, size,
                     ctx.train_only)
         self.nodes.append(node)
+        if self.rec is not None:
+            self.rec.node(node, given)
         return node.index
 
     def spend(self, units: int, site: Loc, path: str) -> None:
@@ -172,6 +253,8 @@ class Expander:
     def run(self) -> Graph | None:
         spec = self.spec
         ctx = Ctx(env=dict(self.base_env), prefix="", site=spec.loc)
+        if self.rec is not None:
+            self.rec.frame(ctx.env, ("base",))
         shape = self.input_override
         if shape is None:
             if spec.input is None:  # reported while parsing
@@ -222,6 +305,8 @@ class Expander:
                     keep = compile_expr(raw)(ctx.env) if isinstance(raw, str) else raw
                     if not isinstance(keep, bool):
                         raise ExprError(f"expected true or false, received {show(keep)}")
+                    if self.rec is not None:
+                        self.rec.guard(ctx.env, "when", raw, keep)
                 except ExprError as exc:
                     self.err(item.line_loc("when"), ctx, label, f"when: {exc}")
                     cur = None  # unknown whether the layer exists: later shapes are unknown
@@ -292,8 +377,35 @@ class Expander:
             self._plans[op] = plan
         return plan
 
+    def resolver(self, op: str, item_fields: Mapping[str, Any]) -> Resolver | None:
+        """The compiled resolution of `item_fields` for `op`, kept for the spec."""
+        key = (op, id(item_fields))
+        if key in self._resolvers:
+            found = self._resolvers[key]
+            if found is None or found.fields is item_fields:
+                return found
+        found = compile_resolver(self.op_plan(op), item_fields)
+        self._resolvers[key] = found
+        return found
+
     def resolve_fields(self, op: str, item_fields: Mapping[str, Any], item: Item,
                        ctx: Ctx) -> dict[str, Any] | None:
+        """The checked value of every field of `op`: the layer's own, the spec's defaults,
+        the op's defaults. Problems are reported and give None."""
+        # compiled once for a layer's own fields (others are made per call: not kept)
+        if self.rec is not None:
+            self.rec.fields(ctx.env, op, item_fields, self.op_plan(op))
+        compiled = (self.resolver(op, item_fields)
+                    if item_fields is item.fields or item_fields is _NO_FIELDS else None)
+        if compiled is not None:
+            try:
+                return resolve(compiled, ctx.env)
+            except (OpError, ExprError):
+                pass  # resolved again below, which says where and why
+        return self.resolve_fields_slowly(op, item_fields, item, ctx)
+
+    def resolve_fields_slowly(self, op: str, item_fields: Mapping[str, Any], item: Item,
+                              ctx: Ctx) -> dict[str, Any] | None:
         attrs: dict[str, Any] = {}
         ok = True
         for fname, fdef, default, ready in self.op_plan(op):
@@ -353,6 +465,8 @@ class Expander:
             return None
         norm = attrs.pop("norm", "none") if opdef.fused else "none"
         act = attrs.pop("act", "none") if opdef.fused else "none"
+        if self.rec is not None and opdef.fused:
+            self.rec.fused(norm, act)
         if norm == "none" and act == "none":
             return self.add_node(ctx.prefix, op, attrs, tuple(inputs), item.loc, ctx)
         ref = self.add_node(f"{ctx.prefix}.{op}", op, attrs, tuple(inputs), item.loc, ctx)
@@ -364,7 +478,7 @@ class Expander:
         layer of that op would get from the spec's defaults."""
         if norm != "none":
             op = registered(norm)
-            attrs = self.resolve_fields(op, {}, item, ctx)
+            attrs = self.resolve_fields(op, _NO_FIELDS, item, ctx)
             if attrs is None:
                 return None
             ref = self.add_node(f"{ctx.prefix}.norm", op, attrs, (ref,), item.loc, ctx)
@@ -376,7 +490,7 @@ class Expander:
                 ctx: Ctx) -> int | None:
         """An activation layer by name or alias, with the spec's defaults for its fields."""
         op = registered(act)
-        attrs = self.resolve_fields(op, {}, item, ctx)
+        attrs = self.resolve_fields(op, _NO_FIELDS, item, ctx)
         if attrs is None:
             return None
         return self.add_node(name, op, attrs, (src,), item.loc, ctx)
@@ -416,6 +530,8 @@ class Expander:
                 mode = "identity" if a == b else "projection"
             elif mode == "if_match":
                 mode = "identity" if a == b else "none"
+            if self.rec is not None:
+                self.rec.shortcut(src, body, shortcut, mode)
             if mode == "none":
                 sc = None
             elif mode == "identity":
@@ -426,6 +542,8 @@ class Expander:
                     return None
                 sc = src
             else:
+                if self.rec is not None:
+                    self.rec.projecting(src, body)
                 sc = self.projection(src, a, b, ctx, loc)
                 if sc is None:
                     return None
@@ -488,6 +606,8 @@ class Expander:
         except (OpError, ExprError) as exc:
             self.err(item.line_loc("fn"), ctx, ctx.prefix, f"fn: {exc}")
             return None
+        if self.rec is not None:
+            self.rec.guard(ctx.env, "fn", item.fields.get("fn", "none"), fn)
         if fn == "none" or src is None:
             return src if fn == "none" else None
         return self.add_act(ctx.prefix, fn, src, item, ctx)
@@ -526,12 +646,15 @@ class Expander:
         except ExprError as exc:
             self.err(item.line_loc("in"), ctx, ctx.prefix, f"in: {exc}")
             return None
+        listed = self.rec.guard(ctx.env, "for", raw, values) if self.rec is not None else 0
         inner = Scope(src, scope)
         scope.children[ctx.prefix.rsplit(".", 1)[-1]] = inner
         cur = src
         for k, value in enumerate(values):
             name = f"iter{k + 1}"
             sub = ctx._replace(env={**ctx.env, var: value}, prefix=f"{ctx.prefix}.{name}.")
+            if self.rec is not None:
+                self.rec.frame(sub.env, ("with", ctx.env, var, ("item", listed, k)))
             copy = Scope(cur, inner)
             cur = self.seq(f.get("layers", ()), cur, copy, sub)
             inner.children[name] = copy
@@ -560,6 +683,8 @@ class Expander:
         except ExprError as exc:
             self.err(item.line_loc("repeat"), ctx, ctx.prefix, f"repeat: {exc}")
             return None
+        if self.rec is not None:
+            self.rec.guard(ctx.env, "repeat", f.get("repeat", 1), repeat)
         args = dict(f.get("with", {}))
         for key in args:
             if key not in block.params:
@@ -582,6 +707,8 @@ class Expander:
                         path=item.path, kind="block", field_lines=item.field_lines)
             # each copy's `with:` values see its 0-based position as `index`
             sub = ctx._replace(env={**ctx.env, "index": i}, prefix=f"{ctx.prefix}.block{i + 1}")
+            if self.rec is not None:
+                self.rec.frame(sub.env, ("with", ctx.env, "index", ("const", i)))
             cur = self.call_block(block, fake, cur, inner, sub)
             inner.names[f"block{i + 1}"] = cur
         return cur
@@ -606,7 +733,7 @@ class Expander:
         # Defaults depend only on the given parameters, the variables and the input
         # shape, so the memo is consulted before they are evaluated.
         key = (BlockMemo.key(block, given, self.shape_of(src), f"{ctx.block}|{ctx.train_only}")
-               if ok else None)
+               if ok and self.rec is None else None)
         # Where this call's layers are reported: the call's line in the user's file.
         recording = self._memo.get(key) if key is not None else None
         site = item.loc if item.loc.file == self.spec.file else ctx.site
@@ -648,6 +775,9 @@ class Expander:
                 except ExprError as exc:
                     self.err(where, ctx, ctx.prefix, f"{pname}: {exc}")
                     ok = False
+        if ok and self.rec is not None:
+            self.rec.frame(env, ("block", ctx.env, src, block, tuple(
+                (p, item.fields[p]) for p in block.params if p in item.fields), preset))
         if ok:
             ok = self.run_checks(block, env, item, ctx)
         if not ok:
@@ -667,6 +797,8 @@ class Expander:
         if key is not None and src is not None and out is not None and (
                 self.errors.count() == problems):
             self._memo.record(key, self.nodes, start, src, out, inner, ctx.prefix, site)
+        if self.rec is not None:
+            self.rec.block_end()
         return out
 
     def run_checks(self, block: BlockDef, env: Mapping[str, Any], item: Item, ctx: Ctx) -> bool:
@@ -685,6 +817,28 @@ class Expander:
                     self.err(item.loc, ctx, ctx.prefix, text)
                 ok = False
         return ok
+
+def _lookup(word: str) -> Callable[[Mapping[str, Any]], Any]:
+    """A bare word's value: the variable or parameter of that name, else the word itself."""
+    return lambda env: env.get(word, word)
+
+
+def _listed(raw: list[Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """A list whose items may be variables or expressions, resolved item by item."""
+    return lambda env: resolve_value(raw, env)
+
+
+def _resolvers_of(spec: Spec) -> dict[tuple[str, int], Resolver | None]:
+    """The compiled resolvers kept for `spec` (a new table for a spec not seen lately)."""
+    held = _RESOLVERS.get(id(spec))
+    if held is not None and held[0] is spec:
+        return held[1]
+    if len(_RESOLVERS) >= _RESOLVER_SPECS:
+        _RESOLVERS.pop(next(iter(_RESOLVERS)))
+    table: dict[tuple[str, int], Resolver | None] = {}
+    _RESOLVERS[id(spec)] = (spec, table)
+    return table
+
 
 def expand(spec: Spec, builtin_blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
            errors: ErrorSink, input_shape: Shape | None = None) -> Graph | None:

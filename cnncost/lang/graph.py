@@ -37,6 +37,9 @@ class Graph(NamedTuple):
     output: int
     vars: dict[str, Any]
     description: str = ""
+    # when tensors are made and freed (cnncost.cost.analysis.live_schedule) by training
+    # flag: shared by the graphs a plan evaluates (one structure), None otherwise
+    schedules: dict[bool, Any] | None = None
 
     @property
     def input_shape(self) -> Shape:

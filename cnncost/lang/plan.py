@@ -1,0 +1,430 @@
+"""Compile a spec once, evaluate it many times: expansion plans.
+
+Expanding a spec walks its layer lists, blocks, stages and names, and resolves every
+field. Most of that work is the same for every setting of the variables: which layers
+exist, what they are called, how they connect. A :class:`Plan` keeps it. It is recorded
+while the spec is expanded once (:func:`compile_plan`; the expander tells its
+:class:`Recorder` every step that depends on the variables or on shapes), and holds:
+
+- the expanded nodes of that run, as a template for names, ops, inputs and locations;
+- the steps that depend on the variables, in the order the expansion took them: the
+  environments of blocks, stage copies and loops (their parameters evaluated again), the
+  fields of each layer (compiled once: constants checked, expressions as closures), and
+  the structural decisions (`when:`, `repeat:`, a loop's length, a residual's shortcut,
+  a fused norm or activation) with the outcome the template saw.
+
+:func:`evaluate` replays those steps for other variables (or another input size): it
+computes every field, derived value and shape again, with the op registry's rules, and
+returns the same :class:`~cnncost.lang.graph.Graph` the expansion would return. If a
+decision comes out differently (another depth, a layer switched off, an identity
+shortcut that needs a projection now), or any rule raises, it returns None and the caller
+expands in full, which also reports every problem with its file:line as always. A plan
+therefore never changes a result or a message, only how fast a valid one is reached.
+
+:func:`expand_planned` is the entry point: it evaluates the spec's plans, expands
+otherwise, and compiles a plan when a spec is expanded a second time (a sweep, a
+comparison, repeated library calls), so one-off analyses pay nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from ..cost.ops import OPS
+from ..cost.ops.base import pos_int
+from ..cost.ops.conv import ACT
+from ..errors import ErrorSink
+from .expand import (MAX_ELEMENTS, Expander, Resolver, compile_resolver, expand, resolve,
+                     resolve_value)
+from .expr import ExprError, compile_expr
+from .graph import Graph, Node, Shape
+from .spec import BlockDef, Spec
+
+MAX_PLANS = 4  # plans kept per spec (one per structure its variables have reached)
+MAX_SPECS = 16  # specs whose plans are kept
+
+# Step codes (the first item of each step tuple)
+NODE, NODE_CONST, NODE_PROJECTION, FRAME_BLOCK, FRAME_WITH, GUARD, SHORTCUT = range(7)
+
+
+class Plan(NamedTuple):
+    """A spec's expansion with the parts that depend on the variables kept as steps."""
+
+    spec: Spec
+    blocks: Mapping[str, BlockDef]  # the built-in blocks it was compiled with
+    nodes: list[Node]  # the template: names, ops, inputs, locations, views, train_only
+    output: int
+    steps: list[tuple[Any, ...]]
+    conv_plan: Any  # the conv field plan of the spec (for projection shortcuts)
+    schedules: dict[bool, Any]  # the live-tensor schedules of its structure, once computed
+
+
+class Recorder:
+    """Receives the expander's steps while a plan is compiled (Expander.rec)."""
+
+    def __init__(self) -> None:
+        self.frame_ids: dict[int, int] = {}  # id(env dict) -> frame number
+        self.alive: list[dict[str, Any]] = []  # the env dicts, so that their ids stay theirs
+        self.steps: list[tuple[Any, ...]] = []
+        self.guards = 0
+        self.pending: tuple[Any, ...] | None = None  # how the next node's fields resolve
+        self.fused_pending: tuple[str, str] | None = None
+        self.project: tuple[int, int] | None = None
+        self.failed = ""  # why no plan can be made of this expansion
+        self.nodes: list[Node] = []  # the expander's nodes (set by compile_plan)
+        self.calls: list[list[Any]] = []  # block calls being expanded, innermost last
+        self.constant: dict[Any, Resolver] = {}  # constant field sets, shared
+
+    def frame_of(self, env: dict[str, Any]) -> int:
+        found = self.frame_ids.get(id(env))
+        if found is None:
+            self.failed = "an environment the recorder did not see created"
+            return -1
+        return found
+
+    def frame(self, env: dict[str, Any], how: tuple[Any, ...]) -> None:
+        """A new environment: the top level's, a stage copy's or loop pass's, a block's."""
+        kind = how[0]
+        if kind == "with":
+            _, parent, key, source = how
+            self.steps.append((FRAME_WITH, self.frame_of(parent), key, source))
+        elif kind == "block":
+            _, caller, src, block, given, preset = how
+            shape = self.nodes[src].shape
+            try:  # calls alike expand alike (the expander's BlockMemo): their class
+                cls: Any = (id(block), tuple((p, env[p]) for p in block.params), shape)
+                hash(cls)
+            except TypeError:  # a list-valued parameter
+                cls = None
+            # [class, steps after this one in the call, frames it opens, first node, nodes]
+            info = [cls, len(self.steps) + 1, len(self.alive), len(self.nodes), 0]
+            self.calls.append(info)
+            given_names = {p for p, _ in given}
+            # each parameter: given (evaluated where the block is called) or its default
+            # (the spec's `defaults:` first), evaluated in the block's own environment
+            order = tuple((p, p in given_names, getter(dict(given)[p] if p in given_names
+                                                       else preset.get(p, default)))
+                          for p, default in block.params.items())
+            checks = tuple(getter_expr(source) for source, _ in block.checks)
+            self.steps.append((FRAME_BLOCK, self.frame_of(caller), src, block, order, checks,
+                               info))
+        self.frame_ids[id(env)] = len(self.alive)
+        self.alive.append(env)
+
+    def block_end(self) -> None:
+        """The block call opened last is expanded: its steps, frames and nodes are known."""
+        if not self.calls:
+            self.failed = "a block call ended that the recorder did not see begin"
+            return
+        info = self.calls.pop()
+        info[1] = len(self.steps) - info[1]
+        info[2] = len(self.alive) - info[2]
+        info[4] = len(self.nodes) - info[3]
+
+    def guard(self, env: dict[str, Any], kind: str, raw: Any, outcome: Any) -> int:
+        """A decision the structure rests on; returns its number (a loop reads its list)."""
+        number = self.guards
+        self.guards += 1
+        self.steps.append((GUARD, kind, self.frame_of(env), raw, outcome, number))
+        return number
+
+    def shortcut(self, src: int | None, body: int | None, declared: Any, mode: str) -> None:
+        self.steps.append((SHORTCUT, src, body, declared, mode))
+
+    def projecting(self, src: int, body: int | None) -> None:
+        self.project = (src, body if body is not None else -1)
+
+    def fields(self, env: dict[str, Any], op: str, fields: Mapping[str, Any],
+               plan: Any) -> None:
+        if self.project is not None:
+            self.pending = ("projection", op, self.frame_of(env), *self.project)
+            self.project = None
+            return
+        resolver = compile_resolver(plan, fields)
+        if resolver is None:
+            self.failed = f"fields of a {op} layer that do not compile"
+        elif not resolver.dynamic:  # constant fields: one dict for all layers alike, so
+            try:  # that the analysis costs them once per input shape
+                key = (op, tuple(resolver.template.items()))
+                resolver = self.constant.setdefault(key, resolver)
+            except TypeError:  # an unhashable value (a list)
+                pass
+        self.pending = ("fields", op, self.frame_of(env), resolver)
+
+    def fused(self, norm: str, act: str) -> None:
+        self.fused_pending = (norm, act)
+
+    def node(self, node: Node, given: dict[str, Any]) -> None:
+        pending, self.pending = self.pending, None
+        fused, self.fused_pending = self.fused_pending, None
+        if pending is None:
+            self.steps.append((NODE_CONST, node, OPS[node.op], given))
+            return
+        if pending[1] != node.op:
+            self.failed = f"a {node.op} node made from the fields of a {pending[1]}"
+            return
+        if pending[0] == "projection":
+            _, _, frame, src, body = pending
+            self.steps.append((NODE_PROJECTION, node, OPS[node.op], frame, src, body, fused))
+        else:
+            _, _, frame, resolver = pending
+            self.steps.append((NODE, node, OPS[node.op], frame, resolver, fused))
+
+
+def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
+                 input_shape: Shape | None = None) -> Plan | None:
+    """Expand `spec` once, recording a plan; None if this expansion cannot be planned
+    (it has problems, or takes a step the recorder does not know)."""
+    errors = ErrorSink()
+    expander = Expander(spec, blocks, variables, errors, input_shape)
+    recorder = Recorder()
+    recorder.nodes = expander.nodes
+    expander.rec = recorder
+    graph = expander.run()
+    if graph is None or errors or recorder.failed or recorder.calls:
+        return None
+    conv_plan = expander.op_plan("conv") if "conv" in OPS else None
+    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {})
+
+
+Getter = Callable[[Mapping[str, Any]], Any]
+
+
+def getter(raw: Any) -> Getter:
+    """`resolve_value(raw, env)` as a function of `env`, with the expression compiled once."""
+    if isinstance(raw, list):
+        return lambda env: resolve_value(raw, env)
+    if not isinstance(raw, str):
+        return lambda env: raw
+    if raw.isidentifier():
+        return lambda env: env.get(raw, raw)
+    return getter_expr(raw)
+
+
+def getter_expr(source: str) -> Getter:
+    """An expression compiled once; one that does not compile fails when evaluated (as
+    the expansion would, with the message)."""
+    try:
+        return compile_expr(source)
+    except ExprError:
+        def invalid(env: Mapping[str, Any]) -> Any:
+            return compile_expr(source)(env)
+
+        return invalid
+
+
+def evaluate(plan: Plan, variables: Mapping[str, Any],
+             input_shape: Shape | None = None) -> Graph | None:
+    """The graph `plan`'s spec expands to with `variables`, or None when the structure
+    differs from the plan's or a step fails (then expand in full)."""
+    try:
+        return _evaluate(plan, variables, input_shape)
+    except Exception:  # noqa: BLE001  any failure means "expand in full", which reports it
+        return None
+
+
+def _evaluate(plan: Plan, variables: Mapping[str, Any],
+              input_shape: Shape | None) -> Graph | None:
+    spec, template = plan.spec, plan.nodes
+    base: dict[str, Any] = {"training": False, **variables}
+    if input_shape is None:
+        if spec.input is None:
+            return None
+        input_shape = tuple(pos_int(resolve_value(raw, base)) for raw in spec.input)
+    size = 1
+    for d in input_shape:
+        size *= d
+    if size > MAX_ELEMENTS:
+        return None
+    first = template[0]
+    nodes = [Node(0, first.name, first.op, first.attrs, (), input_shape, first.loc, False,
+                  size)]
+    shapes: list[Shape] = [input_shape]
+    envs: list[dict[str, Any]] = [dict(base)]
+    params: list[Mapping[str, Any]] = [{}]
+    lists: dict[int, list[Any]] = {}
+    done: dict[Any, int] = {}  # a block call's key -> its first node, this evaluation
+    steps = plan.steps
+    new = tuple.__new__  # a Node without the keyword handling
+    position, end = 0, len(steps)
+    while position < end:
+        step = steps[position]
+        position += 1
+        code = step[0]
+        if code <= NODE_PROJECTION:
+            t, opdef = step[1], step[2]
+            if code == NODE:
+                resolver, fused = step[4], step[5]
+                if resolver.dynamic or fused is not None:
+                    attrs = resolve(resolver, envs[step[3]])
+                else:  # constant, never written to: shared by every evaluation
+                    attrs = resolver.template
+            elif code == NODE_CONST:
+                attrs, fused = step[3], None
+            else:
+                projected = _projection(plan, step, shapes, envs, params)
+                if projected is None:
+                    return None
+                attrs = projected
+                fused = step[6]
+            if fused is not None and (attrs.pop("norm", "none"),
+                                      attrs.pop("act", "none")) != fused:
+                return None
+            index = t.index
+            ins = [shapes[i] for i in t.inputs]
+            if opdef.derive is not None:
+                attrs = {**attrs, **opdef.derive(ins, attrs)}
+            shape = tuple(opdef.shape(ins, attrs))
+            size = 1
+            for d in shape:
+                size *= d
+            if size > MAX_ELEMENTS or size == 0 or index != len(nodes):
+                return None
+            nodes.append(new(Node, (index, t.name, t.op, attrs, t.inputs, shape, t.loc, t.view,
+                                    size, t.train_only)))
+            shapes.append(shape)
+        elif code == FRAME_BLOCK:
+            _, caller, src, block, order, checks, (cls, inside, frames, first, count) = step
+            outer = envs[caller]
+            values = {p: get(outer) for p, given, get in order if given}
+            shape = shapes[src]
+            env = dict(base)
+            env["in_channels"] = shape[0]
+            env["in_h"] = shape[1] if len(shape) == 3 else 1
+            env["in_w"] = shape[2] if len(shape) == 3 else 1
+            ps: dict[str, Any] = {}
+            for pname, given, get in order:
+                ps[pname] = env[pname] = values[pname] if given else get(env)
+            for check in checks:
+                if check(env) is not True:
+                    return None
+            envs.append(env)
+            params.append(ps)
+            if cls is None or first != len(nodes):
+                continue
+            try:
+                key = (cls, id(block), tuple(ps.items()), shapes[src])
+                earlier = done.setdefault(key, first)
+            except TypeError:  # a list-valued parameter
+                continue
+            if earlier == first:
+                continue
+            # Called alike before in this evaluation (and alike in the template, so the
+            # same steps): the same layers, shapes and fields; take them, skip the steps.
+            shift = first - earlier
+            for j in range(earlier, earlier + count):
+                done_node, t = nodes[j], template[j + shift]
+                nodes.append(Node(j + shift, t.name, t.op, done_node.attrs, t.inputs,
+                                  done_node.shape, t.loc, t.view, done_node.size,
+                                  t.train_only))
+                shapes.append(shapes[j])
+            for _ in range(frames - 1):  # the call's inner frames, never read after it
+                envs.append(env)
+                params.append(ps)
+            position += inside
+        elif code == FRAME_WITH:
+            _, parent, key, (how, a, *b) = step
+            value = a if how == "const" else lists[a][b[0]]
+            envs.append({**envs[parent], key: value})
+            params.append(params[parent])
+        elif code == GUARD:
+            _, kind, frame, raw, outcome, number = step
+            env = envs[frame]
+            if kind == "when":
+                value = compile_expr(raw)(env) if isinstance(raw, str) else raw
+                if value is not outcome:
+                    return None
+            elif kind == "repeat":
+                value = resolve_value(raw, env)
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                if isinstance(value, bool) or value != outcome:
+                    return None
+            elif kind == "for":
+                value = (compile_expr(raw)(env) if isinstance(raw, str)
+                         else resolve_value(raw, env))
+                if not isinstance(value, list) or len(value) != len(outcome):
+                    return None
+                lists[number] = value
+            elif kind == "fn":
+                if ACT.check(resolve_value(raw, env, ACT.choices)) != outcome:
+                    return None
+            else:
+                return None
+        elif code == SHORTCUT:
+            _, src, body, declared, mode = step
+            a, b = shapes[src], shapes[body]
+            if declared == "auto":
+                now = "identity" if a == b else "projection"
+            elif declared == "if_match":
+                now = "identity" if a == b else "none"
+            else:
+                now = declared
+            if now != mode or (now == "identity" and a != b):
+                return None
+        else:
+            return None
+    if len(nodes) != len(template):
+        return None
+    return Graph(spec.name, spec.file, nodes, plan.output, dict(variables), spec.description,
+                 plan.schedules)
+
+
+def _projection(plan: Plan, step: tuple[Any, ...], shapes: list[Shape],
+                envs: list[dict[str, Any]], params: list[Mapping[str, Any]]
+                ) -> dict[str, Any] | None:
+    """The fields of a projection shortcut (Expander.projection) for these shapes."""
+    _, _, _, frame, src, body, _ = step
+    a, b = shapes[src], shapes[body]
+    if len(a) != 3 or len(b) != 3:
+        return None
+    stride = (-(-a[1] // b[1]), -(-a[2] // b[2]))
+    if (-(-a[1] // stride[0]), -(-a[2] // stride[1])) != b[1:]:
+        return None
+    fields: dict[str, Any] = {"out": b[0], "kernel": 1, "stride": list(stride), "padding": 0}
+    for key in ("norm", "bias"):
+        if key in params[frame]:
+            fields[key] = params[frame][key]
+    fields["act"] = "none"
+    resolver: Resolver | None = compile_resolver(plan.conv_plan, fields)
+    return None if resolver is None else resolve(resolver, envs[frame])
+
+
+class _Entry:
+    __slots__ = ("spec", "plans", "seen")
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec  # held, so that its id stays its own
+        self.plans: list[Plan] = []
+        self.seen = 0  # full expansions of this spec
+
+
+_ENTRIES: dict[int, _Entry] = {}
+
+
+def expand_planned(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
+                   errors: ErrorSink, input_shape: Shape | None = None) -> Graph | None:
+    """`expand`, through the spec's plans when one fits; the same graph and problems."""
+    if errors:  # earlier problems: the full expansion reports what follows from them
+        return expand(spec, blocks, variables, errors, input_shape)
+    entry = _ENTRIES.get(id(spec))
+    if entry is None or entry.spec is not spec:
+        if len(_ENTRIES) >= MAX_SPECS:
+            _ENTRIES.pop(next(iter(_ENTRIES)))
+        entry = _ENTRIES[id(spec)] = _Entry(spec)
+    for plan in entry.plans:
+        if plan.blocks is blocks:
+            graph = evaluate(plan, variables, input_shape)
+            if graph is not None:
+                return graph
+    graph = expand(spec, blocks, variables, errors, input_shape)
+    entry.seen += 1
+    if graph is not None and not errors and entry.seen >= 2 and len(entry.plans) < MAX_PLANS:
+        compiled = compile_plan(spec, blocks, variables, input_shape)
+        if compiled is not None:
+            entry.plans.append(compiled)
+    return graph
+
+
+__all__ = ["Plan", "Recorder", "compile_plan", "evaluate", "expand_planned"]
