@@ -244,7 +244,8 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
     envs: list[dict[str, Any]] = [dict(base)]
     params: list[Mapping[str, Any]] = [{}]
     lists: dict[int, list[Any]] = {}
-    done: dict[Any, int] = {}  # a block call's key -> its first node, this evaluation
+    # a block call's key -> (its first node, its environment and parameters)
+    done: dict[Any, tuple[int, dict[str, Any], dict[str, Any]]] = {}
     steps = plan.steps
     new = tuple.__new__  # a Node without the keyword handling
     position, end = 0, len(steps)
@@ -289,6 +290,30 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             outer = envs[caller]
             values = {p: get(outer) for p, given, get in order if given}
             shape = shapes[src]
+            # A block's defaults and checks depend on the given values, its input shape and
+            # the variables only: a call alike an earlier one (and alike in the template,
+            # so with the same steps) has the same layers, shapes and fields. Take them.
+            key = None
+            if cls is not None and first == len(nodes):
+                try:
+                    key = (cls, id(block), tuple(values.items()), shape)
+                    earlier = done.get(key)
+                except TypeError:  # a list-valued parameter
+                    key = earlier = None
+                if earlier is not None:
+                    first_done, env_done, ps_done = earlier
+                    shift = first - first_done
+                    for j in range(first_done, first_done + count):
+                        done_node, t = nodes[j], template[j + shift]
+                        nodes.append(new(Node, (j + shift, t.name, t.op, done_node.attrs,
+                                                t.inputs, done_node.shape, t.loc, t.view,
+                                                done_node.size, t.train_only)))
+                        shapes.append(shapes[j])
+                    for _ in range(frames):  # the call's frames, never read after it
+                        envs.append(env_done)
+                        params.append(ps_done)
+                    position += inside
+                    continue
             env = dict(base)
             env["in_channels"] = shape[0]
             env["in_h"] = shape[1] if len(shape) == 3 else 1
@@ -301,28 +326,8 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                     return None
             envs.append(env)
             params.append(ps)
-            if cls is None or first != len(nodes):
-                continue
-            try:
-                key = (cls, id(block), tuple(ps.items()), shapes[src])
-                earlier = done.setdefault(key, first)
-            except TypeError:  # a list-valued parameter
-                continue
-            if earlier == first:
-                continue
-            # Called alike before in this evaluation (and alike in the template, so the
-            # same steps): the same layers, shapes and fields; take them, skip the steps.
-            shift = first - earlier
-            for j in range(earlier, earlier + count):
-                done_node, t = nodes[j], template[j + shift]
-                nodes.append(Node(j + shift, t.name, t.op, done_node.attrs, t.inputs,
-                                  done_node.shape, t.loc, t.view, done_node.size,
-                                  t.train_only))
-                shapes.append(shapes[j])
-            for _ in range(frames - 1):  # the call's inner frames, never read after it
-                envs.append(env)
-                params.append(ps)
-            position += inside
+            if key is not None:
+                done[key] = (first, env, ps)
         elif code == FRAME_WITH:
             _, parent, key, (how, a, *b) = step
             value = a if how == "const" else lists[a][b[0]]
