@@ -58,6 +58,7 @@ class Plan(NamedTuple):
     steps: list[tuple[Any, ...]]
     conv_plan: Any  # the conv field plan of the spec (for projection shortcuts)
     schedules: dict[bool, Any]  # the live-tensor schedules of its structure, once computed
+    projections: dict[Any, Resolver]  # compiled projection shortcuts, by their fields
 
 
 class Recorder:
@@ -185,7 +186,7 @@ def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[
     if graph is None or errors or recorder.failed or recorder.calls:
         return None
     conv_plan = expander.op_plan("conv") if "conv" in OPS else None
-    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {})
+    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {})
 
 
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -392,8 +393,19 @@ def _projection(plan: Plan, step: tuple[Any, ...], shapes: list[Shape],
         if key in params[frame]:
             fields[key] = params[frame][key]
     fields["act"] = "none"
-    resolver: Resolver | None = compile_resolver(plan.conv_plan, fields)
-    return None if resolver is None else resolve(resolver, envs[frame])
+    resolver: Resolver | None = None
+    cached: Any = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in fields.items())
+    try:  # the projections of one shape: compiled once per plan
+        resolver = plan.projections.get(cached)
+    except TypeError:  # an unhashable parameter value
+        cached = None
+    if resolver is None:
+        resolver = compile_resolver(plan.conv_plan, fields)
+        if resolver is None:
+            return None
+        if cached is not None and len(plan.projections) < 256:
+            plan.projections[cached] = resolver
+    return resolve(resolver, envs[frame])
 
 
 class _Entry:
