@@ -37,7 +37,7 @@ def same(planned, expanded) -> None:
     """A planned graph is the expanded graph (its shared live-tensor schedules aside), and
     analyzes to the same numbers, per layer and in total, peak memory included."""
     assert expanded is not None
-    assert planned._replace(schedules=None) == expanded
+    assert planned._replace(shared=None) == expanded
     for batch, dtype in ((1, "fp32"), (3, "bf16")):
         assert analyze_graph(planned, batch, dtype) == analyze_graph(expanded, batch, dtype)
 
@@ -223,12 +223,12 @@ def test_problems_through_planned_specs_are_the_full_expansions(bad):
 
 def test_the_planned_path_is_taken():
     """Analyses after the second of a spec come from its plan (else this file tests
-    nothing): the plan's shared schedules are on the graph."""
+    nothing): the plan's shared dict is on the graph."""
     spec = load("resnet50")
     for _ in range(3):
         cnncost.build_graph(spec)
     graph = cnncost.build_graph(spec, set={"width": 48})
-    assert graph.schedules is not None
+    assert graph.shared is not None
     planned = cnncost.analyze(spec, set={"width": 48})
     expanded = analyze_graph(full(spec, resolve_vars(spec, None, {"width": 48})))
     assert (planned.rows, planned.totals) == (expanded.rows, expanded.totals)
@@ -245,3 +245,107 @@ def test_totals_only_analysis_has_the_same_totals():
 def test_totals_only_analysis_reports_limits_at_their_layer():
     assert problems(lambda: cnncost.analyze("resnet50", batch=10**9, rows=False)) == \
         problems(lambda: cnncost.analyze("resnet50", batch=10**9))
+
+
+# Block calls across evaluations (Plan.calls): a call whose given values, input shape and
+# the variables it reads are those of a call of an earlier evaluation takes its layers.
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "regnet", "densenet121"])
+def test_a_sweep_reuses_block_calls_and_gives_the_expansion(name):
+    """A width x resolution grid, resolution varying fastest as `compare --sweep` orders
+    it: deep stages see the same feature-map sizes for neighbouring resolutions."""
+    spec = load(name)
+    defaults = resolve_vars(spec)
+    plan = compile_plan(spec, builtin_blocks(), defaults)
+    assert plan is not None
+    sizes = (160, 162, 164, 166, 192)
+    reused = 0
+    for width_change in ({}, *({k: v} for k, v in moved_width(spec, defaults))):
+        variables = resolve_vars(spec, None, width_change)
+        previous = None
+        for size in sizes:
+            graph = evaluate(plan, variables, (3, size, size))
+            assert graph is not None, (width_change, size)
+            same(graph, full(spec, variables, (3, size, size)))
+            if previous is not None:
+                reused += sum(a.attrs is b.attrs for a, b in zip(graph.nodes, previous.nodes,
+                                                                 strict=True)
+                              if a.attrs is not plan.nodes[a.index].attrs)
+            previous = graph
+    assert plan.calls, f"{name}: no block call kept"
+    assert reused, f"{name}: no layer taken from an earlier evaluation"
+
+
+def moved_width(spec, defaults):
+    """One other value of the spec's width-like variable (`width`, or none)."""
+    value = defaults.get("width")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return []
+    return [("width", value * 2 if isinstance(value, int) else value * 0.5)]
+
+
+GLOBAL_READ = {
+    "name": "global_read",
+    "input": [3, 32, 32],
+    "vars": {"k": 3, "mult": 2, "eps": 1e-5},
+    "blocks": {
+        # reads `k`, `mult` and `eps` from the variables, not from its parameters
+        "unit": {"params": {"out": None},
+                 "shortcut": "auto",
+                 "layers": [{"op": "conv", "out": "out * mult", "kernel": "k",
+                             "padding": "k // 2", "norm": "batchnorm", "act": "relu"},
+                            {"op": "conv", "out": "out", "kernel": 1},
+                            {"op": "batchnorm", "eps": "eps"}]},
+    },
+    "layers": [
+        {"op": "conv", "out": 8, "kernel": 3, "padding": 1},
+        {"op": "stage", "block": "unit", "repeat": 2, "with": {"out": 8}},
+        {"op": "global_avgpool", "keepdims": False},
+        {"op": "linear", "out": 10},
+    ],
+}
+
+
+def test_a_block_reading_a_variable_is_evaluated_again_when_it_changes():
+    """The block's given values and input shape stay; a variable it reads by name moves:
+    its kept call must not be taken."""
+    spec = load(GLOBAL_READ)
+    plan = compile_plan(spec, builtin_blocks(), resolve_vars(spec))
+    assert plan is not None
+    for change in ({}, {"k": 5}, {"mult": 3}, {"eps": 1e-3}, {"k": 1, "mult": 1}, {},
+                   {"k": 5}):
+        variables = resolve_vars(spec, None, change)
+        graph = evaluate(plan, variables)
+        assert graph is not None, change
+        same(graph, full(spec, variables))
+    assert plan.calls
+
+
+def test_kept_block_calls_are_bounded(monkeypatch):
+    monkeypatch.setattr(plans, "MAX_CALLS", 16)
+    spec = load(GLOBAL_READ)
+    plan = compile_plan(spec, builtin_blocks(), resolve_vars(spec))
+    sizes = []
+    for k in range(1, 80, 2):  # each k: a call of `unit` kept (the second is alike)
+        assert evaluate(plan, resolve_vars(spec, None, {"k": k}), (3, 8, 8)) is not None
+        sizes.append(len(plan.calls))
+    assert max(sizes) == 16
+    assert any(b < a for a, b in zip(sizes, sizes[1:], strict=False))  # forgotten when full
+
+
+def test_layer_costs_kept_across_analyses_follow_the_convention_and_batch():
+    """A plan's graphs share their layers' costs by convention (Graph.shared): every
+    convention, batch and dtype gives what an unplanned spec gives."""
+    from cnncost.cost.conventions import PROFILES
+
+    spec = load("mobilenet_v2")
+    for _ in range(3):
+        cnncost.analyze(spec)
+    for convention in PROFILES:
+        for batch, dtype in ((1, "fp32"), (4, "fp16")):
+            for change in ({}, {"width": 0.5}):
+                planned = cnncost.analyze(spec, convention=convention, batch=batch,
+                                          dtype=dtype, set=change)
+                fresh = cnncost.analyze(load("mobilenet_v2"), convention=convention,
+                                        batch=batch, dtype=dtype, set=change)
+                assert planned.to_dict() == fresh.to_dict(), (convention, batch, change)

@@ -55,6 +55,7 @@ MEASURED = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "l
             "quality")
 RATIOS = {"params_ratio": "params", "macs_ratio": "macs", "peak_ratio": "peak_activation_bytes",
           "latency_ratio": "latency_ms"}
+GC_EVERY = 1000  # points between collections of young objects in a sweep (analyze_points)
 SORT_KEYS = ("model", "params", "macs", "flops", "weight_bytes", "peak_activation_bytes",
              "depth", "latency_ms", "images_per_s")
 
@@ -214,8 +215,29 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
                    dict(result.vars))
 
 
+def analyze_points(points: Sequence[Point], options: Mapping[str, Any],
+                   progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Analyze `points` one after another, with the cyclic garbage collector paused (see
+    cnncost.api.gc_paused) and run on the young objects only every GC_EVERY points: a
+    sweep keeps its spec's plan and what it caches alive, which a collection after each
+    point would walk again and again."""
+    import gc
+
+    from ..api import gc_paused
+
+    out = []
+    with gc_paused():
+        for n, point in enumerate(points, 1):
+            out.append(analyze_point(point, options))
+            if progress:
+                progress(1)
+            if n % GC_EVERY == 0:
+                gc.collect(0)
+    return out
+
+
 def _analyze_chunk(points: list[Point], options: dict) -> list[Outcome]:
-    return [analyze_point(p, options) for p in points]
+    return analyze_points(points, options)
 
 
 def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jobs: int = 1,
@@ -226,12 +248,7 @@ def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jo
     """
     options = dict(options or {})
     if jobs <= 1 or len(points) < 2:
-        out = []
-        for point in points:
-            out.append(analyze_point(point, options))
-            if progress:
-                progress(1)
-        return out
+        return analyze_points(points, options, progress)
     from concurrent.futures import ProcessPoolExecutor
 
     size = max(1, min(64, len(points) // (jobs * 4)))

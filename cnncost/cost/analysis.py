@@ -25,6 +25,7 @@ from .ops.base import Shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 WEIGHTED = ("conv", "linear")  # op categories that count as "layers with weights"
+MAX_COSTS = 20_000  # layer costs a plan keeps across analyses (then forgotten, all at once)
 INT64_MAX = 2**63 - 1  # the most any count or byte figure of an analysis may reach
 
 
@@ -232,7 +233,7 @@ def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> i
     their input's storage and extend its life instead of allocating. Outside
     `training`, train_only layers do not run: they neither allocate nor read.
     """
-    cache = graph.schedules  # shared by graphs of one structure (cnncost.lang.plan)
+    cache = graph.shared  # shared by graphs of one structure (cnncost.lang.plan)
     schedule = cache.get(training) if cache is not None else None
     if schedule is None:
         schedule = live_schedule(graph, training)
@@ -319,8 +320,17 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     act_total = head.act_bytes
     training = graph.vars.get("training") is True  # else train_only layers do no work
     # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
-    # same input shapes cost the same, so identical layers are costed once.
-    memo: dict[tuple[int, Any], tuple[Cost, int]] = {}
+    # same input shapes cost the same, so identical layers are costed once. Graphs of one
+    # plan share attrs dicts across evaluations too (cnncost.lang.plan): their costs are
+    # kept with the plan, each with its attrs (so that no other dict takes its id).
+    memo: dict[tuple[int, Any], tuple[Cost, int, Any]]
+    shared = graph.shared
+    if shared is None:
+        memo = {}
+    else:
+        memo = shared.setdefault(("costs", convention), {})
+        if len(memo) > MAX_COSTS:
+            memo.clear()
     make_row = tuple.__new__  # Row(...) without the keyword handling: one per layer
     append = table.append
     for node in nodes[1:]:
@@ -328,17 +338,17 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         key = (id(attrs), shapes[inputs[0]] if len(inputs) == 1
                else tuple(shapes[i] for i in inputs))
         found = memo.get(key)
-        if found is None:
+        if found is None or found[2] is not attrs:
             opdef = OPS[node.op]
             ins = [shapes[i] for i in inputs]
             cost = opdef.cost(ins, shape, attrs)
             own = cost.params
             if profile is not None:
                 cost = profile.apply(node.op, ins, shape, attrs, cost)
-            memo[key] = cost, own
+            memo[key] = cost, own, attrs
             cost.weighted = opdef.category in WEIGHTED
         else:
-            cost, own = found
+            cost, own, _ = found
         p = cost.params
         if node.train_only and not training:  # its module exists; eval skips it
             act = m = o = 0

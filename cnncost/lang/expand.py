@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ..errors import Abort, ErrorSink, Loc, did_you_mean, one_of, show
-from .expr import ExprError, compile_expr
+from .expr import ExprError, compile_expr, names_in
 from ..cost.ops import OPS, OpError, fmt_shape, numel
 from ..cost.ops.base import Field, Shape, pos_int, registered
 from ..cost.ops.conv import ACT
@@ -53,6 +53,7 @@ class Resolver(NamedTuple):
     fields: Mapping[str, Any]  # the raw fields compiled (held, so their id stays theirs)
     template: dict[str, Any]  # every field in the op's order; dynamic ones hold a placeholder
     dynamic: tuple[tuple[str, Field, Callable[[Mapping[str, Any]], Any]], ...]
+    names: frozenset[str] | None = frozenset()  # what the dynamic fields read (None: unknown)
 
 
 def resolve_value(raw: Any, env: Mapping[str, Any], choices: tuple[str, ...] = ()) -> Any:
@@ -75,6 +76,7 @@ def compile_resolver(plan: list[PlanEntry], fields: Mapping[str, Any]) -> Resolv
     resolution reports it)."""
     template: dict[str, Any] = {}
     dynamic = []
+    names: set[str] | None = set()
     for fname, fdef, default, ready in plan:
         raw = fields.get(fname, _UNSET)
         if raw is _UNSET:
@@ -91,6 +93,8 @@ def compile_resolver(plan: list[PlanEntry], fields: Mapping[str, Any]) -> Resolv
                 return None
             continue
         template[fname] = None  # a placeholder, keeping the op's order of fields
+        read = names_in(raw)
+        names = None if read is None or names is None else names | read
         if isinstance(raw, str) and raw.isidentifier():
             dynamic.append((fname, fdef, _lookup(raw)))
         elif isinstance(raw, str):
@@ -100,7 +104,8 @@ def compile_resolver(plan: list[PlanEntry], fields: Mapping[str, Any]) -> Resolv
                 return None
         else:
             dynamic.append((fname, fdef, _listed(raw)))
-    return Resolver(fields, template, tuple(dynamic))
+    return Resolver(fields, template, tuple(dynamic),
+                    None if names is None else frozenset(names))
 
 
 def resolve(resolver: Resolver, env: Mapping[str, Any]) -> dict[str, Any]:

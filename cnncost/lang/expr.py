@@ -451,6 +451,37 @@ def compile_expr(source: str) -> Compiled:
     return _compile(tree)
 
 
+@lru_cache(maxsize=4096)
+def free_names(source: str) -> frozenset[str] | None:
+    """The names `source` reads (variables, parameters; not the functions it calls), or
+    None when it does not parse (its evaluation then fails with the reason)."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return frozenset(n.id for n in ast.walk(tree)
+                     if isinstance(n, ast.Name) and id(n) not in called)
+
+
+def names_in(raw: Any) -> frozenset[str] | None:
+    """The names a raw spec value can read when it is resolved: a bare word's own, an
+    expression's, a list's items'; none for other values (None: one does not parse)."""
+    if isinstance(raw, list):
+        found: set[str] = set()
+        for item in raw:
+            names = names_in(item)
+            if names is None:
+                return None
+            found |= names
+        return frozenset(found)
+    if not isinstance(raw, str):
+        return frozenset()
+    if raw.isidentifier():
+        return frozenset((raw,))
+    return free_names(raw)
+
+
 def evaluate(source: str, env: Env) -> Any:
     """Evaluate an expression string in `env` (a dict of variables)."""
     try:

@@ -37,9 +37,10 @@ class Graph(NamedTuple):
     output: int
     vars: dict[str, Any]
     description: str = ""
-    # when tensors are made and freed (cnncost.cost.analysis.live_schedule) by training
-    # flag: shared by the graphs a plan evaluates (one structure), None otherwise
-    schedules: dict[bool, Any] | None = None
+    # what analyses of graphs of one structure share (the graphs a plan evaluates; None
+    # otherwise): when tensors are made and freed, by training flag
+    # (cnncost.cost.analysis.live_schedule), and the costs of layers by their fields
+    shared: dict[Any, Any] | None = None
 
     @property
     def input_shape(self) -> Shape:

@@ -37,12 +37,15 @@ from ..cost.ops.conv import ACT
 from ..errors import ErrorSink
 from .expand import (MAX_ELEMENTS, Expander, Resolver, compile_resolver, expand, resolve,
                      resolve_value)
-from .expr import ExprError, compile_expr
+from .expr import ExprError, compile_expr, names_in
 from .graph import Graph, Node, Shape
 from .spec import BlockDef, Spec
 
 MAX_PLANS = 4  # plans kept per spec (one per structure its variables have reached)
 MAX_SPECS = 16  # specs whose plans are kept
+MAX_CALLS = 4096  # block calls kept per plan across evaluations (then forgotten, all at once)
+
+_ABSENT = object()  # a name that is no variable (a block's parameter, or unknown)
 
 # Step codes (the first item of each step tuple)
 NODE, NODE_CONST, NODE_PROJECTION, FRAME_BLOCK, FRAME_WITH, GUARD, SHORTCUT = range(7)
@@ -57,8 +60,9 @@ class Plan(NamedTuple):
     output: int
     steps: list[tuple[Any, ...]]
     conv_plan: Any  # the conv field plan of the spec (for projection shortcuts)
-    schedules: dict[bool, Any]  # the live-tensor schedules of its structure, once computed
+    shared: dict[Any, Any]  # what analyses of its graphs share (Graph.shared)
     projections: dict[Any, Resolver]  # compiled projection shortcuts, by their fields
+    calls: dict[Any, Any]  # block calls evaluated, by what they read (see _evaluate)
 
 
 class Recorder:
@@ -98,16 +102,20 @@ class Recorder:
                 hash(cls)
             except TypeError:  # a list-valued parameter
                 cls = None
-            # [class, steps after this one in the call, frames it opens, first node, nodes]
-            info = [cls, len(self.steps) + 1, len(self.alive), len(self.nodes), 0]
-            self.calls.append(info)
             given_names = {p for p, _ in given}
             # each parameter: given (evaluated where the block is called) or its default
             # (the spec's `defaults:` first), evaluated in the block's own environment
-            order = tuple((p, p in given_names, getter(dict(given)[p] if p in given_names
-                                                       else preset.get(p, default)))
-                          for p, default in block.params.items())
+            raws = [dict(given)[p] if p in given_names else preset.get(p, default)
+                    for p, default in block.params.items()]
+            order = tuple((p, p in given_names, getter(raw))
+                          for p, raw in zip(block.params, raws, strict=True))
             checks = tuple(getter_expr(source) for source, _ in block.checks)
+            # [class, steps after this one in the call, frames it opens, first node, nodes,
+            #  the names the call reads: its parameters' and checks' here, all at its end]
+            info = [cls, len(self.steps) + 1, len(self.alive), len(self.nodes), 0,
+                    _union([names_in(raw) for raw in raws] +
+                           [names_in(source) for source, _ in block.checks])]
+            self.calls.append(info)
             self.steps.append((FRAME_BLOCK, self.frame_of(caller), src, block, order, checks,
                                info))
         self.frame_ids[id(env)] = len(self.alive)
@@ -119,6 +127,9 @@ class Recorder:
             self.failed = "a block call ended that the recorder did not see begin"
             return
         info = self.calls.pop()
+        info[5] = _union([info[5], *map(_step_names, self.steps[info[1]:])])
+        if info[5] is not None:
+            info[5] = tuple(sorted(info[5]))
         info[1] = len(self.steps) - info[1]
         info[2] = len(self.alive) - info[2]
         info[4] = len(self.nodes) - info[3]
@@ -186,7 +197,31 @@ def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[
     if graph is None or errors or recorder.failed or recorder.calls:
         return None
     conv_plan = expander.op_plan("conv") if "conv" in OPS else None
-    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {})
+    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {}, {})
+
+
+def _union(sets: list[Any]) -> frozenset[str] | None:
+    """The union of name sets; None (unknown) if one is."""
+    found: set[str] = set()
+    for names in sets:
+        if names is None:
+            return None
+        found.update(names)
+    return frozenset(found)
+
+
+def _step_names(step: tuple[Any, ...]) -> Any:
+    """The names of variables (or parameters) a step reads from its environment; None
+    when they are not known. A projection shortcut's fields come from shapes and its
+    block's parameters; one that reads a name marks its evaluation (see _evaluate)."""
+    code = step[0]
+    if code == NODE:
+        return step[4].names
+    if code == FRAME_BLOCK:
+        return step[6][5]  # a nested call, ended: all it reads
+    if code == GUARD:
+        return names_in(step[3])
+    return frozenset()  # constant fields, projections, loop items, shortcuts
 
 
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -247,6 +282,9 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
     lists: dict[int, list[Any]] = {}
     # a block call's key -> (its first node, its environment and parameters)
     done: dict[Any, tuple[int, dict[str, Any], dict[str, Any]]] = {}
+    calls = plan.calls  # calls of earlier evaluations, by what they read (below)
+    stores: list[tuple[Any, int, int, dict[str, Any], dict[str, Any]]] = []
+    keep = True  # false once a projection's fields read a name: then store no call
     steps = plan.steps
     new = tuple.__new__  # a Node without the keyword handling
     position, end = 0, len(steps)
@@ -268,7 +306,8 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                 projected = _projection(plan, step, shapes, envs, params)
                 if projected is None:
                     return None
-                attrs = projected
+                attrs, dynamic = projected
+                keep = keep and not dynamic
                 fused = step[6]
             if fused is not None and (attrs.pop("norm", "none"),
                                       attrs.pop("act", "none")) != fused:
@@ -287,14 +326,15 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                                     size, t.train_only)))
             shapes.append(shape)
         elif code == FRAME_BLOCK:
-            _, caller, src, block, order, checks, (cls, inside, frames, first, count) = step
+            _, caller, src, block, order, checks, (cls, inside, frames, first, count,
+                                                   names) = step
             outer = envs[caller]
             values = {p: get(outer) for p, given, get in order if given}
             shape = shapes[src]
             # A block's defaults and checks depend on the given values, its input shape and
             # the variables only: a call alike an earlier one (and alike in the template,
             # so with the same steps) has the same layers, shapes and fields. Take them.
-            key = None
+            key = wide = None
             if cls is not None and first == len(nodes):
                 try:
                     key = (cls, id(block), tuple(values.items()), shape)
@@ -315,6 +355,27 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                         params.append(ps_done)
                     position += inside
                     continue
+                # A call also alike one of an earlier evaluation, where the variables it
+                # reads (by name) had the same values, has its layers too: take them.
+                if key is not None and names is not None:
+                    try:
+                        wide = (key, tuple([base.get(n, _ABSENT) for n in names]))
+                        stored = calls.get(wide)
+                    except TypeError:  # a list-valued variable
+                        wide = stored = None
+                    if stored is not None:
+                        env_done, ps_done, made = stored
+                        for j, (attrs, shape, size) in enumerate(made, first):
+                            t = template[j]
+                            nodes.append(new(Node, (j, t.name, t.op, attrs, t.inputs, shape,
+                                                    t.loc, t.view, size, t.train_only)))
+                            shapes.append(shape)
+                        for _ in range(frames):
+                            envs.append(env_done)
+                            params.append(ps_done)
+                        done[key] = (first, env_done, ps_done)
+                        position += inside
+                        continue
             env = dict(base)
             env["in_channels"] = shape[0]
             env["in_h"] = shape[1] if len(shape) == 3 else 1
@@ -329,6 +390,8 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             params.append(ps)
             if key is not None:
                 done[key] = (first, env, ps)
+                if wide is not None:
+                    stores.append((wide, first, count, env, ps))
         elif code == FRAME_WITH:
             _, parent, key, (how, a, *b) = step
             value = a if how == "const" else lists[a][b[0]]
@@ -373,14 +436,21 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             return None
     if len(nodes) != len(template):
         return None
+    if keep and stores:
+        if len(calls) + len(stores) > MAX_CALLS:
+            calls.clear()
+        for wide, start, made_count, env, ps in stores:
+            calls[wide] = (env, ps, tuple([(n.attrs, n.shape, n.size)
+                                           for n in nodes[start:start + made_count]]))
     return Graph(spec.name, spec.file, nodes, plan.output, dict(variables), spec.description,
-                 plan.schedules)
+                 plan.shared)
 
 
 def _projection(plan: Plan, step: tuple[Any, ...], shapes: list[Shape],
                 envs: list[dict[str, Any]], params: list[Mapping[str, Any]]
-                ) -> dict[str, Any] | None:
-    """The fields of a projection shortcut (Expander.projection) for these shapes."""
+                ) -> tuple[dict[str, Any], bool] | None:
+    """The fields of a projection shortcut (Expander.projection) for these shapes, and
+    whether they read a name from the environment (a parameter that is not a choice)."""
     _, _, _, frame, src, body, _ = step
     a, b = shapes[src], shapes[body]
     if len(a) != 3 or len(b) != 3:
@@ -405,7 +475,7 @@ def _projection(plan: Plan, step: tuple[Any, ...], shapes: list[Shape],
             return None
         if cached is not None and len(plan.projections) < 256:
             plan.projections[cached] = resolver
-    return resolve(resolver, envs[frame])
+    return resolve(resolver, envs[frame]), bool(resolver.dynamic)
 
 
 class _Entry:
