@@ -80,6 +80,7 @@ class Recorder:
         self.nodes: list[Node] = []  # the expander's nodes (set by compile_plan)
         self.calls: list[list[Any]] = []  # block calls being expanded, innermost last
         self.constant: dict[Any, Resolver] = {}  # constant field sets, shared
+        self.resolvers: dict[tuple[str, int], tuple[Any, Resolver]] = {}  # by raw fields
 
     def frame_of(self, env: dict[str, Any]) -> int:
         found = self.frame_ids.get(id(env))
@@ -153,6 +154,10 @@ class Recorder:
             self.pending = ("projection", op, self.frame_of(env), *self.project)
             self.project = None
             return
+        known = self.resolvers.get((op, id(fields)))
+        if known is not None and known[0] is fields:  # the same raw fields: compiled
+            self.pending = ("fields", op, self.frame_of(env), known[1])
+            return
         resolver = compile_resolver(plan, fields)
         if resolver is None:
             self.failed = f"fields of a {op} layer that do not compile"
@@ -162,6 +167,8 @@ class Recorder:
                 resolver = self.constant.setdefault(key, resolver)
             except TypeError:  # an unhashable value (a list)
                 pass
+        if resolver is not None:  # held with its fields, so that their id stays theirs
+            self.resolvers[(op, id(fields))] = (fields, resolver)
         self.pending = ("fields", op, self.frame_of(env), resolver)
 
     def fused(self, norm: str, act: str) -> None:
@@ -514,4 +521,16 @@ def expand_planned(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mappin
     return graph
 
 
-__all__ = ["Plan", "Recorder", "compile_plan", "evaluate", "expand_planned"]
+def forget(spec: Spec) -> None:
+    """Drop what `spec`'s plans keep across evaluations (block calls, layer costs); the
+    plans stay. The next analysis is then that of a setting never seen before."""
+    entry = _ENTRIES.get(id(spec))
+    if entry is None or entry.spec is not spec:
+        return
+    for plan in entry.plans:
+        plan.calls.clear()
+        for key in [k for k in plan.shared if isinstance(k, tuple)]:
+            del plan.shared[key]
+
+
+__all__ = ["Plan", "Recorder", "compile_plan", "evaluate", "expand_planned", "forget"]
