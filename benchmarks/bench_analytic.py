@@ -117,6 +117,32 @@ def main() -> None:
     results["resnet50_expand_ms"] = 1000 / rate(lambda: expand(spec, blocks, variables,
                                                               ErrorSink()))
     results["resnet50_costing_ms"] = 1000 / rate(lambda: analyze_graph(graph))
+    # the same two passes through the spec's compiled plan, for a setting never analyzed
+    # before (what the plan keeps from earlier evaluations dropped before each call)
+    from cnncost.lang.plan import compile_plan, evaluate, forget
+
+    plan = compile_plan(spec, blocks, variables)
+    assert plan is not None  # noqa: S101  every bundled spec has a plan (tests/test_plan.py)
+    planned = evaluate(plan, variables)
+
+    def evaluate_new() -> object:
+        plan.calls.clear()
+        return evaluate(plan, variables)
+
+    def cost_new() -> object:
+        plan.shared.pop(("costs", "torchvision"), None)
+        return analyze_graph(planned)
+
+    results["resnet50_plan_compile_ms"] = 1000 / rate(lambda: compile_plan(spec, blocks,
+                                                                          variables))
+    results["resnet50_plan_evaluate_ms"] = 1000 / rate(evaluate_new)
+    results["resnet50_planned_costing_ms"] = 1000 / rate(cost_new)
+
+    def new_setting() -> object:
+        forget(spec)
+        return cnncost.analyze(spec)
+
+    results["resnet50_per_s_new_setting"] = rate(new_setting)
     per_spec = {}
     for name in cnncost.bundled_specs():
         loaded = load(name)
@@ -139,12 +165,20 @@ def main() -> None:
         print(f"| ratio cnncost / import torch | {results['ratio_cli_to_import_torch']:.3f} |")
     print(f"| resnet50 analyses per second, loaded spec (`cnncost.analyze(spec)`) | "
           f"{results['resnet50_per_s_loaded_spec']:.0f} /s |")
+    print(f"| resnet50 analyses per second, loaded spec, a new setting each time | "
+          f"{results['resnet50_per_s_new_setting']:.0f} /s |")
     print(f"| resnet50 analyses per second, from the file (YAML parse included) | "
           f"{results['resnet50_per_s_from_file']:.0f} /s |")
-    print(f"| resnet50: expansion (shapes, blocks, fields) per analysis | "
+    print(f"| resnet50: full expansion (shapes, blocks, fields) | "
           f"{results['resnet50_expand_ms']:.2f} ms |")
-    print(f"| resnet50: costing (rows, totals, peak memory) per analysis | "
+    print(f"| resnet50: costing of the expanded graph (rows, totals, peak memory) | "
           f"{results['resnet50_costing_ms']:.2f} ms |")
+    print(f"| resnet50: compiling its plan (once per spec and structure) | "
+          f"{results['resnet50_plan_compile_ms']:.2f} ms |")
+    print(f"| resnet50: the compiled plan evaluated, a new setting | "
+          f"{results['resnet50_plan_evaluate_ms']:.2f} ms |")
+    print(f"| resnet50: costing of the planned graph, a new setting | "
+          f"{results['resnet50_planned_costing_ms']:.2f} ms |")
     print("\n| spec | layers | ms per analysis |\n|---|---:|---:|")
     for name, row in per_spec.items():
         print(f"| {name} | {row['layers']} | {row['ms']:.2f} |")
