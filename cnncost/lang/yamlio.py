@@ -1,9 +1,17 @@
 """Pass 1: safe, line-aware YAML loading.
 
-`load_yaml` parses with PyYAML's safe loader (the C parser when present), rejects
+`parse_yaml` parses with PyYAML's safe loader (the C parser when present), rejects
 duplicate keys, and returns plain dicts and lists that remember where they came
 from: :class:`LocDict` knows the line of each key and :class:`LocList` the line of
 each item. Later passes use those lines in error messages.
+
+Two ways reach the same result. The fast one (:func:`_fast_load`) builds the dicts and
+lists straight from libyaml's events, resolving each distinct plain scalar once; it
+takes the documents specs are made of (untagged scalars, mappings and lists) and hands
+anything else to the full loader: tags, anchors and aliases, merge keys, duplicate or
+complex keys, several documents, deep nesting, malformed YAML. The full loader composes
+nodes and constructs them with PyYAML's constructors, and reports every problem with
+its line. `tests/test_yamlio.py` checks that both give equal data and lines.
 """
 
 from __future__ import annotations
@@ -108,12 +116,130 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _sequence)
 
 
+class _Slow(Exception):
+    """This document needs the full loader."""
+
+
+_SLOW = object()  # what _fast_load returns for a document it does not take
+_NO_KEY = object()  # a mapping waiting for its next key
+_STR = "tag:yaml.org,2002:str"
+_BRACKETS_ONLY = re.compile(r"[^\[\]{}]+")
+_PAIRS = ("[]", "{}", "[}", "{]")
+_SCALARS: dict[tuple[str, bool], Any] = {}  # (text, plain) -> its value, for short texts
+_SCALARS_KEPT = 20_000
+_SCALAR_TEXT = 64  # longer texts are resolved each time, not kept
+
+
+def _scalar(resolver: Any, value: str, plain: bool) -> Any:
+    """An untagged scalar's value, as the safe loader constructs it."""
+    key = (value, plain)
+    found = _SCALARS.get(key, _SLOW)
+    if found is not _SLOW:
+        return found
+    tag = resolver.resolve(yaml.ScalarNode, value, (True, False)) if plain else _STR
+    constructor = _Loader.yaml_constructors.get(tag)
+    if constructor is None or tag == "tag:yaml.org,2002:merge":
+        raise _Slow
+    result = constructor(resolver, yaml.ScalarNode(tag, value))
+    if len(value) <= _SCALAR_TEXT and len(_SCALARS) < _SCALARS_KEPT:
+        _SCALARS[key] = result  # immutable: str, int, float, bool, None, datetime
+    return result
+
+
+def _fast_load(text: str) -> Any:
+    """The document in `text` built from the parser's events, or _SLOW."""
+    parser = _Base(text)
+    get = parser.get_event
+    events = yaml.events
+    scalar, start_map, start_seq = events.ScalarEvent, events.MappingStartEvent, \
+        events.SequenceStartEvent
+    end_map, end_seq = events.MappingEndEvent, events.SequenceEndEvent
+    try:
+        get()  # the stream's start
+        if type(get()) is events.StreamEndEvent:
+            return None  # no document: what yaml.load gives
+        # [the collection, whether a mapping, its pending key, that key's line]
+        stack: list[list[Any]] = []
+        root: Any = None
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is scalar:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Slow
+                obj = _scalar(parser, event.value, event.implicit[0])
+                collection = False
+            elif kind is start_map or kind is start_seq:
+                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
+                    raise _Slow
+                if kind is start_map:
+                    obj = LocDict()
+                    obj.key_lines = {}
+                else:
+                    obj = LocList()
+                    obj.item_lines = []
+                obj.line = event.start_mark.line + 1
+                collection = True
+            elif kind is end_map or kind is end_seq:
+                done = stack.pop()
+                if not stack:
+                    root = done[0]
+                    break
+                continue
+            else:  # an alias, or the document's end where a value belongs
+                raise _Slow
+            if stack:
+                top = stack[-1]
+                into = top[0]
+                if not top[1]:
+                    into.append(obj)
+                    into.item_lines.append(event.start_mark.line + 1)
+                elif top[2] is _NO_KEY:
+                    if collection or obj in into or obj == "<<":
+                        raise _Slow  # a complex, duplicate or merge key
+                    top[2], top[3] = obj, event.start_mark.line + 1
+                else:
+                    into[top[2]] = obj
+                    into.key_lines[top[2]] = top[3]
+                    top[2] = _NO_KEY
+            elif not collection:
+                root = obj
+                break
+            if collection:
+                stack.append([obj, kind is start_map, _NO_KEY, 0])
+        if type(get()) is not events.DocumentEndEvent or \
+                type(get()) is not events.StreamEndEvent:
+            raise _Slow  # another document follows
+        return root
+    except Exception:  # noqa: BLE001  whatever it is, the full loader reports it
+        return _SLOW
+    finally:
+        parser.dispose()
+
+
+def _flow_may_nest_deeply(text: str) -> bool:
+    """False when no flow brackets in `text` can nest beyond MAX_DEPTH (a bound: brackets
+    in quotes and comments count too); True sends the text to the exact count."""
+    brackets = _BRACKETS_ONLY.sub("", text)
+    for passes in range(8):  # each pass removes innermost pairs: at most 4 levels
+        before = len(brackets)
+        for pair in _PAIRS:
+            brackets = brackets.replace(pair, "")
+        if len(brackets) == before:  # what is left never closes: it only goes deeper
+            return 4 * passes + brackets.count("[") + brackets.count("{") > MAX_DEPTH
+    return True
+
+
 def parse_yaml(text: str, filename: str, errors: ErrorSink) -> Any:
     """Parse YAML text; on failure add one problem to `errors` and return None."""
     if len(text) > MAX_BYTES:
         errors.add(Loc(filename), "", f"file is {len(text):,} bytes; specs are limited to "
                    f"{MAX_BYTES:,} bytes")
         return None
+    if not _flow_may_nest_deeply(text):
+        data = _fast_load(text)
+        if data is not _SLOW:
+            return data
     line = _too_deep(text)
     if line:
         errors.add(Loc(filename, line), "", f"YAML is nested too deeply to be a spec (more than "
