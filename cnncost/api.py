@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from .cost.analysis import DTYPE_BYTES, Analysis, analyze_graph
 from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, show
 from .lang.plan import expand_planned
-from .lang.graph import Graph
+from .lang.graph import Graph, Node
 from .safeio import is_stdin
 from .lang.spec import Spec, load_blocks, load_spec, parse_spec
 from .lang.yamlio import LocDict, LocList
@@ -430,6 +430,44 @@ def build_graph(spec: Any, *, input: tuple | str | None = None, set: Mapping | N
     return graph
 
 
+def opaque_nodes(graph: Graph) -> list[Node]:
+    """The graph's `opaque` layers (modules imported without a spec equivalent)."""
+    return [node for node in graph.nodes if node.op == "opaque"]
+
+
+def opaque_note(graph: Graph) -> tuple[str, ...]:
+    """The note every output carries for a graph with opaque layers; none otherwise."""
+    found = opaque_nodes(graph)
+    if not found:
+        return ()
+    names = ", ".join(node.name for node in found[:5]) + (", ..." if len(found) > 5 else "")
+    return (f"opaque layers: {len(found)} ({names}), imported without a spec equivalent: "
+            "params, buffers and output shapes counted; MACs, FLOPs and other ops not "
+            "counted",)
+
+
+def _opaque_note_of(graph: Graph) -> tuple[str, ...]:
+    """opaque_note, once per structure for the graphs of a plan (Graph.shared)."""
+    shared = graph.shared
+    if shared is None:
+        return opaque_note(graph)
+    note = shared.get("opaque_note")
+    if note is None:
+        note = shared["opaque_note"] = opaque_note(graph)
+    return note
+
+
+def refuse_opaque(graph: Graph, what: str) -> None:
+    """SpecError at each opaque layer: a spec holding one cannot be `what` as the network
+    it stands for (what the module computes is not in the spec)."""
+    found = opaque_nodes(graph)
+    if found:
+        raise SpecError([Problem(node.loc, node.name, f"an opaque layer cannot be {what}: "
+                                 "what the imported module computes is not in the spec "
+                                 "(only its counts are); replace it with layers that "
+                                 "compute it") for node in found])
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused for one analysis. An analysis allocates an
@@ -483,6 +521,9 @@ def analyze(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtyp
         result = result._replace(geometry=tuple(fields(graph)))
     if convention == "keras":
         result = result._replace(notes=_keras_layout_notes(spec, graph.vars))
+    note = _opaque_note_of(graph)
+    if note:
+        result = result._replace(notes=result.notes + note)
     return result._replace(variant=variant, custom=bool(variant or set or input))
 
 

@@ -168,11 +168,11 @@ class Analysis(NamedTuple):
                    **{k: out[k] for k in ("vars", "variant", "totals", "layers")}}
             if self.acts is not None:
                 out["totals"] = {**out["totals"], "acts": self.acts}
-            if self.notes:
-                out["notes"] = list(self.notes)
             if self.trainable is not None:  # as the tool labels them
                 out["totals"] = {**out["totals"], "trainable": self.trainable,
                                  "non_trainable": self.totals.params - self.trainable}
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
     def __repr__(self) -> str:

@@ -250,6 +250,30 @@ for _op, (_cls, _args) in _SIMPLE.items():
     builds(_op)(_simple(_cls, _args))
 
 
+class OpaquePlaceholder(nn.Module):
+    """Stands in for an `opaque` layer (a module imported without a spec equivalent) so
+    that `cnncost verify` can check everything else: it holds as many parameters and
+    buffers as the original and returns zeros of its output shape. It does NOT compute
+    what the original computes, so a model holding one is built only when asked
+    (`allow_opaque`), never exported and never timed."""
+
+    def __init__(self, shape: tuple, params: int, buffers: int) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.weight = nn.Parameter(torch.zeros(params)) if params else None
+        self.register_buffer("state", torch.zeros(buffers) if buffers else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros((x.shape[0], *self.shape))
+
+
+@builds("opaque")
+def _build_opaque(node: Node, ins: list) -> Make:
+    a = node.attrs
+    return Make(OpaquePlaceholder, dict(shape=tuple(a["shape"]), params=a["params"],
+                                        buffers=a["buffers"]))
+
+
 # ----------------------------------------------------------------- the model
 def make_for(node: Node, nodes: list) -> Make:
     """How to create `node`'s module; BuildError if no factory is registered for its op."""
@@ -318,8 +342,16 @@ class SpecModel(nn.Module):
         return values[self._output]
 
 
-def build_model(graph: Graph, *, device: Any = None, dtype: Any = None) -> SpecModel:
-    """The SpecModel of an expanded graph, created directly on `device` (e.g. "meta")."""
+def build_model(graph: Graph, *, device: Any = None, dtype: Any = None,
+                allow_opaque: bool = False) -> SpecModel:
+    """The SpecModel of an expanded graph, created directly on `device` (e.g. "meta").
+
+    A graph with `opaque` layers cannot be built as the network it stands for: SpecError
+    at those layers, unless `allow_opaque` (then each is an OpaquePlaceholder)."""
+    if not allow_opaque:
+        from ..api import refuse_opaque
+
+        refuse_opaque(graph, "built in PyTorch")
     if device is not None:
         with torch.device(device):
             model = SpecModel(graph)

@@ -278,5 +278,8 @@ def export(spec: Any, *, input: tuple | str | None = None, set: Mapping | None =
 
     if name is not None:
         check_class_name(name)  # before the work of expanding the spec
+    from ..api import refuse_opaque
+
     graph = build_graph(spec, input=input, set=set, variant=variant)
+    refuse_opaque(graph, "exported")
     return export_source(graph, name, Path(graph.file).name)  # no local paths in the file

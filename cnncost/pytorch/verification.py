@@ -21,7 +21,7 @@ from .torch_import import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..cost.analysis import DTYPE_BYTES, Analysis, analyze_graph
-from ..api import build_graph
+from ..api import build_graph, opaque_note
 from .builder import build_model
 from .measure import Latency, environment, precision, resolve_target, time_model
 from ..quality import cpu_contention  # torch-free, shared with bench and compare
@@ -184,7 +184,8 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
     analysis = analysis._replace(variant=variant, custom=bool(variant or set or input))
     estimate = check_memory(analysis, where, free_bytes)
 
-    model = build_model(graph, device=where, dtype=torch_dtype).eval()
+    opaque = opaque_note(graph)  # placeholders: counts checked, function not reproduced
+    model = build_model(graph, device=where, dtype=torch_dtype, allow_opaque=True).eval()
     layers = model.layers()
     shapes: dict[str, tuple] = {}
     handles = [module.register_forward_hook(_shape_hook(shapes, name)) for name, module in layers]
@@ -221,7 +222,7 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
         "buffers": (t.buffers, _numel(model.buffers())),
         "macs": (t.macs, counter.get_total_flops() // 2),
     }
-    if field_check:
+    if field_check and not opaque:  # a placeholder has no receptive field
         from .fieldcheck import field_check as measure_field
 
         checked = measure_field(graph)
@@ -230,12 +231,16 @@ def verify(spec: Any, *, input: tuple | str | None = None, batch: int = 1, dtype
     env = environment(where, dtype, batch)
     latency = None
     notes: tuple = ()
-    if where.type != "meta" and latency_runs > 0:
+    if where.type != "meta" and latency_runs > 0 and not opaque:  # placeholders: not timed
         busy = cpu_contention(env["threads"]) if where.type == "cpu" else None
         with precision(where, dtype):
             latency = time_model(model, example, runs=latency_runs, warmup=3, warmup_s=0.1,
                                  budget_s=latency_budget_s, env=env)
         notes = (busy,) if busy else ()
+    if opaque:
+        notes += (f"{opaque[0]}. Verified with placeholders for them (their parameters, "
+                  "buffers and output shapes, zeros out): what those modules compute is not "
+                  "reproduced, and nothing was timed",)
     return Verification(analysis, checks, totals, env, latency, estimate, notes)
 
 

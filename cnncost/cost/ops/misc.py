@@ -10,6 +10,8 @@ output element per extra input; concat counts none (it only moves data).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import (
     Attrs,
     Cost,
@@ -19,6 +21,7 @@ from .base import (
     Shapes,
     fmt_shape,
     need_rank,
+    nonneg_int,
     numel,
     pos_int,
     probability,
@@ -125,3 +128,29 @@ class Concat:
     @staticmethod
     def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
         return Cost()
+
+
+def _out_shape(value: Any) -> tuple[int, ...]:
+    """An output shape per sample: [C, H, W] or [F]."""
+    if not isinstance(value, (list, tuple)) or len(value) not in (1, 3):
+        raise OpError(f"expected [channels, height, width] or [features], received {value!r}")
+    return tuple(pos_int(v) for v in value)
+
+
+@register("opaque", doc="a module with no spec equivalent (`cnncost import --allow-opaque`): "
+                        "its params, buffers and output shape, and no counted work",
+          category="other",
+          fields={"shape": Field(_out_shape, None, "output shape per sample: [C, H, W] or [F]"),
+                  "params": Field(nonneg_int, 0, "its parameters (counted)"),
+                  "buffers": Field(nonneg_int, 0, "its buffers (counted)")})
+class Opaque:
+    """What an imported module computes is not known here: its output shape and tensors
+    are taken as given, and its MACs and other ops count as zero (every output flags it)."""
+
+    @staticmethod
+    def shape(ins: Shapes, attrs: Attrs) -> Shape:
+        return tuple(attrs["shape"])
+
+    @staticmethod
+    def cost(ins: Shapes, out: Shape, attrs: Attrs) -> Cost:
+        return Cost(params=attrs["params"], buffers=attrs["buffers"])
