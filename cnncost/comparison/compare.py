@@ -149,10 +149,29 @@ def parse_sweep(items: Iterable[str]) -> list[tuple[str, list]]:
 
 
 @lru_cache(maxsize=64)
-def _load_cached(spec: str, input: Any = None) -> Any:
-    from ..api import is_model_ref, load
+def _source(spec: str) -> Any:
+    """The spec's SpecSource (its text, read once), or None for a PyTorch model, which is
+    loaded by reference (imported by each process that analyzes it)."""
+    from ..api import is_model_ref, read_source
 
-    return load(spec, input if is_model_ref(spec) else None)
+    return None if is_model_ref(spec) else read_source(spec)
+
+
+@lru_cache(maxsize=64)
+def _from_source(source: Any) -> Any:
+    """One Spec per source and process, so that its compiled plan (lang/plan.py) is reused
+    by every point of the sweep this process analyzes."""
+    from ..api import load_source
+
+    return load_source(source)
+
+
+@lru_cache(maxsize=64)
+def _load_cached(spec: str, input: Any = None) -> Any:
+    from ..api import load
+
+    source = _source(spec)
+    return _from_source(source) if source is not None else load(spec, input)
 
 
 def _fmt(value: Any) -> str:
@@ -194,14 +213,20 @@ def plan(specs: Sequence[str], sweep: Sequence[tuple[str, list]] = (),
     return points, failures
 
 
-def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
-    """Analyze one point; problems are returned, not raised (pure data, picklable)."""
+def analyze_point(point: Point, options: Mapping[str, Any], source: Any = None) -> Outcome:
+    """Analyze one point; problems are returned, not raised (pure data, picklable).
+
+    `source`: the spec's SpecSource (its text, read by the process that planned the
+    sweep), parsed here instead of reading `point.spec` again: a worker on another
+    machine need not see the file. Without it, the spec is loaded by its name.
+    """
     from ..api import analyze
 
     overrides = dict(options.get("set") or {})
     overrides.update(point.settings)
     try:
-        spec = _load_cached(point.spec, options.get("input"))
+        spec = _from_source(source) if source is not None else \
+            _load_cached(point.spec, options.get("input"))
         result = analyze(spec, input=options.get("input"), batch=options.get("batch", 1),
                          dtype=options.get("dtype", "fp32"), set=overrides or None,
                          variant=options.get("variant"),
@@ -214,33 +239,61 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
                    dict(result.vars))
 
 
-def _analyze_chunk(points: list[Point], options: dict) -> list[Outcome]:
-    return [analyze_point(p, options) for p in points]
+def _analyze_chunk(points: list[Point], options: dict, sources: dict) -> list[Outcome]:
+    """A worker's task: consecutive points, with the text of the specs they name."""
+    return [analyze_point(p, options, sources.get(p.spec)) for p in points]
+
+
+def _sources(points: Sequence[Point]) -> dict[str, Any]:
+    """spec -> SpecSource for the specs of `points` that read (None: load by name, so that
+    a spec that cannot be read fails in its points with the problem as usual)."""
+    out: dict[str, Any] = {}
+    for spec in dict.fromkeys(p.spec for p in points):
+        try:
+            out[spec] = _source(spec)
+        except SpecError:
+            out[spec] = None
+    return out
 
 
 def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jobs: int = 1,
+        executor: str = "local", address: str | None = None,
+        connect_timeout: float | None = None,
         progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Analyze every point, in order; `jobs` > 1 spreads chunks over processes.
+    """Analyze every point, in order (the order does not depend on how they are run).
 
+    `executor` (a key of :data:`cnncost.comparison.executors.EXECUTORS`): ``local`` runs
+    in this process, or with `jobs` > 1 spreads chunks of points over that many
+    processes; ``dask`` hands the chunks to the dask.distributed scheduler at `address`
+    (or to a local cluster of `jobs` processes). Each chunk carries the text of its
+    specs, so workers need cnncost but not the spec files. Raises SpecError when the
+    executor is not installed or cannot be reached (within `connect_timeout` seconds).
     `progress(n)` is called after each n points finish (for a progress bar).
     """
+    from . import executors
+
     options = dict(options or {})
-    if jobs <= 1 or len(points) < 2:
+    executors.check(executor, jobs, address)
+    if executor == "local" and (jobs <= 1 or len(points) < 2):
         out = []
         for point in points:
             out.append(analyze_point(point, options))
             if progress:
                 progress(1)
         return out
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import as_completed
 
-    size = max(1, min(64, len(points) // (jobs * 4)))
-    chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
-    results: list[list[Outcome]] = [[] for _ in chunks]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_analyze_chunk, chunk, options): i for i, chunk in enumerate(chunks)}
-        from concurrent.futures import as_completed
-
+    timeout = executors.CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+    sources = _sources(points)
+    with executors.open_pool(executor, jobs, address, timeout) as pool:
+        # small enough to spread evenly (4 chunks a worker), big enough that a task's
+        # overhead (pickling, a round trip to the scheduler) is small against its points
+        size = max(1, min(64, len(points) // (pool.workers * 4)))
+        chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
+        results: list[list[Outcome]] = [[] for _ in chunks]
+        futures = {pool.executor.submit(_analyze_chunk, chunk, options,
+                                        {p.spec: sources[p.spec] for p in chunk}): i
+                   for i, chunk in enumerate(chunks)}
         for future in as_completed(futures):
             index = futures[future]
             results[index] = future.result()
