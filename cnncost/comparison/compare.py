@@ -5,8 +5,8 @@ Plain data between passes:
 1. :func:`plan` turns specs and ``--sweep NAME=V1,V2`` settings into a list of
    :class:`Point` (one spec with one setting of its variables), the sweep grid expanded
    as a Cartesian product; unknown sweep variables are reported with a did-you-mean.
-2. :func:`run` analyzes every point (in this process, or across ``jobs`` processes)
-   and returns one :class:`Outcome` per point: the totals, or the problems that made
+2. :func:`run` analyzes every point (in this process, across ``jobs`` processes, or
+   on a dask cluster: :mod:`cnncost.comparison.executors`) and returns one :class:`Outcome` per point: the totals, or the problems that made
    it fail. A failing point never stops the others.
 3. :func:`table` turns the outcomes into :class:`Comparison` rows (plain dicts with
    exact integers) with ratios against a baseline, sorted if asked.
@@ -397,14 +397,17 @@ def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None 
             baseline: str | None = None, sort: str | None = None, reverse: bool = False,
             input: str | tuple | None = None, batch: int = 1, dtype: str = "fp32",
             set: Mapping | None = None, variant: str | None = None,
-            convention: str = "torchvision", jobs: int = 1, errors: str = "raise") -> Any:
+            convention: str = "torchvision", jobs: int = 1, executor: str = "local",
+            address: str | None = None, errors: str = "raise") -> Any:
     """Compare specs (and sweeps of their variables) as a pandas DataFrame, one row per point.
 
     `sweep`: variable -> values, expanded as a grid, e.g. ``{"width": [0.5, 1.0]}``.
     Columns: model, the swept variables, params, macs, flops, weight_bytes,
     peak_activation_bytes, depth and the ratios to `baseline` (default: the first row).
     `errors="raise"` raises SpecError listing every failing point; `"skip"` leaves
-    them out. pandas is imported here only.
+    them out. `jobs`, `executor`, `address`: where the points are analyzed, as for
+    :func:`run` (``executor="dask", address="tcp://host:8786"``: a dask cluster). pandas
+    is imported here only.
     """
     from ..cost.analysis import require_pandas
 
@@ -417,7 +420,7 @@ def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None 
     points, failures = plan(spec_list, grid, input)
     options = {"input": input, "batch": batch, "dtype": dtype, "set": dict(set or {}),
                "variant": variant, "convention": convention}
-    outcomes = run(points, options, jobs=jobs)
+    outcomes = run(points, options, jobs=jobs, executor=executor, address=address)
     result = table(outcomes, baseline=baseline, sort=sort, reverse=reverse,
                    sweep=[k for k, _ in grid], failures=failures)
     if result.failures and errors == "raise":

@@ -19,6 +19,8 @@ Adding an engine (Ray, an MPI pool) is one function that yields a Pool and one l
 
 from __future__ import annotations
 
+import socket
+
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -69,6 +71,59 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _reach(address: str, timeout: float) -> None:
+    """Check that a dask scheduler answers at `address` within `timeout` seconds, before a
+    Client is built: a Client waits without bound on a socket that accepts but does not
+    speak dask. A plain TCP connection first (a refused port or an unknown host fails at
+    once with the system's reason), then one `identity` call in dask's protocol, in an
+    event loop of its own on a thread of its own (a caller's running loop, as in Jupyter,
+    is left alone). OSError, ValueError or TimeoutError, with the reason, if not."""
+    import asyncio
+    import threading
+
+    from distributed.comm import connect, parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(address)
+    get_backend(scheme)  # ValueError naming the known schemes
+    if scheme in ("tcp", "tls"):
+        host, port = parse_host_port(location)
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {timeout:g} s (--connect-timeout)") from None
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            answer["info"] = asyncio.run(asyncio.wait_for(identity(), timeout))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            answer["error"] = exc
+
+    thread = threading.Thread(target=ask, name="cnncost-dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)  # wait_for ends it; a margin for the loop to close
+    if "error" in answer:
+        error = answer["error"]
+        raise TimeoutError(f"no answer in dask's protocol within {timeout:g} s "
+                           "(--connect-timeout)") if isinstance(error, TimeoutError) else error
+    info = answer.get("info")
+    if not isinstance(info, dict):
+        raise TimeoutError(f"no answer in dask's protocol within {timeout:g} s "
+                           "(--connect-timeout)")
+    if info.get("type") != "Scheduler":
+        raise ValueError(f"it answers as a dask {info.get('type', 'server')}, not the scheduler")
+
+
 @contextmanager
 def _dask(jobs: int, address: str | None, timeout: float) -> Iterator[Pool]:
     """The dask.distributed scheduler at `address`, or a local cluster of `jobs` processes."""
@@ -76,10 +131,11 @@ def _dask(jobs: int, address: str | None, timeout: float) -> Iterator[Pool]:
     cluster = None
     try:
         if address:
+            _reach(address, timeout)
             client = distributed.Client(address, timeout=timeout, set_as_default=False)
         else:
             cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1,
-                                               processes=True, dashboard_address=None)
+                                               processes=True, dashboard_address=":0")
             client = distributed.Client(cluster, timeout=timeout, set_as_default=False)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is reported as such
         if cluster is not None:
@@ -87,10 +143,9 @@ def _dask(jobs: int, address: str | None, timeout: float) -> Iterator[Pool]:
         where = f"the dask scheduler at {address!r}" if address else "a local dask cluster"
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise SpecError([Problem(Loc(""), "--address" if address else "--executor",
-                                 f"cannot reach {where} within {timeout:g} s: {reason} "
-                                 "(expected a running scheduler's address such as "
-                                 "tcp://host:8786)" if address else
-                                 f"cannot start {where}: {reason}")]) from None
+                                 f"cannot reach {where}: {reason} (expected a running "
+                                 "scheduler's address, such as tcp://host:8786)" if address
+                                 else f"cannot start {where}: {reason}")]) from None
     try:
         workers = sum(client.nthreads().values())
         if workers < 1:
