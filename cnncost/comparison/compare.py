@@ -6,8 +6,9 @@ Plain data between passes:
    :class:`Point` (one spec with one setting of its variables), the sweep grid expanded
    as a Cartesian product; unknown sweep variables are reported with a did-you-mean.
 2. :func:`run` analyzes every point (in this process, across ``jobs`` processes, or
-   on a dask cluster: :mod:`cnncost.comparison.executors`) and returns one :class:`Outcome` per point: the totals, or the problems that made
-   it fail. A failing point never stops the others.
+   on a dask cluster: :mod:`cnncost.comparison.executors`) and returns one
+   :class:`Outcome` per point: the totals, or the problems that made it fail. A
+   failing point never stops the others.
 3. :func:`table` turns the outcomes into :class:`Comparison` rows (plain dicts with
    exact integers) with ratios against a baseline, sorted if asked.
 
