@@ -289,7 +289,7 @@ def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jo
     with executors.open_pool(executor, jobs, address, timeout) as pool:
         # small enough to spread evenly (4 chunks a worker), big enough that a task's
         # overhead (pickling, a round trip to the scheduler) is small against its points
-        size = max(1, min(64, len(points) // (pool.workers * 4)))
+        size = max(1, min(pool.chunk, len(points) // (pool.workers * 4)))
         chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
         results: list[list[Outcome]] = [[] for _ in chunks]
         futures = {pool.executor.submit(_analyze_chunk, chunk, options,
