@@ -46,19 +46,13 @@ def cluster():
         yield local
 
 
-def clear_caches() -> None:
-    """The specs this process read and loaded (cached by the name given, here tiny.yaml)."""
-    for cache in (lib._load_cached, lib._source, lib._from_source):
-        cache.cache_clear()
-
-
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
     (tmp_path / "tiny.yaml").write_text(TINY)
     monkeypatch.chdir(tmp_path)
-    clear_caches()
+    lib.clear_caches()
     yield tmp_path / "tiny.yaml"
-    clear_caches()
+    lib.clear_caches()
 
 
 def test_the_registry_offers_local_and_dask():
@@ -183,3 +177,14 @@ def test_options_that_do_not_fit_the_executor(args, message):
         pytest.importorskip("distributed")
     result = run_cli("compare", "resnet18", *args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_library_compare_on_dask(cluster, tiny):
+    pytest.importorskip("pandas")
+    import cnncost
+
+    sweep = {"k": [3, 5, 7], "c": [4, 8]}
+    local = cnncost.compare("tiny.yaml", sweep=sweep)
+    dask = cnncost.compare("tiny.yaml", sweep=sweep, executor="dask",
+                           address=cluster.scheduler_address)
+    assert dask.equals(local) and len(local) == 6

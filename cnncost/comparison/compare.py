@@ -21,6 +21,7 @@ DataFrame (pandas is imported there only). Nothing here prints; rendering lives 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -149,10 +150,15 @@ def parse_sweep(items: Iterable[str]) -> list[tuple[str, list]]:
     return out
 
 
-@lru_cache(maxsize=64)
 def _source(spec: str) -> Any:
     """The spec's SpecSource (its text, read once), or None for a PyTorch model, which is
-    loaded by reference (imported by each process that analyzes it)."""
+    loaded by reference (imported by each process that analyzes it). Cached per working
+    directory, where a relative path names another file."""
+    return _read_source(spec, os.getcwd())
+
+
+@lru_cache(maxsize=64)
+def _read_source(spec: str, cwd: str) -> Any:
     from ..api import is_model_ref, read_source
 
     return None if is_model_ref(spec) else read_source(spec)
@@ -167,12 +173,25 @@ def _from_source(source: Any) -> Any:
     return load_source(source)
 
 
-@lru_cache(maxsize=64)
-def _load_cached(spec: str, input: Any = None) -> Any:
+@lru_cache(maxsize=16)
+def _load_model(spec: str, input: Any, cwd: str) -> Any:
     from ..api import load
 
+    return load(spec, input)
+
+
+def _load_cached(spec: str, input: Any = None) -> Any:
+    """The Spec of a spec argument, read and parsed once per process."""
     source = _source(spec)
-    return _from_source(source) if source is not None else load(spec, input)
+    return _from_source(source) if source is not None else \
+        _load_model(spec, input, os.getcwd())
+
+
+def clear_caches() -> None:
+    """Forget the specs this process has read and loaded (a test that writes a spec file
+    again under the same name)."""
+    for cache in (_read_source, _from_source, _load_model):
+        cache.cache_clear()
 
 
 def _fmt(value: Any) -> str:
