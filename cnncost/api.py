@@ -26,7 +26,7 @@ from .errors import ErrorSink, Loc, Problem, SpecError, did_you_mean, one_of, sh
 from .lang.plan import expand_planned
 from .lang.graph import Graph, Node
 from .safeio import is_stdin
-from .lang.spec import Spec, load_blocks, load_spec, parse_spec
+from .lang.spec import Spec, load_blocks, parse_spec
 from .lang.yamlio import LocDict, LocList
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -234,16 +234,61 @@ def _load(spec: Any, errors: ErrorSink, input: Any = None) -> Spec | None:
     if not isinstance(spec, (str, os.PathLike)):
         raise SpecError([_problem("", f"a spec is a path, a bundled spec's name, a mapping or "
                                       f"a loaded Spec; received {type(spec).__name__}")])
-    loaded = load_spec(resolve_path(spec), errors, builtin_blocks())
+    source = read_source(spec, errors)
+    return None if source is None else _from_source(source, errors)
+
+
+class SpecSource(NamedTuple):
+    """A spec file (or bundled name, or standard input) read once: all a process needs to
+    load it again without the file system, so that a worker, here or on another machine,
+    parses the text it is sent. Hashable, picklable, plain data."""
+
+    file: str  # the file as messages name it (the user's path, `<stdin>`)
+    text: str  # its text, bounded as every spec is read (yamlio.MAX_BYTES)
+    zoo: str = ""  # a zoo name (`efficientnet_b3`) that selects a variant of the file, or ""
+
+
+def read_source(spec: str | os.PathLike, errors: ErrorSink | None = None) -> SpecSource | None:
+    """Read a spec argument (a path, `-`, a bundled or zoo name) once, for :func:`load`.
+
+    An unknown name raises SpecError; an unreadable file is reported in `errors` (None is
+    returned), or raised as SpecError when `errors` is not given.
+    """
+    from .lang.yamlio import display_name, read_yaml_text
+
+    sink = errors if errors is not None else ErrorSink()
+    path = resolve_path(spec)
+    text = read_yaml_text(path, sink)
+    if errors is None:
+        sink.raise_if_any()
+    if text is None:
+        return None
     name = str(spec)
-    zoo = zoo_names() if loaded is not None and not Path(name).exists() else {}
-    if loaded is not None and name in zoo:
-        entry = zoo[name]
+    zoo = name if not Path(name).exists() and name in zoo_names() else ""
+    return SpecSource(display_name(path), text, zoo)
+
+
+def load_source(source: SpecSource) -> Spec:
+    """The Spec of a spec read by :func:`read_source` (here or in another process); the
+    same Spec, and the same problems naming the same file, as :func:`load` of the path."""
+    errors = ErrorSink()
+    result = _from_source(source, errors)
+    errors.raise_if_any()
+    assert result is not None  # no errors implies a spec  # noqa: S101
+    return result
+
+
+def _from_source(source: SpecSource, errors: ErrorSink) -> Spec | None:
+    from .lang.spec import spec_from_text
+
+    loaded = spec_from_text(source.text, source.file, errors, builtin_blocks())
+    if loaded is not None and source.zoo:
+        entry = zoo_names()[source.zoo]
         if entry.variant not in loaded.variants:
-            raise SpecError([_problem(str(specs_dir() / ZOO_NAMES_FILE), f"{name}: spec "
+            raise SpecError([_problem(str(specs_dir() / ZOO_NAMES_FILE), f"{source.zoo}: spec "
                                       f"{entry.spec!r} has no variant {entry.variant!r}")])
         preset = MappingProxyType(dict(loaded.variants[entry.variant]))
-        return loaded._replace(name=name, preset=preset)
+        return loaded._replace(name=source.zoo, preset=preset)
     return loaded
 
 

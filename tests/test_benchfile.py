@@ -369,10 +369,10 @@ def repo(tmp_path, monkeypatch):
 
     monkeypatch.setattr(metrics, "MEASURER", never)
     write(tmp_path / "bench.json", bench_doc())
-    comparison._load_cached.cache_clear()
+    comparison.clear_caches()
     yield tmp_path
     # compare caches loaded specs, whose file names are relative to the cwd of this test
-    comparison._load_cached.cache_clear()
+    comparison.clear_caches()
 
 
 def rows(result) -> dict:

@@ -21,6 +21,7 @@ import click
 from ..cli import (complete_spec, DTYPES, EXIT_BAD_INPUT, check_measurements, check_plot_file,
                    convention_option, emit, guarded, load_measurement_files, measurements_option,
                    is_terminal, parse_sets, spec_options, table_options)
+from ..comparison.executors import CONNECT_TIMEOUT, EXECUTORS
 from ..formats import formats, render_as
 
 
@@ -79,6 +80,17 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Analyze in N processes (for large sweeps).")
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local",
+              show_default=True,
+              help="Where the points are analyzed: " + "; ".join(
+                  f"{name}: {engine.summary}" + (f" (pip install 'cnncost[{engine.extra}]')"
+                                                  if engine.extra else "")
+                  for name, engine in EXECUTORS.items()) + ".")
+@click.option("--address", metavar="URL",
+              help="The cluster's scheduler for --executor dask, e.g. tcp://host:8786.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True),
+              default=CONNECT_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="How long to try to reach the cluster (--executor dask).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: for 50+ points when stderr is a terminal).")
 @click.option("--measure", is_flag=True,
@@ -96,7 +108,8 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
 def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
             sets: tuple[str, ...], variant: str | None, batch: int, dtype: str, convention: str,
             baseline: str | None, sort: str | None, reverse: bool, columns: str | None,
-            fmt: str, output: str | None, jobs: int, progress: bool | None, measure: bool,
+            fmt: str, output: str | None, jobs: int, executor: str, address: str | None,
+            connect_timeout: float, progress: bool | None, measure: bool,
             measurement_files: tuple[str, ...], device: str, runs: int, warmup: int,
             plot_file: str | None) -> None:
     """Compare SPECS side by side (params, MACs, FLOPs, memory, depth, ratios).
@@ -106,10 +119,12 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
     cnncost compare mobilenet_v1 --sweep width=0.25,0.5,0.75,1.0 --sweep resolution=128,160,192,224
     """
     from ..comparison.compare import parse_sweep
+    from ..comparison.executors import check
     from ..comparison.request import CompareRequest, MeasureRequest, execute
 
     # Parse and check every option before any work.
     grid = parse_sweep(sweeps)
+    check(executor, jobs, address)  # installed, and the options fit it
     overrides = parse_sets(sets)
     clash = sorted(set(overrides) & {n for n, _ in grid})
     if clash:
@@ -121,6 +136,7 @@ def compare(specs: tuple[str, ...], sweeps: tuple[str, ...], input_: str | None,
         check_plot_file(plot_file)
     request = CompareRequest(
         specs=specs, grid=grid, baseline=baseline, sort=sort, reverse=reverse, jobs=jobs,
+        executor=executor, address=address, connect_timeout=connect_timeout,
         options={"input": input_, "batch": batch, "dtype": dtype, "set": overrides,
                  "variant": variant, "convention": convention},
         columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,

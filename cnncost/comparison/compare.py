@@ -5,9 +5,10 @@ Plain data between passes:
 1. :func:`plan` turns specs and ``--sweep NAME=V1,V2`` settings into a list of
    :class:`Point` (one spec with one setting of its variables), the sweep grid expanded
    as a Cartesian product; unknown sweep variables are reported with a did-you-mean.
-2. :func:`run` analyzes every point (in this process, or across ``jobs`` processes)
-   and returns one :class:`Outcome` per point: the totals, or the problems that made
-   it fail. A failing point never stops the others.
+2. :func:`run` analyzes every point (in this process, across ``jobs`` processes, or
+   on a dask cluster: :mod:`cnncost.comparison.executors`) and returns one
+   :class:`Outcome` per point: the totals, or the problems that made it fail. A
+   failing point never stops the others.
 3. :func:`table` turns the outcomes into :class:`Comparison` rows (plain dicts with
    exact integers) with ratios against a baseline, sorted if asked.
 
@@ -20,6 +21,7 @@ DataFrame (pandas is imported there only). Nothing here prints; rendering lives 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -149,11 +151,48 @@ def parse_sweep(items: Iterable[str]) -> list[tuple[str, list]]:
     return out
 
 
-@lru_cache(maxsize=64)
-def _load_cached(spec: str, input: Any = None) -> Any:
-    from ..api import is_model_ref, load
+def _source(spec: str) -> Any:
+    """The spec's SpecSource (its text, read once), or None for a PyTorch model, which is
+    loaded by reference (imported by each process that analyzes it). Cached per working
+    directory, where a relative path names another file."""
+    return _read_source(spec, os.getcwd())
 
-    return load(spec, input if is_model_ref(spec) else None)
+
+@lru_cache(maxsize=64)
+def _read_source(spec: str, cwd: str) -> Any:
+    from ..api import is_model_ref, read_source
+
+    return None if is_model_ref(spec) else read_source(spec)
+
+
+@lru_cache(maxsize=64)
+def _from_source(source: Any) -> Any:
+    """One Spec per source and process, so that its compiled plan (lang/plan.py) is reused
+    by every point of the sweep this process analyzes."""
+    from ..api import load_source
+
+    return load_source(source)
+
+
+@lru_cache(maxsize=16)
+def _load_model(spec: str, input: Any, cwd: str) -> Any:
+    from ..api import load
+
+    return load(spec, input)
+
+
+def _load_cached(spec: str, input: Any = None) -> Any:
+    """The Spec of a spec argument, read and parsed once per process."""
+    source = _source(spec)
+    return _from_source(source) if source is not None else \
+        _load_model(spec, input, os.getcwd())
+
+
+def clear_caches() -> None:
+    """Forget the specs this process has read and loaded (a test that writes a spec file
+    again under the same name)."""
+    for cache in (_read_source, _from_source, _load_model):
+        cache.cache_clear()
 
 
 def _fmt(value: Any) -> str:
@@ -195,14 +234,20 @@ def plan(specs: Sequence[str], sweep: Sequence[tuple[str, list]] = (),
     return points, failures
 
 
-def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
-    """Analyze one point; problems are returned, not raised (pure data, picklable)."""
+def analyze_point(point: Point, options: Mapping[str, Any], source: Any = None) -> Outcome:
+    """Analyze one point; problems are returned, not raised (pure data, picklable).
+
+    `source`: the spec's SpecSource (its text, read by the process that planned the
+    sweep), parsed here instead of reading `point.spec` again: a worker on another
+    machine need not see the file. Without it, the spec is loaded by its name.
+    """
     from ..api import analyze
 
     overrides = dict(options.get("set") or {})
     overrides.update(point.settings)
     try:
-        spec = _load_cached(point.spec, options.get("input"))
+        spec = _from_source(source) if source is not None else \
+            _load_cached(point.spec, options.get("input"))
         result = analyze(spec, input=options.get("input"), batch=options.get("batch", 1),
                          dtype=options.get("dtype", "fp32"), set=overrides or None,
                          variant=options.get("variant"),
@@ -216,8 +261,10 @@ def analyze_point(point: Point, options: Mapping[str, Any]) -> Outcome:
 
 
 def analyze_points(points: Sequence[Point], options: Mapping[str, Any],
-                   progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Analyze `points` one after another, with the cyclic garbage collector paused (see
+                   progress: Callable[[int], None] | None = None,
+                   sources: Mapping[str, Any] | None = None) -> list[Outcome]:
+    """Analyze `points` one after another (`sources`: spec -> SpecSource, see
+    analyze_point), with the cyclic garbage collector paused (see
     cnncost.api.gc_paused) and run on the young objects only every GC_EVERY points: a
     sweep keeps its spec's plan and what it caches alive, which a collection after each
     point would walk again and again."""
@@ -228,7 +275,8 @@ def analyze_points(points: Sequence[Point], options: Mapping[str, Any],
     out = []
     with gc_paused():
         for n, point in enumerate(points, 1):
-            out.append(analyze_point(point, options))
+            out.append(analyze_point(point, options,
+                                     sources.get(point.spec) if sources else None))
             if progress:
                 progress(1)
             if n % GC_EVERY == 0:
@@ -236,28 +284,56 @@ def analyze_points(points: Sequence[Point], options: Mapping[str, Any],
     return out
 
 
-def _analyze_chunk(points: list[Point], options: dict) -> list[Outcome]:
-    return analyze_points(points, options)
+def _analyze_chunk(points: list[Point], options: dict, sources: dict) -> list[Outcome]:
+    """A worker's task: consecutive points, with the text of the specs they name."""
+    return analyze_points(points, options, sources=sources)
+
+
+def _sources(points: Sequence[Point]) -> dict[str, Any]:
+    """spec -> SpecSource for the specs of `points` that read (None: load by name, so that
+    a spec that cannot be read fails in its points with the problem as usual)."""
+    out: dict[str, Any] = {}
+    for spec in dict.fromkeys(p.spec for p in points):
+        try:
+            out[spec] = _source(spec)
+        except SpecError:
+            out[spec] = None
+    return out
 
 
 def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jobs: int = 1,
+        executor: str = "local", address: str | None = None,
+        connect_timeout: float | None = None,
         progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Analyze every point, in order; `jobs` > 1 spreads chunks over processes.
+    """Analyze every point, in order (the order does not depend on how they are run).
 
+    `executor` (a key of :data:`cnncost.comparison.executors.EXECUTORS`): ``local`` runs
+    in this process, or with `jobs` > 1 spreads chunks of points over that many
+    processes; ``dask`` hands the chunks to the dask.distributed scheduler at `address`
+    (or to a local cluster of `jobs` processes). Each chunk carries the text of its
+    specs, so workers need cnncost but not the spec files. Raises SpecError when the
+    executor is not installed or cannot be reached (within `connect_timeout` seconds).
     `progress(n)` is called after each n points finish (for a progress bar).
     """
+    from . import executors
+
     options = dict(options or {})
-    if jobs <= 1 or len(points) < 2:
+    executors.check(executor, jobs, address)
+    if executor == "local" and (jobs <= 1 or len(points) < 2):
         return analyze_points(points, options, progress)
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import as_completed
 
-    size = max(1, min(64, len(points) // (jobs * 4)))
-    chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
-    results: list[list[Outcome]] = [[] for _ in chunks]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_analyze_chunk, chunk, options): i for i, chunk in enumerate(chunks)}
-        from concurrent.futures import as_completed
-
+    timeout = executors.CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+    sources = _sources(points)
+    with executors.open_pool(executor, jobs, address, timeout) as pool:
+        # small enough to spread evenly (4 chunks a worker), big enough that a task's
+        # overhead (pickling, a round trip to the scheduler) is small against its points
+        size = max(1, min(pool.chunk, len(points) // (pool.workers * 4)))
+        chunks = [list(points[i:i + size]) for i in range(0, len(points), size)]
+        results: list[list[Outcome]] = [[] for _ in chunks]
+        futures = {pool.executor.submit(_analyze_chunk, chunk, options,
+                                        {p.spec: sources[p.spec] for p in chunk}): i
+                   for i, chunk in enumerate(chunks)}
         for future in as_completed(futures):
             index = futures[future]
             results[index] = future.result()
@@ -361,14 +437,17 @@ def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None 
             baseline: str | None = None, sort: str | None = None, reverse: bool = False,
             input: str | tuple | None = None, batch: int = 1, dtype: str = "fp32",
             set: Mapping | None = None, variant: str | None = None,
-            convention: str = "torchvision", jobs: int = 1, errors: str = "raise") -> Any:
+            convention: str = "torchvision", jobs: int = 1, executor: str = "local",
+            address: str | None = None, errors: str = "raise") -> Any:
     """Compare specs (and sweeps of their variables) as a pandas DataFrame, one row per point.
 
     `sweep`: variable -> values, expanded as a grid, e.g. ``{"width": [0.5, 1.0]}``.
     Columns: model, the swept variables, params, macs, flops, weight_bytes,
     peak_activation_bytes, depth and the ratios to `baseline` (default: the first row).
     `errors="raise"` raises SpecError listing every failing point; `"skip"` leaves
-    them out. pandas is imported here only.
+    them out. `jobs`, `executor`, `address`: where the points are analyzed, as for
+    :func:`run` (``executor="dask", address="tcp://host:8786"``: a dask cluster). pandas
+    is imported here only.
     """
     from ..cost.analysis import require_pandas
 
@@ -381,7 +460,7 @@ def compare(specs: str | Sequence[str], *, sweep: Mapping[str, Sequence] | None 
     points, failures = plan(spec_list, grid, input)
     options = {"input": input, "batch": batch, "dtype": dtype, "set": dict(set or {}),
                "variant": variant, "convention": convention}
-    outcomes = run(points, options, jobs=jobs)
+    outcomes = run(points, options, jobs=jobs, executor=executor, address=address)
     result = table(outcomes, baseline=baseline, sort=sort, reverse=reverse,
                    sweep=[k for k, _ in grid], failures=failures)
     if result.failures and errors == "raise":

@@ -44,6 +44,9 @@ class CompareRequest(NamedTuple):
     columns: list[str] | None = None  # wanted columns; None: the defaults
     jobs: int = 1
     measure: MeasureRequest | None = None
+    executor: str = "local"  # a key of comparison.executors.EXECUTORS
+    address: str | None = None  # the cluster's scheduler (--executor dask)
+    connect_timeout: float | None = None  # seconds to reach it (None: the default)
 
 
 class CompareRun(NamedTuple):
@@ -62,7 +65,9 @@ def execute(request: CompareRequest, *, measurer: Callable[..., Any] | None = No
     options = request.options
     context = progress(len(points)) if progress is not None else nullcontext(None)
     with context as advance:
-        outcomes = lib.run(points, options, jobs=request.jobs, progress=advance)
+        outcomes = lib.run(points, options, jobs=request.jobs, executor=request.executor,
+                           address=request.address, connect_timeout=request.connect_timeout,
+                           progress=advance)
     measured: dict[str, Any] | None = None
     env: dict[str, Any] | None = None
     notes: list[str] = []

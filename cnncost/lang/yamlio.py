@@ -319,11 +319,18 @@ def read_yaml(path: str | os.PathLike[str], errors: ErrorSink, what: str = "spec
     The file is bounded before it is read (cnncost.safeio): a device, a FIFO or a file
     over MAX_BYTES is refused without reading it.
     """
+    text = read_yaml_text(path, errors, what)
+    return None if text is None else parse_yaml(text, display_name(path), errors)
+
+
+def read_yaml_text(path: str | os.PathLike[str], errors: ErrorSink,
+                   what: str = "specs") -> str | None:
+    """The text of a YAML file (or `-` for stdin), bounded as :func:`read_yaml` reads it;
+    None, with the problem in `errors` under the file's display name, if it cannot be read."""
     filename = display_name(path)
     try:
-        text = read_text(path, what=what, limit=MAX_BYTES)
+        return read_text(path, what=what, limit=MAX_BYTES)
     except SpecError as exc:
         for problem in exc.problems:
             errors.add(Loc(filename, problem.loc.line), problem.path, problem.message)
         return None
-    return parse_yaml(text, filename, errors)
