@@ -16,8 +16,9 @@ from cnncost.errors import SpecError
 
 SPEC = """name: with_opaque
 input: [3, 8, 8]
+vars: {w: 4}
 layers:
-- {op: conv, out: 4, kernel: 3}
+- {op: conv, out: w, kernel: 3}
 - {op: opaque, name: mixer, shape: [5, 2, 2], params: 7, buffers: 3}
 - {op: flatten}
 - {op: linear, out: 2}
@@ -66,6 +67,14 @@ def test_every_output_flags_it(spec_file):
     markdown = runner.invoke(cli, ["analyze", str(spec_file), "--format", "markdown"],
                              catch_exceptions=False).output
     assert "opaque layers: 1" in markdown
+    compared = runner.invoke(cli, ["compare", str(spec_file), "lenet5"],
+                             catch_exceptions=False)
+    assert compared.exit_code == 0
+    assert "note: with_opaque: opaque layers: 1 (mixer)" in compared.output
+    swept = runner.invoke(cli, ["compare", str(spec_file), "--sweep", "w=4,8",
+                                "--format", "json"], catch_exceptions=False)
+    notes = json.loads(swept.output)["notes"]
+    assert notes == [f"2 rows (with_opaque w=4, ...): {cnncost.analyze(spec_file).notes[0]}"]
 
 
 def test_export_and_bench_refuse_it(spec_file):
@@ -74,7 +83,7 @@ def test_export_and_bench_refuse_it(spec_file):
     for command in (["export", str(spec_file)], ["bench", str(spec_file), "--device", "cpu"]):
         result = runner.invoke(cli, command)
         assert result.exit_code == 2, command
-        assert f"{spec_file}:5: mixer: an opaque layer cannot be" in result.output
+        assert f"{spec_file}:6: mixer: an opaque layer cannot be" in result.output
     with pytest.raises(SpecError, match="cannot be built in PyTorch"):
         cnncost.build(spec_file)
 

@@ -79,6 +79,7 @@ class Outcome(NamedTuple):
     problems: tuple  # Problem, ...; empty on success
     input_shape: tuple = ()  # per sample, as analyzed (for matching bench results)
     vars: dict | None = None  # the variables as resolved (for matching bench results)
+    notes: tuple = ()  # the analysis' caveats (e.g. opaque layers), shown under the rows
 
 
 class Comparison(NamedTuple):
@@ -257,7 +258,7 @@ def analyze_point(point: Point, options: Mapping[str, Any], source: Any = None) 
         return Outcome(point, "", None, tuple(p._replace(path=swept.get(p.path, p.path))
                                               for p in exc.problems))
     return Outcome(point, result.name, result.totals._asdict(), (), tuple(result.input_shape),
-                   dict(result.vars))
+                   dict(result.vars), result.notes)
 
 
 def analyze_points(points: Sequence[Point], options: Mapping[str, Any],
@@ -362,10 +363,13 @@ def table(outcomes: Sequence[Outcome], *, baseline: str | None = None, sort: str
 
     rows = []
     failed = list(failures)
+    caveats: dict[str, list[str]] = {}  # a note -> the models it is about
     for outcome in outcomes:
         if outcome.problems:
             failed.append(outcome)
             continue
+        for note in outcome.notes:
+            caveats.setdefault(note, []).append(outcome.point.label)
         t = outcome.totals or {}
         row: dict[str, Any] = {"model": outcome.point.label, "spec": outcome.name}
         row.update({name: value for name, value in outcome.point.settings})
@@ -405,8 +409,10 @@ def table(outcomes: Sequence[Outcome], *, baseline: str | None = None, sort: str
         present = [r for r in rows if r.get(sort) is not None]
         absent = [r for r in rows if r.get(sort) is None]
         rows = sorted(present, key=lambda r: _sort_key(r[sort]), reverse=reverse) + absent
+    about = [f"{labels[0]}: {note}" if len(labels) == 1 else
+             f"{len(labels)} rows ({labels[0]}, ...): {note}" for note, labels in caveats.items()]
     return Comparison(rows=rows, failures=failed, baseline=base_label, sweep=tuple(sweep),
-                      settings=dict(settings or {}), env=env, notes=tuple(notes))
+                      settings=dict(settings or {}), env=env, notes=(*about, *notes))
 
 
 def _sort_key(value: Any) -> tuple:
