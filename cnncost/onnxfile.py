@@ -41,6 +41,7 @@ class Graph(NamedTuple):
     input: str
     input_shape: tuple[int, ...]  # per sample
     output: str
+    initializers: frozenset[str] = frozenset()  # the file's initializers (not Constant nodes)
 
 
 def load(path: str) -> Graph:
@@ -54,6 +55,7 @@ def load(path: str) -> Graph:
         raise _fail(f"not a readable ONNX model: {type(exc).__name__}: {exc}", path) from None
     graph = model.graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    initializers = frozenset(constants)
     for node in graph.node:  # Constant nodes hold small tensors (Clip bounds, Slice starts)
         if node.op_type == "Constant" and node.attribute:
             constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
@@ -87,7 +89,8 @@ def load(path: str) -> Graph:
             dims = value.type.tensor_type.shape.dim
             if dims and all(d.HasField("dim_value") for d in dims):
                 shapes[value.name] = tuple(d.dim_value for d in dims)
-    return Graph(list(graph.node), shapes, constants, name, shapes[name][1:], graph.output[0].name)
+    return Graph(list(graph.node), shapes, constants, name, shapes[name][1:], graph.output[0].name,
+                 initializers)
 
 
 def _fold_shape_arithmetic(nodes: list, shapes: dict, constants: dict) -> None:
@@ -447,8 +450,14 @@ def _layout(node: Any, a: dict, g: Graph, data: list[str], layouts: dict) -> \
     return None
 
 
-def to_spec(path: str, name: str) -> tuple[dict, int]:
-    """(the spec, the file's parameter count) of the ONNX model at `path`."""
+def to_spec(path: str, name: str, *, allow_opaque: bool = False,
+            opaque: list[tuple[str, str, int]] | None = None) -> tuple[dict, int]:
+    """(the spec, the file's parameter count) of the ONNX model at `path`.
+
+    A node with no spec equivalent stops the import, unless `allow_opaque`: then it is an
+    `opaque` layer with its output shape and, as params, every initializer it reads (ONNX
+    does not tell parameters from buffers; Constant nodes are not counted), appended to `opaque` as (layer, op type,
+    params) when given."""
     g = load(path)
     layers: list[dict] = []
     layer_of: dict[str, str] = {g.input: "input"}
@@ -516,6 +525,18 @@ def to_spec(path: str, name: str) -> tuple[dict, int]:
                 fields = rule(node, a, g)
             except (ValueError, KeyError) as exc:
                 unsupported.setdefault(f"{node.op_type} ({exc})", []).append(node.name)
+                continue
+        if fields is None and allow_opaque:
+            shape = g.shapes.get(node.output[0])
+            if len(data) == 1 and len(node.output) == 1 and shape is not None and \
+                    len(shape) in (2, 4):
+                held = sum(int(g.constants[v].size) for v in node.input
+                           if v in g.initializers)
+                params += held
+                add(node, {"op": "opaque", "shape": list(shape[1:]), "params": held},
+                    [layer_of[data[0]]])
+                if opaque is not None:
+                    opaque.append((layers[-1]["name"], node.op_type, held))
                 continue
         if fields is None:
             what = node.op_type + (" with a constant operand" if constant_data else "")

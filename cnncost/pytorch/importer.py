@@ -19,7 +19,7 @@ import operator
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..errors import Loc, Problem, SpecError
 from ..importing import (batchnorm_defaults, identifier, shared_batchnorm, unique,
@@ -546,8 +546,26 @@ def _check_every_parameter_is_used(model: Any, traced: Any) -> None:
                     "(e.g. aux_logits=False) or write them as train_only layers by hand")
 
 
-def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") -> dict:
-    """The spec (a plain dict) of `model` for one sample of `input_shape` (C, H, W)."""
+class Opaque(NamedTuple):
+    """A module (or a top-level call) written as an `opaque` layer (--allow-opaque)."""
+
+    layer: str  # the spec layer's name
+    path: str  # the module's path in the model ("" for a call in the model's own forward)
+    what: str  # the module's class, or the function called
+    params: int
+    buffers: int
+
+
+def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported", *,
+            allow_opaque: bool = False, opaque: list[Opaque] | None = None,
+            leaves: frozenset[str] = frozenset()) -> dict:
+    """The spec (a plain dict) of `model` for one sample of `input_shape` (C, H, W).
+
+    An operation with no spec equivalent stops the import (SpecError naming each one),
+    unless `allow_opaque`: then the innermost module that holds it (or the call itself,
+    in the model's own forward) becomes an `opaque` layer with the module's parameters,
+    buffers and output shape, and is appended to `opaque` when given. `leaves`: module
+    paths traced as single calls (how those modules are found: a second trace)."""
     import torch.fx
     from torch.fx.passes.shape_prop import ShapeProp
 
@@ -555,7 +573,8 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
 
     class Tracer(torch.fx.Tracer):
         def is_leaf_module(self, m: Any, qualified_name: str) -> bool:
-            return type(m) in rules or super().is_leaf_module(m, qualified_name)
+            return (type(m) in rules or qualified_name in leaves
+                    or super().is_leaf_module(m, qualified_name))
 
     try:
         graph = Tracer().trace(model)
@@ -584,6 +603,8 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
 
     layouts = _Layouts(modules)
     taken: set[str] = set()  # layer names given so far
+    wrap: set[str] = set()  # modules holding an unsupported operation (allow_opaque)
+    made: list[Opaque] = []
     for node in traced.graph.nodes:
         if node.op == "placeholder":
             layer_of[node] = "input"
@@ -639,6 +660,20 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
         except ValueError as exc:
             fields = None
             what = f"{what} ({exc})"
+        if fields is None and allow_opaque:
+            holder = _holder(node)
+            if holder and node.op != "call_module":  # trace its module as one call
+                wrap.add(holder)
+                continue
+            fields, why = _opaque_fields(node, modules, inputs)
+            if fields is not None:
+                layer_name = unique(identifier(label), taken)
+                layers.append(Layer(layer_name, fields, inputs, _scope(node)))
+                layer_of[node] = layer_name
+                made.append(Opaque(layer_name, holder if node.op == "call_module" else "",
+                                   what, fields["params"], fields["buffers"]))
+                continue
+            what = f"{what} ({why})"
         if fields is None:
             unsupported.append(Unsupported(node.name, what, label if node.op == "call_module"
                                            else _where(node)))
@@ -666,6 +701,9 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
         layer_name = unique(identifier(label), taken)
         layers.append(Layer(layer_name, fields, inputs, _scope(node)))
         layer_of[node] = layer_name
+    if wrap - leaves and not unsupported:
+        return to_spec(model, input_shape, name, allow_opaque=True, opaque=opaque,
+                       leaves=leaves | frozenset(wrap))
     if unsupported:
         kinds: dict[str, list[str]] = {}
         for u in unsupported:
@@ -674,8 +712,40 @@ def to_spec(model: Any, input_shape: tuple[int, ...], name: str = "imported") ->
         raise _fail(f"{len(unsupported)} operation{'s' if len(unsupported) != 1 else ''} "
                     f"without a spec equivalent: {unsupported_list(kinds)}. Nothing was written; such an "
                     "operation needs a rule in cnncost/pytorch/importer.py (or the model "
-                    "rewritten with the modules and functions it maps)")
+                    "rewritten with the modules and functions it maps)"
+                    + ("" if allow_opaque else "; --allow-opaque writes each as an opaque "
+                       "layer: its module's params, buffers and output shape, no counted "
+                       "work"))
+    if opaque is not None:
+        opaque.extend(made)
     return _emit(layers, layer_of, input_shape, name)
+
+
+def _holder(node: Any) -> str:
+    """The path of the innermost module whose forward makes `node` ("" for the model's
+    own forward; a parameter read directly: its module)."""
+    if node.op == "get_attr":
+        return str(node.target).rpartition(".")[0]
+    if node.op == "call_module":
+        return str(node.target)
+    scope = _scope(node)
+    return str(scope[-1]) if scope else ""
+
+
+def _opaque_fields(node: Any, modules: dict, inputs: list) -> tuple[dict | None, str]:
+    """The fields of an opaque layer for `node`, or None and why it cannot be one."""
+    if len(inputs) != 1:
+        return None, f"takes {len(inputs)} tensors; an opaque layer takes one"
+    shape = _shape(node)
+    if shape is None or len(shape) not in (2, 4):
+        return None, "its output is not one N x C x H x W or N x F tensor"
+    params = buffers = 0
+    if node.op == "call_module":
+        module = modules[node.target]
+        params = sum(p.numel() for p in module.parameters())
+        buffers = sum(b.numel() for b in module.buffers())
+    return {"op": "opaque", "shape": list(shape[1:]), "params": params,
+            "buffers": buffers}, ""
 
 
 def _scope(node: Any) -> tuple:
@@ -763,27 +833,36 @@ class Counts(NamedTuple):
     buffers: int
     macs: int
     output: tuple[int, ...]
+    opaque_macs: int = 0  # of `macs`, those inside opaque layers' modules (not in the spec)
 
 
-def torch_counts(model: Any, input_shape: tuple[int, ...]) -> Counts:
-    """What torch counts: parameters, buffers, FlopCounterMode // 2, the output shape."""
+def torch_counts(model: Any, input_shape: tuple[int, ...],
+                 opaque: Sequence[str] = ()) -> Counts:
+    """What torch counts: parameters, buffers, FlopCounterMode // 2, the output shape;
+    and the MACs counted inside the modules at the paths `opaque`."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         y = model(torch.zeros(1, *input_shape))
+    per_module = counter.get_flop_counts()
+    root = type(model).__name__
+    inside = sum(sum(per_module.get(f"{root}.{path}", {}).values()) for path in opaque if path)
     return Counts(sum(p.numel() for p in model.parameters()),
                   sum(b.numel() for b in model.buffers()),
-                  counter.get_total_flops() // 2, tuple(y.shape[1:]))
+                  counter.get_total_flops() // 2, tuple(y.shape[1:]), inside // 2)
 
 
-def check(spec: dict, model: Any, input_shape: tuple[int, ...]) -> Counts:
-    """The spec analyzes to exactly what torch counts for `model`; SpecError otherwise."""
+def check(spec: dict, model: Any, input_shape: tuple[int, ...],
+          opaque: Sequence[Opaque] = ()) -> Counts:
+    """The spec analyzes to exactly what torch counts for `model` (less the MACs inside
+    `opaque` layers' modules, which the spec does not count); SpecError otherwise."""
     from ..api import analyze
 
     result = analyze(spec)
-    ours = Counts(result.totals.params, result.totals.buffers, result.totals.macs,
-                  tuple(result.output_shape))
-    theirs = torch_counts(model, input_shape)
+    theirs = torch_counts(model, input_shape, [o.path for o in opaque])
+    ours = Counts(result.totals.params, result.totals.buffers,
+                  result.totals.macs + theirs.opaque_macs, tuple(result.output_shape),
+                  theirs.opaque_macs)
     if ours != theirs:
         diffs = ", ".join(f"{k} {a} (spec) vs {b} (torch)"
                           for k, a, b in zip(Counts._fields, ours, theirs, strict=True) if a != b)
