@@ -403,3 +403,93 @@ def test_gate_against_does_not_import_torch(committed):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=committed, timeout=120)
     assert out.stdout.strip().endswith("EXIT 0 []"), out.stdout + out.stderr
+
+
+# `model:` entries (PyTorch code): imported at REF by another process, from REF's files.
+NET = """\
+from torch import nn
+
+from blocks import stem  # a sibling module: must come from REF too
+
+
+def build():
+    return nn.Sequential(stem(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+"""
+BLOCKS = """\
+from torch import nn
+
+
+def stem(width):
+    return nn.Conv2d(3, width, 3, padding=1)
+"""
+MODEL_BUDGET = """\
+defaults:
+  regression: {params: 0%}
+models:
+  - name: net
+    model: models/net.py:build
+    input: 3x16x16
+    budgets: {params: 1M}
+"""
+
+
+def model_params(width: int) -> int:
+    return 3 * width * 9 + width + width * 16 * 16 * 10 + 10
+
+
+@pytest.fixture
+def model_repo(repo):
+    pytest.importorskip("torch")
+    (repo / "models").mkdir()
+    (repo / "models" / "net.py").write_text(NET)
+    (repo / "models" / "blocks.py").write_text(BLOCKS)
+    (repo / "cnncost.budget.yaml").write_text(MODEL_BUDGET)
+    commit("a model")
+    return repo
+
+
+def gate_process(*args: str) -> subprocess.CompletedProcess:
+    """The gate in a process of its own, as CI runs it: modules imported by one run (the
+    model's, its siblings') are not cached for the next."""
+    return subprocess.run([sys.executable, "-m", "cnncost", "gate", *args], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_a_model_entry_is_imported_at_ref_with_its_sibling_modules(model_repo):
+    unchanged = gate_process("--against", "HEAD", "--format", "json")
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    (row,) = json.loads(unchanged.stdout)["rows"]
+    assert (row["baseline"], row["current"]) == (model_params(8), model_params(8))
+    # a 1x1 conv added in the sibling module only: REF's blocks.py gives the baseline
+    (model_repo / "models" / "blocks.py").write_text(
+        "from torch import nn\n\n\ndef stem(width):\n    return nn.Sequential(nn.Conv2d(3, "
+        "width, 3, padding=1), nn.Conv2d(width, width, 1))\n")
+    grown = gate_process("--against", "HEAD", "--format", "json")
+    assert grown.returncode == 1, grown.stdout + grown.stderr  # params grew past 0%
+    (row,) = json.loads(grown.stdout)["rows"]
+    assert (row["baseline"], row["current"]) == (model_params(8), model_params(8) + 8 * 8 + 8)
+
+
+def test_a_model_whose_source_is_not_at_ref_is_new(model_repo):
+    (model_repo / "models" / "other.py").write_text(NET)
+    (model_repo / "cnncost.budget.yaml").write_text(
+        MODEL_BUDGET + "  - name: other\n    model: models/other.py:build\n"
+                       "    input: 3x16x16\n")
+    commit("budget names other.py, which is not committed")
+    (model_repo / "models" / "other.py").unlink()
+    git("rm", "-q", "--cached", "models/other.py")
+    commit("drop it from the index")
+    (model_repo / "models" / "other.py").write_text(NET)
+    result = run("gate", "--against", "HEAD")
+    assert result.exit_code == 0, result.output
+    assert "new" in result.output
+
+
+def test_a_model_broken_at_ref_is_exit_2(model_repo):
+    (model_repo / "models" / "net.py").write_text(NET.replace("def build", "raise ValueError"
+                                                              "('broken')\n\n\ndef build"))
+    commit("break it")
+    (model_repo / "models" / "net.py").write_text(NET)
+    result = run("gate", "--against", "HEAD")
+    assert result.exit_code == 2
+    assert "importing models/net.py:build at HEAD failed" in result.output

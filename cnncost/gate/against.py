@@ -2,9 +2,16 @@
 
 The budget file and the specs it names are read as they are in commit REF (``git
 ls-tree`` / ``git cat-file``, argv lists with a timeout: nothing is checked out, no
-filter or hook runs, nothing from the repository is executed), bounded like any spec,
-and analyzed again; the result is a :class:`RefBaseline` the gate compares against.
-Measured metrics still come from a stored baseline (:func:`with_measured`).
+filter or hook runs), bounded like any spec, and analyzed again; the result is a
+:class:`RefBaseline` the gate compares against. Measured metrics still come from a
+stored baseline (:func:`with_measured`).
+
+A `model:` entry (PyTorch code) is the one thing run from the repository, as the gate
+runs it in the working tree: the commit's files are written to a temporary folder
+(``git archive``, bounded, extracted with tarfile's data filter) and the model is
+imported there by a separate Python process (`cnncost analyze MODEL --input ...
+--format json`), so that its module and the modules it imports are those of REF, not
+the working tree's already imported here.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from .metrics import MEASURED
 from ..safeio import is_stdin
 
 GIT_TIMEOUT = 60  # seconds for one git command; each reads a few objects
+TREE_LIMIT = 256 * 2**20  # bytes of a commit written out to import a model: above, refused
+IMPORT_TIMEOUT = 600  # seconds for the process that imports and analyzes a model at REF
 SYMLINK_HOPS = 8  # links followed inside the commit's tree before giving up
 SPEC_LIMIT = MAX_BYTES  # specs and budget files at REF are bounded like those on disk
 
@@ -122,6 +131,26 @@ class _GitTree:
     def exists(self, path: str) -> bool:
         return bool(path) and self._entry(path) is not None
 
+    def write_tree(self, folder: str) -> None:
+        """Every file of the commit under `folder` (bounded by TREE_LIMIT; tarfile's data
+        filter refuses links out of it and odd members)."""
+        import io
+        import tarfile
+
+        out = self._run(["ls-tree", "-r", "-l", "-z", "--full-tree", self.commit], self.root)
+        if out.returncode != 0:
+            raise _against(f"git ls-tree failed: {_git_message(out)}", ref=self.ref)
+        total = sum(int(f[3]) for item in out.stdout.split(b"\0")
+                    if len(f := item.partition(b"\t")[0].split()) == 4 and f[3].isdigit())
+        if total > TREE_LIMIT:
+            raise _against(f"importing a model at {self.ref} writes its commit out, and it "
+                           f"holds {total:,} bytes (limit {TREE_LIMIT:,})", ref=self.ref)
+        out = self._run(["archive", "--format=tar", self.commit], self.root)
+        if out.returncode != 0:
+            raise _against(f"git archive failed: {_git_message(out)}", ref=self.ref)
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+            tar.extractall(folder, filter="data")
+
     def read(self, path: str, limit: int, what: str) -> tuple | None:
         """(path, bytes) of a file of the commit, following links inside the tree; None if
         it is not there; SpecError located at REF:path if it is not a readable file."""
@@ -192,7 +221,7 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
     REF:path:line).
     """
     from .. import __version__
-    from ..api import bundled_specs, resolve_path
+    from ..api import bundled_specs, is_model_ref, resolve_path
     from .budget import display_path, parse_budget_at
     from ..errors import ErrorSink
     from .metrics import evaluate
@@ -252,9 +281,22 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
     for name in added:  # a model added while another left may be a rename: warn then
         result.new[name] = (f"not in the budget file at {ref}" + (
             f", while {', '.join(gone)} left it: renamed?" if gone else ""), bool(gone))
+    tree: list[str] = []  # the folder the commit is written to, once a model needs it
     for model in budget.models:
         old = old_models.get(model.name)
         if old is None:
+            continue
+        if is_model_ref(old.spec):
+            try:
+                record = _model_at(old, git, budget_dir, tree, result)
+            except SpecError as exc:
+                problems.extend(exc.problems)
+                problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
+                                        f"cannot compute its baseline at {ref}: see the "
+                                        "error above"))
+                continue
+            if record is not None:
+                records[model.name] = record
             continue
         kind, where = locate(old.spec)
         shown = f"{ref}:{where}" if kind != "file" else where
@@ -281,12 +323,77 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
             continue
         records[model.name] = Record(old.spec_ref, sha, json_safe(old.settings),
                                      dict(evaluation.values), None)
+    if tree:
+        import shutil
+
+        shutil.rmtree(tree[0], ignore_errors=True)
     if problems:
         raise SpecError(problems)
     for name in gone:  # in the budget file at REF, gone now: `removed` rows
         old = old_models[name]
         records[name] = Record(old.spec_ref, None, json_safe(old.settings), {}, None)
     return result._replace(baseline=empty._replace(models=records))
+
+
+def _model_at(old: Any, git: _GitTree, budget_dir: str, tree: list[str],
+              result: RefBaseline) -> Record | None:
+    """The baseline Record of a `model:` entry of the budget file at REF: its source read
+    at REF (its sha256 keys the record, as in the working tree), the commit written out
+    once (into `tree`), and the model imported and analyzed there by another process.
+    None (and the model in `result.new`) when its source is not in REF."""
+    import json
+    import sys
+    import tempfile
+
+    from .metrics import ANALYTIC, METRICS
+
+    ref, settings = git.ref, old.settings
+    module, _, _ = old.spec.rpartition(":")
+    if module.endswith(".py"):
+        candidates = [posixpath.normpath(posixpath.join(budget_dir, module))]
+    else:  # package.module: a file of the repository, at its root or beside the budget
+        dotted = module.replace(".", "/")
+        candidates = [posixpath.normpath(posixpath.join(base, dotted + end))
+                      for base in dict.fromkeys([budget_dir, ""])
+                      for end in (".py", "/__init__.py")]
+    found = next((c for c in candidates if not c.startswith("../") and git.exists(c)), None)
+    if found is None:
+        if module.endswith(".py"):
+            result.new[old.name] = (f"its source {module} is not in {ref}", True)
+            return None
+        result.notes.append(f"{old.name}: module {module} is not a file of the repository; "
+                            f"the installed one stands for {ref}")
+        sha = None
+    else:
+        read = git.read(found, TREE_LIMIT, "model sources")
+        sha = hashlib.sha256(read[1]).hexdigest() if read is not None else None
+    if not tree:
+        tree.append(tempfile.mkdtemp(prefix="cnncost-against-"))
+        git.write_tree(tree[0])
+    root = tree[0]
+    cwd = os.path.join(root, budget_dir) if budget_dir else root
+    shape = settings["input"]
+    command = [sys.executable, "-m", "cnncost", "analyze", old.spec, "--input",
+               shape if isinstance(shape, str) else "x".join(map(str, shape)),
+               "--batch", str(settings["batch"]),
+               "--dtype", settings["dtype"], "--format", "json"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [cwd, root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    try:
+        out = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False,
+                             timeout=IMPORT_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise _against(f"importing {old.spec} at {ref} did not finish within "
+                       f"{IMPORT_TIMEOUT} s", f"{ref}:{found or module}") from None
+    if out.returncode != 0:
+        lines = out.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise _against(f"importing {old.spec} at {ref} failed: "
+                       f"{lines[-1] if lines else f'exit {out.returncode}'}",
+                       f"{ref}:{found or module}")
+    totals = json.loads(out.stdout)["totals"]
+    values = {name: totals[METRICS[name].total] for name in ANALYTIC
+              if METRICS[name].total in totals}
+    return Record(old.spec_ref, sha, json_safe(settings), values, None)
 
 
 def with_measured(at_ref: RefBaseline, stored: Baseline | None) -> RefBaseline:
