@@ -95,7 +95,8 @@ def load(path: str) -> Graph:
 
 def _fold_shape_arithmetic(nodes: list, shapes: dict, constants: dict) -> None:
     """Evaluate the small integer subgraphs exporters write to compute shapes, slice
-    bounds and pads (Shape, Gather, Unsqueeze, Concat, Cast, arithmetic), so that the
+    bounds and pads (Shape, Gather, Unsqueeze, Concat, Cast, arithmetic, ConstantOfShape,
+    Reshape, Transpose, Slice: `F.pad`'s pads are reversed that way), so that the
     layers they feed see constants. Only nodes whose inputs are all known are evaluated;
     a tensor's Shape is known from shape inference."""
     import numpy as np
@@ -129,6 +130,23 @@ def _fold_shape_arithmetic(nodes: list, shapes: dict, constants: dict) -> None:
                 value = binary[node.op_type](constants[inputs[0]], constants[inputs[1]])
             elif node.op_type == "ConstantOfShape":
                 value = np.zeros([int(x) for x in constants[inputs[0]]], dtype=np.int64)
+            elif node.op_type == "Reshape":
+                data = constants[inputs[0]]
+                dims = [int(d) if int(d) != 0 else data.shape[i]  # 0: that dimension kept
+                        for i, d in enumerate(constants[inputs[1]])]
+                value = data.reshape(dims)
+            elif node.op_type == "Transpose":
+                value = np.transpose(constants[inputs[0]], attrs(node).get("perm"))
+            elif node.op_type == "Slice":
+                data = constants[inputs[0]]
+                parts = [[int(x) for x in constants[v]] for v in inputs[1:]]
+                starts, ends = parts[0], parts[1]
+                axes = parts[2] if len(parts) > 2 else list(range(len(starts)))
+                steps = parts[3] if len(parts) > 3 else [1] * len(starts)
+                index = [slice(None)] * data.ndim
+                for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+                    index[axis] = slice(start, end, step)
+                value = data[tuple(index)]
             else:
                 continue
         except (KeyError, IndexError, ValueError, TypeError):
@@ -211,6 +229,15 @@ def _gemm(node: Any, a: dict, g: Graph) -> dict:
             "bias": len(node.input) > 2 and bool(node.input[2])}
 
 
+def _matmul(node: Any, a: dict, g: Graph) -> dict:
+    weight = g.constants.get(node.input[1])
+    shape = g.shapes.get(node.input[0])
+    if weight is None or weight.ndim != 2 or shape is None or len(shape) != 2 or \
+            shape[1] != weight.shape[0]:
+        raise ValueError("MatMul other than of a vector by a weight matrix")
+    return {"op": "linear", "out": int(weight.shape[1]), "bias": False}
+
+
 def _batchnorm(node: Any, a: dict, g: Graph) -> dict:
     # ONNX keeps them as float32: 1e-5 reads back as 9.99999974e-06; 7 digits are exact
     return {"op": "batchnorm", "eps": float(f"{float(a.get('epsilon', 1e-5)):.7g}"),
@@ -289,11 +316,25 @@ def _ints(g: Graph, node: Any, index: int) -> list[int] | None:
 
 def _slice(node: Any, a: dict, g: Graph) -> dict:
     starts, ends = _ints(g, node, 1), _ints(g, node, 2)
-    axes, steps = _ints(g, node, 3) or [0], _ints(g, node, 4) or [1]
-    if starts is None or ends is None or len(starts) != 1 or axes[0] % 4 != 1 \
-            or steps != [1]:
-        raise ValueError("Slice other than a channel range")
-    channels = g.shapes[node.input[0]][1]
+    axes = _ints(g, node, 3) or list(range(len(starts or [])))
+    steps = _ints(g, node, 4) or [1] * len(axes)
+    if starts is None or ends is None or any(step != 1 for step in steps):
+        raise ValueError("Slice with a step, or bounds computed at run time")
+    shape = g.shapes[node.input[0]]
+    axes = [axis % len(shape) for axis in axes]
+    if len(shape) == 4 and axes and set(axes) <= {2, 3}:  # of H and W: a centred crop
+        size = list(shape[2:])
+        for start, end, axis in zip(starts, ends, axes, strict=True):
+            length = shape[axis]
+            first = max(0, start + length if start < 0 else min(start, length))
+            last = max(0, end + length if end < 0 else min(end, length))
+            size[axis - 2] = last - first
+            if last <= first or first != (length - (last - first)) // 2:
+                raise ValueError("Slice of H or W other than a centred crop")
+        return {"op": "crop", "size": size[0] if size[0] == size[1] else size}
+    if len(starts) != 1 or axes[0] != 1:
+        raise ValueError("Slice other than a channel range or a centred crop of H and W")
+    channels = shape[1]
     start, stop = max(starts[0], 0), min(ends[0], channels)
     fields: dict[str, Any] = {"op": "slice"}
     if start:
@@ -310,7 +351,9 @@ def _pad(node: Any, a: dict, g: Graph) -> dict:
     if len(pads) != 8 or pads[0] or pads[4]:
         raise ValueError("Pad other than of channels and H, W")
     _, cb, hb, wb, _, ce, he, we = pads
-    fields: dict[str, Any] = {"op": "pad", "padding": [hb, he, wb, we]}
+    fields: dict[str, Any] = {"op": "pad"}
+    if hb or he or wb or we:
+        fields["padding"] = _pads([hb, wb, he, we])
     if cb or ce:
         fields["channels"] = [cb, ce]
     if mode != "constant":
@@ -367,7 +410,7 @@ RULES: dict[str, Callable[[Any, dict, Graph], dict]] = {
     "Gelu": _simple("gelu"),
     "Flatten": _flatten, "Concat": _concat, "Add": _simple("add"), "Mul": _simple("mul"),
     "ReduceMean": _reduce_mean, "Dropout": _dropout, "Identity": _simple("identity"),
-    "Slice": _slice, "Pad": _pad, "Resize": _resize, "Reshape": _reshape,
+    "Slice": _slice, "Pad": _pad, "Resize": _resize, "Reshape": _reshape, "MatMul": _matmul,
 }
 ACTIVATIONS = {"gelu", "relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leaky_relu",
                "elu"}
@@ -376,7 +419,8 @@ MERGES = ("add", "mul", "concat")
 WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2),
                  "LayerNormalization": (1, 2), "BatchNormalization": (1, 2, 3, 4),
                  "Clip": (1, 2), "ReduceMean": (1,), "Dropout": (1, 2), "Slice": (1, 2, 3, 4),
-                 "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Reshape": (1,)}
+                 "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Reshape": (1,), "Split": (1,),
+                 "MatMul": (1,)}
 
 
 def _identifier(text: str) -> str:
@@ -470,18 +514,21 @@ def to_spec(path: str, name: str, *, allow_opaque: bool = False,
     layouts: dict[str, Any] = {"nhwc": set(), "shuffle": {}}
     taken: set[str] = set()  # layer names given so far
 
-    def add(node: Any, fields: dict, sources: list[str]) -> None:
+    def add(node: Any, fields: dict, sources: list[str], part: int | None = None) -> None:
         """A new layer computing `fields` of `sources` (a merge names them all; another
-        layer names its source when it is not the previous layer)."""
-        layer = {"op": fields.pop("op"), "name": unique(_identifier(node.name or node.output[0]),
-                                                        taken)}
+        layer names its source when it is not the previous layer): the node's output, or
+        its output number `part` (named with it)."""
+        output = node.output[part or 0]
+        label = node.name or node.output[0]
+        layer = {"op": fields.pop("op"), "name": unique(_identifier(
+            label if part is None else f"{label}_{part}"), taken)}
         if layer["op"] in MERGES:
             layer["inputs"] = sources
         elif sources and sources[0] != (layers[-1]["name"] if layers else "input"):
             layer["from"] = sources[0]
         layer.update(fields)
         layers.append(layer)
-        layer_of[node.output[0]] = layer["name"]
+        layer_of[output] = layer["name"]
 
     for node in g.nodes:
         if node.op_type == "Constant":
@@ -509,6 +556,15 @@ def to_spec(path: str, name: str, *, allow_opaque: bool = False,
                 continue
             params += _parameters(node, g)
             add(node, value, [layer_of[value_source(node, data, layouts)]])
+            continue
+        if node.op_type == "Split" and len(data) == 1:
+            parts = _split(node, a, g)
+            if parts is None:
+                unsupported.setdefault("Split (other than of channels)", []).append(
+                    node.name or node.output[0])
+                continue
+            for part, piece in enumerate(parts):
+                add(node, piece, [layer_of[data[0]]], part)
             continue
         rule = RULES.get(node.op_type)
         fields = None
@@ -568,8 +624,35 @@ def to_spec(path: str, name: str, *, allow_opaque: bool = False,
     return _finish(layers, g, name), params
 
 
+def _split(node: Any, a: dict, g: Graph) -> list[dict] | None:
+    """The channel slices a Split of the channels makes (one per output), or None."""
+    shape = g.shapes.get(node.input[0])
+    if shape is None or len(shape) != 4 or a.get("axis", 0) % 4 != 1:
+        return None
+    sizes = _ints(g, node, 1) or [int(v) for v in a.get("split", [])]
+    if not sizes:  # equal parts
+        count = len(node.output)
+        if shape[1] % count:
+            return None
+        sizes = [shape[1] // count] * count
+    if len(sizes) != len(node.output) or sum(sizes) != shape[1]:
+        return None
+    parts, start = [], 0
+    for size in sizes:
+        fields: dict[str, Any] = {"op": "slice"}
+        if start:
+            fields["start"] = start
+        if start + size < shape[1]:
+            fields["stop"] = start + size
+        parts.append(fields)
+        start += size
+    return parts
+
+
 def _parameters(node: Any, g: Graph) -> int:
     """The trainable parameters a node holds: weights and biases, norm scales and shifts."""
+    if node.op_type == "MatMul":
+        return int(g.constants[node.input[1]].size)
     if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "LayerNormalization",
                             "BatchNormalization"):
         return 0

@@ -386,3 +386,104 @@ def test_repeated_blocks_become_a_stage():
     assert [(s["name"], s["block"], s["repeat"]) for s in stages] == \
         [("layer1_0", "layer1_block", 3), ("layer2_0", "layer2_block", 2)]
     assert len(spec["layers"]) == 4  # stem, stage, down, stage
+
+
+class _Crop(nn.Module):
+    """A centred crop of H and W (U-Net's skip), written as tensor slicing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return self.conv(x)[:, :, 2:-2, 1:-1]
+
+
+class _Split(nn.Module):
+    """torch.split into channel groups read by different layers; F.pad's pads, which the
+    exporter computes by reversing a constant (Reshape, Slice with step -1, Transpose)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.a = nn.Conv2d(3, 4, 1)
+        self.b = nn.Conv2d(5, 4, 3)
+
+    def forward(self, x):
+        left, right = torch.split(self.conv(x), [3, 5], dim=1)
+        return self.a(left) + F.pad(self.b(right), (1, 1, 1, 1))
+
+
+class _Chunk(nn.Module):
+    def forward(self, x):
+        a, b = torch.chunk(x, 2, dim=1)
+        return a * b
+
+
+class _MatMul(nn.Module):
+    """x @ W with W a parameter, and nn.Linear without bias (exported as MatMul)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(12, 7))
+        self.fc = nn.Linear(7, 3, bias=False)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(x, 1) @ self.w)
+
+
+class _ChannelPad(nn.Module):
+    """F.pad of the channels (ResNet's option-A shortcut)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return F.pad(self.conv(x), (0, 0, 0, 0, 2, 2))
+
+
+@pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
+@pytest.mark.parametrize("model, shape, op", [
+    (_Crop, (3, 12, 12), "crop"), (_Split, (3, 10, 10), "slice"), (_Chunk, (4, 3, 3), "slice"),
+    (_MatMul, (3, 2, 2), "linear"), (_ChannelPad, (3, 8, 8), "pad")],
+    ids=["crop", "split", "chunk", "matmul", "channel_pad"])
+def test_onnx_slices_splits_matmul_and_channel_pads_import_exactly(model, shape, op, tmp_path):
+    """Each exported by torch.onnx and imported: the module's exact params, MACs and output
+    shape (FlopCounterMode, as `cnncost import` of the module itself checks), with the
+    spec op that computes the same."""
+    import warnings
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module = model().eval()
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(1, *shape), str(path), dynamo=False)
+    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "m.yaml")])
+    assert result.exit_code == 0, result.output
+    ours = cnncost.analyze(str(tmp_path / "m.yaml"))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        y = module(torch.zeros(1, *shape))
+    assert (ours.totals.params, ours.totals.macs, tuple(ours.output_shape)) == \
+        (sum(p.numel() for p in module.parameters()), counter.get_total_flops() // 2,
+         tuple(y.shape[1:]))
+    assert op in {row.op for row in ours.rows}
+
+
+@pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
+def test_onnx_off_centre_slice_is_named(tmp_path):
+    import warnings
+
+    class OffCentre(nn.Module):
+        def forward(self, x):
+            return x[:, :, 1:, :]
+
+    path = tmp_path / "off.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(OffCentre(), torch.zeros(1, 3, 6, 6), str(path), dynamo=False)
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 2
+    assert "other than a centred crop" in result.stderr
