@@ -379,12 +379,16 @@ def test_repeated_blocks_become_a_stage():
     """Identical numbered submodules are written once as a block used in a stage with
     repeat (the spec still counts exactly what torch counts)."""
     spec = exact(TwoStage(), (3, 16, 16))
-    assert set(spec["blocks"]) == {"layer1_block", "layer2_block"}
-    assert [layer["op"] for layer in spec["blocks"]["layer1_block"]["layers"]] == \
-        ["conv", "conv", "add", "relu"]
+    # the two stages' blocks differ only by their width: one block with a parameter
+    assert set(spec["blocks"]) == {"layer_block"}
+    block = spec["blocks"]["layer_block"]
+    assert [layer["op"] for layer in block["layers"]] == ["conv", "conv", "add", "relu"]
+    assert list(block["params"]) == ["conv1_out"]
+    assert [layer["out"] for layer in block["layers"][:2]] == ["conv1_out", "conv1_out"]
     stages = [layer for layer in spec["layers"] if layer["op"] == "stage"]
-    assert [(s["name"], s["block"], s["repeat"]) for s in stages] == \
-        [("layer1_0", "layer1_block", 3), ("layer2_0", "layer2_block", 2)]
+    assert [(s["name"], s["block"], s["repeat"], s["with"]) for s in stages] == \
+        [("layer1_0", "layer_block", 3, {"conv1_out": 16}),
+         ("layer2_0", "layer_block", 2, {"conv1_out": 32})]
     assert len(spec["layers"]) == 4  # stem, stage, down, stage
 
 

@@ -151,3 +151,72 @@ def blockify(entries: list[dict], scopes: list[tuple[str, ...]]) -> tuple[dict, 
         if "from" in entry and entry["op"] != "stage":
             entry["from"] = renamed.get(entry["from"], entry["from"])
     return blocks, result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def merge_alike(blocks: dict[str, dict], layers: list[dict]) -> tuple[dict, list[dict]]:
+    """Blocks that differ only in integer fields (a ResNet's stages: the same bottleneck
+    at 64, 128, 256 and 512 channels) as one block with a parameter for each integer
+    that differs, named after its first layer and field (`conv1_out`); each stage passes
+    its values with `with:`. Integers that differ alike share a parameter. Blocks alike
+    in nothing else are left as they are (copies: the arguments are not changed)."""
+    def shape(body: list[dict]) -> str:
+        return repr([{k: (None if _is_number(v) else v) for k, v in entry.items()}
+                     for entry in body])
+
+    groups: dict[str, list[str]] = {}
+    for name, block in blocks.items():
+        if "params" not in block:
+            groups.setdefault(shape(block["layers"]), []).append(name)
+    merged: dict[str, dict] = {}
+    given: dict[str, tuple[str, dict]] = {}  # old block -> (new block, its parameters)
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        bodies = [blocks[name]["layers"] for name in names]
+        params: dict[tuple, str] = {}  # the values across the blocks -> parameter name
+        where: dict[tuple[int, str], str] = {}  # (layer, field) -> parameter name
+        for k, entry in enumerate(bodies[0]):
+            for field, value in entry.items():
+                if not _is_number(value):
+                    continue
+                values = tuple(body[k][field] for body in bodies)
+                if len(set(values)) == 1:
+                    continue
+                if values not in params:
+                    label = f"{entry['name']}_{field}"
+                    while label in params.values():
+                        label += "_"
+                    params[values] = label
+                where[(k, field)] = params[values]
+        body = [{field: where.get((k, field), value) for field, value in entry.items()}
+                for k, entry in enumerate(bodies[0])]
+        new = _common_name(names, set(blocks) | set(merged))
+        merged[new] = {"params": {label: None for label in params.values()}, "layers": body}
+        for i, name in enumerate(names):
+            given[name] = (new, {label: values[i] for values, label in params.items()})
+    if not merged:
+        return blocks, layers
+    out_blocks = {name: block for name, block in blocks.items() if name not in given}
+    out_blocks.update(merged)
+    out_layers = []
+    for entry in layers:
+        if entry.get("op") == "stage" and entry.get("block") in given:
+            new, passed = given[entry["block"]]
+            entry = {**entry, "block": new, "with": passed}
+        out_layers.append(entry)
+    return out_blocks, out_layers
+
+
+def _common_name(names: list[str], taken: set[str]) -> str:
+    """`layer1_block`, `layer2_block` -> `layer_block`; `block` when they share no stem."""
+    import os.path
+
+    stem = os.path.commonprefix(names).rstrip("0123456789_")
+    name = f"{stem}_block" if stem and not stem.endswith("block") else (stem or "block")
+    while name in taken - set(names):
+        name += "_"
+    return name

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from ..errors import Loc, Problem, SpecError
 from ..importing import (batchnorm_defaults, identifier, shared_batchnorm, unique,
                          unsupported_list)
-from .importblocks import blockify
+from .importblocks import blockify, merge_alike
 from .torch_import import torch
 
 nn = torch.nn
@@ -798,8 +798,13 @@ def _emit(layers: list[Layer], layer_of: dict, input_shape: tuple[int, ...],
     blocks, grouped = blockify(out, scopes)
     if blocks:
         readable = {**spec, "blocks": blocks, "layers": grouped}
-        if _same_numbers(readable, flat):  # a readability step never changes a number
-            return readable
+        merged_blocks, merged_layers = merge_alike(blocks, grouped)
+        candidates = [readable]
+        if merged_blocks is not blocks:  # blocks alike but for widths, as one
+            candidates.insert(0, {**spec, "blocks": merged_blocks, "layers": merged_layers})
+        for candidate in candidates:
+            if _same_numbers(candidate, flat):  # a readability step never changes a number
+                return candidate
     return flat
 
 
