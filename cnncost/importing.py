@@ -62,7 +62,31 @@ def to_yaml(spec: dict) -> str:
         "tag:yaml.org,2002:map", data.items(), flow_style=True))
     doc = {**spec, "layers": [Flow(layer) for layer in spec["layers"]]}
     if "blocks" in spec:
-        doc = {**doc, "blocks": {name: {"layers": [Flow(x) for x in block["layers"]]}
-                                 for name, block in spec["blocks"].items()}}
+        doc = {**doc, "blocks": {
+            name: {**({"params": Flow(block["params"])} if block.get("params") else {}),
+                   "layers": [Flow(x) for x in block["layers"]]}
+            for name, block in spec["blocks"].items()}}
         doc = {k: doc[k] for k in ("name", "input", "defaults", "blocks", "layers") if k in doc}
     return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=None, width=200)
+
+
+def written(spec: dict) -> str:
+    """`to_yaml(spec)`, checked: the text read back analyzes to the spec's numbers, layer
+    by layer (what is written is what was checked); SpecError otherwise (a bug)."""
+    from .api import analyze
+    from .errors import ErrorSink, Loc, Problem, SpecError
+    from .lang.yamlio import parse_yaml
+
+    text = to_yaml(spec)
+    errors = ErrorSink()
+    back = parse_yaml(text, "<imported>", errors)
+    try:
+        ours, theirs = analyze(spec), analyze(back)
+        same = ours.totals == theirs.totals and ours.rows == theirs.rows
+    except SpecError:
+        same = False
+    if errors or not same:
+        raise SpecError([Problem(Loc(""), "", "the YAML written for the imported spec does "
+                                 "not read back as the spec that was checked; this is a bug "
+                                 "in cnncost's importer, please report it")])
+    return text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
@@ -390,6 +391,11 @@ def test_repeated_blocks_become_a_stage():
         [("layer1_0", "layer_block", 3, {"conv1_out": 16}),
          ("layer2_0", "layer_block", 2, {"conv1_out": 32})]
     assert len(spec["layers"]) == 4  # stem, stage, down, stage
+    from cnncost.importing import written
+
+    text = written(spec)  # what is written reads back as the spec that was checked
+    assert "params: {conv1_out: null}" in text
+    assert cnncost.analyze(yaml.safe_load(text)).totals == cnncost.analyze(spec).totals
 
 
 class _Crop(nn.Module):

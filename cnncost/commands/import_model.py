@@ -32,7 +32,7 @@ def import_model(model: str, input_: str, name: str | None, output: str | None,
     torch.fx; the spec analyzes to exactly what torch counts (checked before writing).
     MODEL may also be an ONNX file (model.onnx; needs the onnx package)."""
     from ..errors import Loc, Problem, SpecError
-    from ..importing import to_yaml
+    from ..importing import written
 
     if model.lower().endswith(".onnx"):
         from pathlib import Path
@@ -49,7 +49,7 @@ def import_model(model: str, input_: str, name: str | None, output: str | None,
              + ("# Opaque (no spec equivalent; initializers and output shape only, work "
                 "not counted):\n" + "".join(f"#   {layer}: {op}, {n:,} params\n"
                                              for layer, op, n in held) if held else "")
-             + to_yaml(spec), output)
+             + written(spec), output)
         return
     if input_ is None:
         raise SpecError([Problem(Loc(""), "--input", "a PyTorch model is imported for one "
@@ -83,5 +83,5 @@ def import_model(model: str, input_: str, name: str | None, output: str | None,
                        + f", {o.params:,} params, {o.buffers:,} buffers\n" for o in opaque))
     else:
         header += ".\n"
-    emit(header + to_yaml(spec), output)
+    emit(header + written(spec), output)
 
