@@ -75,6 +75,21 @@ def test_every_output_flags_it(spec_file):
                                 "--format", "json"], catch_exceptions=False)
     notes = json.loads(swept.output)["notes"]
     assert notes == [f"2 rows (with_opaque w=4, ...): {cnncost.analyze(spec_file).notes[0]}"]
+    diffed = runner.invoke(cli, ["diff", "lenet5", str(spec_file)], catch_exceptions=False)
+    assert diffed.exit_code == 0 and "note: B: opaque layers: 1 (mixer)" in diffed.output
+    diffed = json.loads(runner.invoke(cli, ["diff", str(spec_file), "lenet5", "--format",
+                                            "json"], catch_exceptions=False).output)
+    assert diffed["notes"][0].startswith("A: opaque layers: 1 (mixer)")
+
+
+def test_the_gate_notes_it(spec_file, monkeypatch):
+    monkeypatch.chdir(spec_file.parent)
+    monkeypatch.setenv("GIT_DIR", str(spec_file.parent / "no-git"))
+    (spec_file.parent / "cnncost.budget.yaml").write_text(
+        f"models:\n  - spec: {spec_file.name}\n    budgets: {{params: 1M}}\n")
+    result = CliRunner().invoke(cli, ["gate"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "note: with_opaque: opaque layers: 1 (mixer)" in result.output
 
 
 def test_export_and_bench_refuse_it(spec_file):

@@ -64,7 +64,12 @@ class Diff(NamedTuple):
             "changes": [{"kind": c.kind, "name": c.name, "a": row(c.a), "b": row(c.b),
                          "params": c.params, "macs": c.macs, "act_bytes": c.act_bytes}
                         for c in self.changes],
-        }
+        } | ({"notes": self.notes()} if self.notes() else {})
+
+    def notes(self) -> list[str]:
+        """Each side's caveats (opaque layers, ...), labelled A or B."""
+        return [f"{side}: {note}" for side, analysis in (("A", self.a), ("B", self.b))
+                for note in analysis.notes]
 
 
 def _change(kind: str, name: str, a: Row | None, b: Row | None) -> Change:

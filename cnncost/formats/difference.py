@@ -103,6 +103,8 @@ def table(d: Any, color: bool = False, width: int = 0) -> str:
     for line in _total_rows(d):
         totals.add_row(*line)
     console.print(totals)
+    for note in d.notes():
+        console.print(f"note: {note}")
     return out.getvalue()
 
 
@@ -115,6 +117,7 @@ def markdown(d: Any, **_: Any) -> str:
         lines.append("")
     lines += ["| total | A | B | B - A |", "|---|---:|---:|---:|"]
     lines += ["| " + " | ".join(line) + " |" for line in _total_rows(d)]
+    lines += [f"\nnote: {note}" for note in d.notes()]
     return "\n".join(lines) + "\n"
 
 

@@ -141,6 +141,7 @@ def compare(budget: BudgetFile, baseline: Baseline | None, current: dict,
         evaluation = current[model.name]
         if record is not None:
             notes.extend(_changes(model, record, since))
+        notes.extend(f"{model.name}: {note}" for note in getattr(evaluation, "notes", ()))
         if not model.checks:
             notes.append(f"{model.name}: nothing is checked (give it budgets: or regression:)")
         elif against is not None and against.budget_found and model.name in against.new:

@@ -72,6 +72,7 @@ class Evaluation(NamedTuple):
     values: dict  # metric name -> int (analytic) or float (measured)
     env: dict | None  # environment fingerprint of the measured values, None if not measured
     missing: str = ""  # why the measured values are absent when they were looked for
+    notes: tuple = ()  # the analysis' caveats (opaque layers, ...)
 
 
 def evaluate(spec: str, settings: dict, measure: dict | None = None,
@@ -95,8 +96,9 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None,
         key = analysis_key(spec, analysis)
         found = measurements.lookup(key)
         if found is None:
-            return Evaluation(values, None, measurements.explain(key))
-        return Evaluation({**values, **measured_values(found)}, dict(found.env))
+            return Evaluation(values, None, measurements.explain(key), analysis.notes)
+        return Evaluation({**values, **measured_values(found)}, dict(found.env), "",
+                          analysis.notes)
     env = None
     if measure is not None:
         try:
@@ -108,7 +110,7 @@ def evaluate(spec: str, settings: dict, measure: dict | None = None,
                 from None
         values.update(measured_values(latency))
         env = dict(latency.env)
-    return Evaluation(values, env)
+    return Evaluation(values, env, "", analysis.notes)
 
 
 # measured metric -> the field of a Latency (cnncost.pytorch.measure) or bench result it is
