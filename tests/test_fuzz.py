@@ -392,7 +392,7 @@ FEATURE_MAPS = ("small", "large")
 GOOD_VALUES = {"out": 8, "kernel": 3, "output": 2, "groups": 1, "block": "basic",
                "with": {"out": 8}, "layers": ["relu"], "post": ["relu"],
                "branches": {"a": ["relu"], "b": ["identity"]}, "fn": "relu",
-               "each": "i", "in": "range(2)"}
+               "each": "i", "in": "range(2)", "shape": [8, 4, 4]}
 CHUNK = 150  # cases per spec: their errors stay under the 200 problems a run reports
 
 

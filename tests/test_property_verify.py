@@ -9,7 +9,10 @@ reflect, replicate), centre crops, upsampling, layer scale, Keras rescaling and
 normalization, batch norms with eps/momentum/center/scale, residual blocks with identity
 and projection shortcuts,
 parallel branches merged by concat or add, squeeze-and-excitation, global pooling and
-linear heads, on random input sizes. Each spec is built in PyTorch by the builder and
+linear heads, on random input sizes. (Not `opaque`: it stands for a module the spec does
+not describe, so there is no network to build and compare it with; its counts and
+verify's placeholders are tested in tests/test_opaque.py.) Each spec is built in PyTorch
+by the builder and
 every layer's output shape, params, buffers and MACs must equal the analytic ones
 (meta device: no memory, no arithmetic). A layer the analytic engine rejects for the
 current shape is not kept, so every example is a valid spec.
