@@ -308,6 +308,15 @@ except ImportError:  # pragma: no cover
     onnx = None
 
 
+def export_onnx(module: nn.Module, shape: tuple[int, ...], path, **options) -> None:
+    """torch.onnx.export with the TorchScript exporter, its warnings silenced."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(1, *shape), str(path), dynamo=False, **options)
+
+
 @pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "seed_cifar_depthwise", "vgg11",
                                   "shufflenet_v2", "efficientnet"])
@@ -317,15 +326,10 @@ def test_onnx_export_imports_to_the_modules_numbers(name, tmp_path):
     counter per batch norm, which ONNX does not keep). ShuffleNetV2's channel shuffle
     (Reshape, Transpose, Reshape), its split (Slice) and EfficientNet's gates pass through
     the exporter's shape arithmetic, which the importer folds."""
-    import warnings
-
     model = cnncost.build(name).eval()
     shape = tuple(cnncost.analyze(name).input_shape)
     path = tmp_path / f"{name}.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, torch.zeros(1, *shape), str(path), dynamo=False,
-                          do_constant_folding=False)  # folding would merge BN into convs
+    export_onnx(model, shape, path, do_constant_folding=False)  # folding merges BN into convs
     result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "x.yaml")])
     assert result.exit_code == 0, result.output
     ours = cnncost.analyze(str(tmp_path / "x.yaml"))
@@ -336,16 +340,12 @@ def test_onnx_export_imports_to_the_modules_numbers(name, tmp_path):
 
 @pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
 def test_onnx_nodes_without_a_rule_are_named(tmp_path):
-    import warnings
-
     class Odd(nn.Module):
         def forward(self, x):
             return torch.log1p(x.abs())
 
     path = tmp_path / "odd.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Odd(), torch.zeros(1, 3, 4, 4), str(path), dynamo=False)
+    export_onnx(Odd(), (3, 4, 4), path)
     result = CliRunner().invoke(main, ["import", str(path)])
     assert result.exit_code == 2
     assert "ONNX node(s) without a spec equivalent" in result.stderr and "Abs" in result.stderr
@@ -462,15 +462,11 @@ def test_onnx_slices_splits_matmul_and_channel_pads_import_exactly(model, shape,
     """Each exported by torch.onnx and imported: the module's exact params, MACs and output
     shape (FlopCounterMode, as `cnncost import` of the module itself checks), with the
     spec op that computes the same."""
-    import warnings
-
     from torch.utils.flop_counter import FlopCounterMode
 
     module = model().eval()
     path = tmp_path / "m.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, torch.zeros(1, *shape), str(path), dynamo=False)
+    export_onnx(module, shape, path)
     result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "m.yaml")])
     assert result.exit_code == 0, result.output
     ours = cnncost.analyze(str(tmp_path / "m.yaml"))
@@ -484,16 +480,12 @@ def test_onnx_slices_splits_matmul_and_channel_pads_import_exactly(model, shape,
 
 @pytest.mark.skipif(onnx is None, reason="the onnx package is not installed")
 def test_onnx_off_centre_slice_is_named(tmp_path):
-    import warnings
-
     class OffCentre(nn.Module):
         def forward(self, x):
             return x[:, :, 1:, :]
 
     path = tmp_path / "off.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(OffCentre(), torch.zeros(1, 3, 6, 6), str(path), dynamo=False)
+    export_onnx(OffCentre(), (3, 6, 6), path)
     result = CliRunner().invoke(main, ["import", str(path)])
     assert result.exit_code == 2
     assert "other than a centred crop" in result.stderr

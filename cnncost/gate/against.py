@@ -282,6 +282,14 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
         result.new[name] = (f"not in the budget file at {ref}" + (
             f", while {', '.join(gone)} left it: renamed?" if gone else ""), bool(gone))
     tree: list[str] = []  # the folder the commit is written to, once a model needs it
+
+    def failed(exc: SpecError, model: Any, shown: str) -> None:
+        """Its problems, then where the budget file names the model."""
+        problems.extend(exc.problems)
+        problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
+                                f"cannot compute its baseline at {ref}{shown}: see the "
+                                "error above"))
+
     for model in budget.models:
         old = old_models.get(model.name)
         if old is None:
@@ -290,10 +298,7 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
             try:
                 record = _model_at(old, git, budget_dir, tree, result)
             except SpecError as exc:
-                problems.extend(exc.problems)
-                problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
-                                        f"cannot compute its baseline at {ref}: see the "
-                                        "error above"))
+                failed(exc, model, "")
                 continue
             if record is not None:
                 records[model.name] = record
@@ -316,10 +321,7 @@ def baseline_at_ref(budget: Any, ref: str) -> RefBaseline:
                                         f"repository; its current file stands for {ref}")
             evaluation = evaluate(spec, old.settings)
         except SpecError as exc:
-            problems.extend(exc.problems)
-            problems.append(Problem(Loc(budget.file, model.line), f"model {model.name}",
-                                    f"cannot compute its baseline at {ref} ({shown}): see the "
-                                    "error above"))
+            failed(exc, model, f" ({shown})")
             continue
         records[model.name] = Record(old.spec_ref, sha, json_safe(old.settings),
                                      dict(evaluation.values), None)
