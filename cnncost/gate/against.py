@@ -145,6 +145,9 @@ class _GitTree:
         if total > TREE_LIMIT:
             raise _against(f"importing a model at {self.ref} writes its commit out, and it "
                            f"holds {total:,} bytes (limit {TREE_LIMIT:,})", ref=self.ref)
+        if not hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
+            raise _against("importing a model at a git ref needs a Python whose tarfile has "
+                           "the data filter (3.10.12 or later, 3.11.4 or later)", ref=self.ref)
         out = self._run(["archive", "--format=tar", self.commit], self.root)
         if out.returncode != 0:
             raise _against(f"git archive failed: {_git_message(out)}", ref=self.ref)
