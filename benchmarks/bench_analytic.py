@@ -126,7 +126,7 @@ def main() -> None:
     planned = evaluate(plan, variables)
 
     def evaluate_new() -> object:
-        plan.calls.clear()
+        plan.calls.forget()
         return evaluate(plan, variables)
 
     def cost_new() -> object:

@@ -349,3 +349,19 @@ def test_layer_costs_kept_across_analyses_follow_the_convention_and_batch():
                 fresh = cnncost.analyze(load("mobilenet_v2"), convention=convention,
                                         batch=batch, dtype=dtype, set=change)
                 assert planned.to_dict() == fresh.to_dict(), (convention, batch, change)
+
+
+def test_kept_block_calls_are_bounded_by_the_layers_they_hold(monkeypatch):
+    """A call holds its layers (and its inner calls' again): the layers kept in all are
+    bounded too, so a sweep over a huge spec does not keep a copy per point."""
+    monkeypatch.setattr(plans, "MAX_CALL_NODES", 40)
+    spec = load(GLOBAL_READ)
+    plan = compile_plan(spec, builtin_blocks(), resolve_vars(spec))
+    held = []
+    for k in range(1, 60, 2):
+        variables = resolve_vars(spec, None, {"k": k})
+        graph = evaluate(plan, variables, (3, 8, 8))
+        same(graph, full(spec, variables, (3, 8, 8)))
+        held.append(plan.calls.nodes)
+        assert plan.calls.nodes == sum(len(made) for _, _, made in plan.calls.values())
+    assert max(held) <= 40 and any(b < a for a, b in zip(held, held[1:], strict=False))

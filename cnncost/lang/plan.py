@@ -44,11 +44,22 @@ from .spec import BlockDef, Spec
 MAX_PLANS = 4  # plans kept per spec (one per structure its variables have reached)
 MAX_SPECS = 16  # specs whose plans are kept
 MAX_CALLS = 4096  # block calls kept per plan across evaluations (then forgotten, all at once)
+MAX_CALL_NODES = 500_000  # and the layers they hold in all (a call holds its inner calls')
 
 _ABSENT = object()  # a name that is no variable (a block's parameter, or unknown)
 
 # Step codes (the first item of each step tuple)
 NODE, NODE_CONST, NODE_PROJECTION, FRAME_BLOCK, FRAME_WITH, GUARD, SHORTCUT = range(7)
+
+
+class Calls(dict[Any, Any]):
+    """A plan's block calls kept across evaluations; `nodes`: the layers they hold."""
+
+    nodes = 0
+
+    def forget(self) -> None:
+        self.clear()
+        self.nodes = 0
 
 
 class Plan(NamedTuple):
@@ -62,7 +73,7 @@ class Plan(NamedTuple):
     conv_plan: Any  # the conv field plan of the spec (for projection shortcuts)
     shared: dict[Any, Any]  # what analyses of its graphs share (Graph.shared)
     projections: dict[Any, Resolver]  # compiled projection shortcuts, by their fields
-    calls: dict[Any, Any]  # block calls evaluated, by what they read (see _evaluate)
+    calls: Calls  # block calls evaluated, by what they read (see _evaluate)
 
 
 class Recorder:
@@ -204,7 +215,8 @@ def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[
     if graph is None or errors or recorder.failed or recorder.calls:
         return None
     conv_plan = expander.op_plan("conv") if "conv" in OPS else None
-    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {}, {})
+    return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {},
+                Calls())
 
 
 def _union(sets: list[Any]) -> frozenset[str] | None:
@@ -443,12 +455,14 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             return None
     if len(nodes) != len(template):
         return None
-    if keep and stores:
-        if len(calls) + len(stores) > MAX_CALLS:
-            calls.clear()
+    adding = sum(store[2] for store in stores)
+    if keep and stores and adding <= MAX_CALL_NODES:
+        if len(calls) + len(stores) > MAX_CALLS or calls.nodes + adding > MAX_CALL_NODES:
+            calls.forget()
         for wide, start, made_count, env, ps in stores:
             calls[wide] = (env, ps, tuple([(n.attrs, n.shape, n.size)
                                            for n in nodes[start:start + made_count]]))
+        calls.nodes += adding
     return Graph(spec.name, spec.file, nodes, plan.output, dict(variables), spec.description,
                  plan.shared)
 
@@ -528,7 +542,7 @@ def forget(spec: Spec) -> None:
     if entry is None or entry.spec is not spec:
         return
     for plan in entry.plans:
-        plan.calls.clear()
+        plan.calls.forget()
         for key in [k for k in plan.shared if isinstance(k, tuple)]:
             del plan.shared[key]
 
