@@ -15,12 +15,15 @@ the layer (file:line) and, when the batch is the cause, the largest batch that f
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import accumulate, repeat
+from operator import attrgetter, itemgetter, mul, neg
 from typing import Any, NamedTuple
 
 from ..errors import Problem, SpecError, count
 from ..lang.expand import MAX_ELEMENTS
-from ..lang.graph import Graph, Node
-from .ops import OPS, Cost, fmt_shape
+from ..lang.graph import Graph
+from .ops import OPS, fmt_shape
 from .ops.base import Shape
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
@@ -225,33 +228,81 @@ def require_pandas() -> Any:
     return pandas
 
 
-def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> int:
+class Structure(NamedTuple):
+    """What the analysis needs of a graph's structure alone (kept in Graph.shared for the
+    graphs of one plan): per layer (the input excluded) its name, op, the node its key
+    shape comes from, and which layers read several inputs, are views or train only."""
+
+    names: list[str]
+    ops: list[str]
+    firsts: list[int]  # the input node of each layer (its first; the input's for none)
+    multi: list[tuple[int, tuple[int, ...]]]  # (layer position, its inputs) of the others
+    train_only: list[int]  # positions of layers that run in training only
+    views: list[int]  # positions of views (no tensor of their own)
+
+
+def structure(graph: Graph) -> Structure:
+    """The graph's Structure, computed once per structure for the graphs of a plan."""
+    shared = graph.shared
+    found = shared.get("structure") if shared is not None else None
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    layers = graph.nodes[1:]
+    found = Structure(
+        [n.name for n in layers], [n.op for n in layers],
+        [n.inputs[0] if n.inputs else 0 for n in layers],
+        [(j, n.inputs) for j, n in enumerate(layers) if len(n.inputs) != 1],
+        [j for j, n in enumerate(layers) if n.train_only],
+        [j for j, n in enumerate(layers) if n.view])
+    if shared is not None:
+        shared["structure"] = found
+    return found
+
+
+def peak_live_bytes(graph: Graph, per_element: int, training: bool = False,
+                    sizes: list[int] | None = None) -> int:
     """Peak of live activation bytes over the forward pass in node order.
 
     A tensor is alive from the node that creates it until the last node that reads
     it (the model output until the end). Views (flatten, identity, dropout) share
     their input's storage and extend its life instead of allocating. Outside
     `training`, train_only layers do not run: they neither allocate nor read.
+    `sizes`: the nodes' sizes, when the caller has them.
     """
-    cache = graph.shared  # shared by graphs of one structure (cnncost.lang.plan)
-    schedule = cache.get(training) if cache is not None else None
-    if schedule is None:
-        schedule = live_schedule(graph, training)
-        if cache is not None:
-            cache[training] = schedule
-    order, frees = schedule
-    sizes = [0 if node.train_only and not training else node.size for node in graph.nodes]
-    live = peak = 0
-    for entry in order:
-        if entry >= 0:  # makes its own tensor
-            live += sizes[entry]
-            if live > peak:
-                peak = live
-        else:
-            entry = ~entry
-        for s in frees.get(entry, ()):
-            live -= sizes[s]
+    events = _events(graph, training)
+    if sizes is None:
+        sizes = list(map(_size, graph.nodes))
+    if not training:
+        sizes = list(sizes)
+        for j in structure(graph).train_only:
+            sizes[j + 1] = 0
+    if not events:
+        return 0
+    # an event: +size of a tensor made (index i), -size of one freed (index count + i)
+    deltas = itemgetter(*events)([*sizes, *map(neg, sizes)]) if len(events) > 1 else (
+        (sizes + [-s for s in sizes])[events[0]],)
+    peak: int = max(0, max(accumulate(deltas)))
     return peak * per_element
+
+
+def _events(graph: Graph, training: bool) -> list[int]:
+    """The allocations and frees of a forward pass in order (see peak_live_bytes), once
+    per structure for the graphs of a plan."""
+    cache = graph.shared
+    events = cache.get(training) if cache is not None else None
+    if events is None:
+        count = len(graph.nodes)
+        order, frees = live_schedule(graph, training)
+        events = []
+        for entry in order:
+            if entry >= 0:
+                events.append(entry)
+            else:
+                entry = ~entry
+            events.extend(count + s for s in frees.get(entry, ()))
+        if cache is not None:
+            cache[training] = events
+    return events
 
 
 def live_schedule(graph: Graph, training: bool = False) -> tuple[list[int], dict[int, list[int]]]:
@@ -284,11 +335,66 @@ def live_schedule(graph: Graph, training: bool = False) -> tuple[list[int], dict
 
 def known_shapes(graph: Graph) -> list[Shape]:
     """Every node's output shape; the analysis runs only on graphs that expanded cleanly."""
-    shapes = [node.shape for node in graph.nodes]
+    shapes = list(map(_shape, graph.nodes))
     if None in shapes:
         raise ValueError(f"graph {graph.name!r} has layers of unknown shape; expand it "
                          "without errors first")
-    return [s for s in shapes if s is not None]
+    return shapes
+
+
+# A layer's costs per sample, as the analysis keeps them (one tuple per layer, so that
+# the columns come out of zip(*...) at C speed): params, buffers, MACs, other ops,
+# kernel weights, Keras non-trainable, weighted (0/1), params as PyTorch counts them
+# (before a convention restates them), acts (a convention's; else 0), and the layer's
+# attrs (held, so that no other dict takes its id while the cost is kept under it).
+LayerCost = tuple[int, int, int, int, int, int, int, int, int, Any]
+
+
+def layer_costs(graph: Graph, shapes: list[Shape], convention: str = "torchvision",
+                profile: Any = None) -> list[LayerCost]:
+    """The LayerCost of every layer of `graph` (the input excluded), in order.
+
+    Replayed copies of a block share their nodes' attrs dicts; the same attrs on the same
+    input shapes cost the same, so identical layers are costed once. Graphs of one plan
+    share attrs dicts across evaluations too (cnncost.lang.plan): their costs are kept
+    with the plan (Graph.shared), each holding its attrs, so that an id in the memo is
+    always that of the dict it was costed for.
+    """
+    shared = graph.shared
+    memo: dict[tuple[int, Any], LayerCost]
+    if shared is None:
+        memo = {}
+    else:
+        memo = shared.setdefault(("costs", convention), {})
+        if len(memo) > MAX_COSTS:
+            memo.clear()
+    st = structure(graph)
+    layers = graph.nodes[1:]
+    attrs = list(map(_attrs, layers))
+    ins: list[Any] = list(map(shapes.__getitem__, st.firsts))
+    for j, inputs in st.multi:
+        ins[j] = tuple([shapes[i] for i in inputs])
+    keys = list(zip(map(id, attrs), ins, strict=True))
+    found: list[Any] = list(map(memo.get, keys))
+    if None not in found:
+        return found
+    acts_rules = profile.acts if profile is not None else None
+    for j, cost in enumerate(found):
+        if cost is not None:
+            continue
+        node = layers[j]
+        opdef = OPS[node.op]
+        shapes_in = [shapes[i] for i in node.inputs]
+        c = opdef.cost(shapes_in, shapes[j + 1], attrs[j])
+        own = c.params
+        if profile is not None:
+            c = profile.apply(node.op, shapes_in, shapes[j + 1], attrs[j], c)
+        rule = acts_rules.get(node.op) if acts_rules is not None else None
+        acts = rule(shapes_in, shapes[j + 1], attrs[j], c) if rule is not None else 0
+        found[j] = memo[keys[j]] = (c.params, c.buffers, c.macs, c.other_ops, c.weights,
+                                    c.keras_nontrainable, int(opdef.category in WEIGHTED),
+                                    own, acts, attrs[j])
+    return found
 
 
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
@@ -298,6 +404,10 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     `convention` names a counting profile (:mod:`cnncost.cost.conventions`) that restates
     MACs and params as another tool counts them; the default changes nothing. `rows`
     false: the totals only (`Analysis.rows` is empty), as a sweep needs them.
+
+    The layers are costed (memoised, :func:`layer_costs`) and then handled as columns:
+    totals, rows and the peak come from sums, zips and maps over them, not from a loop
+    per layer.
     """
     keep_rows = rows
     profile = None
@@ -311,83 +421,56 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     act_per = batch * bytes_per
     nodes = graph.nodes
     shapes = known_shapes(graph)
-    first = nodes[0]
-    head = Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, first.size * act_per, 0,
-               layers=0)
-    table = [head]
-    params = buffers = keras = macs = other = weighted = own_params = acts = 0
-    acts_rules = profile.acts if profile is not None else None
-    act_total = head.act_bytes
+    st = structure(graph)
     training = graph.vars.get("training") is True  # else train_only layers do no work
-    # Replayed copies of a block share their nodes' attrs dicts; the same attrs on the
-    # same input shapes cost the same, so identical layers are costed once. Graphs of one
-    # plan share attrs dicts across evaluations too (cnncost.lang.plan): their costs are
-    # kept with the plan, each with its attrs (so that no other dict takes its id).
-    memo: dict[tuple[int, Any], tuple[Cost, int, Any]]
-    shared = graph.shared
-    if shared is None:
-        memo = {}
-    else:
-        memo = shared.setdefault(("costs", convention), {})
-        if len(memo) > MAX_COSTS:
-            memo.clear()
-    make_row = tuple.__new__  # Row(...) without the keyword handling: one per layer
-    append = table.append
-    for node in nodes[1:]:
-        inputs, shape, attrs = node.inputs, shapes[node.index], node.attrs
-        key = (id(attrs), shapes[inputs[0]] if len(inputs) == 1
-               else tuple(shapes[i] for i in inputs))
-        found = memo.get(key)
-        if found is None or found[2] is not attrs:
-            opdef = OPS[node.op]
-            ins = [shapes[i] for i in inputs]
-            cost = opdef.cost(ins, shape, attrs)
-            own = cost.params
-            if profile is not None:
-                cost = profile.apply(node.op, ins, shape, attrs, cost)
-            memo[key] = cost, own, attrs
-            cost.weighted = opdef.category in WEIGHTED
-        else:
-            cost, own, _ = found
-        p = cost.params
-        if node.train_only and not training:  # its module exists; eval skips it
-            act = m = o = 0
-        else:
-            act = 0 if node.view else node.size * act_per
-            m = cost.macs * batch
-            o = cost.other_ops * batch
-            if acts_rules is not None and node.op in acts_rules:
-                acts += batch * acts_rules[node.op]([shapes[i] for i in inputs], shape,
-                                                    attrs, cost)
-        if keep_rows:
-            append(make_row(Row, (node.name, node.op, shape, p, cost.buffers, m, 2 * m, o,
-                                  act, p * bytes_per, cost.weights, cost.keras_nontrainable,
-                                  1)))
-        params += p
-        own_params += own
-        buffers += cost.buffers
-        keras += cost.keras_nontrainable
-        macs += m
-        other += o
-        act_total += act
-        weighted += cost.weighted
+    costs = layer_costs(graph, shapes, convention, profile)
+    columns: list[Any] = list(zip(*costs, strict=True)) if costs else [()] * 10
+    p, b, m, o, w, k, weighted, own, acts, _ = columns
+    sizes = list(map(_size, nodes))
+    made = sizes[1:]  # elements of the tensor each layer makes (none for a view)
+    for j in st.views:
+        made[j] = 0
+    if st.train_only and not training:  # their modules exist; eval skips them
+        m, o, acts = list(m), list(o), list(acts)
+        for j in st.train_only:
+            m[j] = o[j] = acts[j] = made[j] = 0
+    macs = sum(m) * batch
+    params = sum(p)
+    table: list[Row] = []
+    if keep_rows:
+        first = nodes[0]
+        table.append(Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, sizes[0] * act_per,
+                         0, layers=0))
+        mb = list(map(mul, m, repeat(batch)))
+        table += map(_make_row, zip(
+            st.names, st.ops, shapes[1:], p, b, mb, map(mul, mb, repeat(2)),
+            map(mul, o, repeat(batch)), map(mul, made, repeat(act_per)),
+            map(mul, p, repeat(bytes_per)), w, k, repeat(1)))
     totals = Totals(
-        params=params, buffers=buffers, keras_params=params + keras, macs=macs, flops=2 * macs,
-        other_ops=other, weight_bytes=params * bytes_per, activation_bytes=act_total,
-        peak_activation_bytes=peak_live_bytes(graph, batch * bytes_per, training),
-        layers=len(nodes) - 1, weighted_layers=weighted)
+        params=params, buffers=sum(b), keras_params=params + sum(k), macs=macs,
+        flops=2 * macs, other_ops=sum(o) * batch, weight_bytes=params * bytes_per,
+        activation_bytes=(sizes[0] + sum(made)) * act_per,
+        peak_activation_bytes=peak_live_bytes(graph, act_per, training, sizes),
+        layers=len(nodes) - 1, weighted_layers=sum(weighted))
     try:
-        check_limits(graph, table, totals, batch)
+        check_limits(graph, table, totals, batch, max(sizes))
     except SpecError:
         if not keep_rows:  # the rows say at which layer a limit is crossed
             analyze_graph(graph, batch, dtype, description, convention)
         raise
-    return Analysis(name=graph.name, file=graph.file, input_shape=graph.input_shape,
+    return Analysis(name=graph.name, file=graph.file, input_shape=shapes[0],
                     output_shape=shapes[graph.output], batch=batch, dtype=dtype,
-                    vars=graph.vars, rows=table if keep_rows else [], totals=totals,
-                    description=description,
-                    convention=convention, trainable=own_params if profile is not None and profile.splits_trainable
-                    else None, acts=acts if acts_rules is not None else None)
+                    vars=graph.vars, rows=table, totals=totals, description=description,
+                    convention=convention,
+                    trainable=sum(own) if profile is not None and profile.splits_trainable
+                    else None,
+                    acts=sum(acts) * batch if profile is not None and profile.acts is not None
+                    else None)
+
+
+_make_row = partial(tuple.__new__, Row)  # Row(...) from a tuple, without keyword handling
+_attrs = attrgetter("attrs")
+_shape = attrgetter("shape")
 
 
 # (Totals field, what to call it, scales with the batch, Row field summed to it)
@@ -407,15 +490,14 @@ INT64_TEXT = (f"2^63 - 1 = {INT64_MAX:,}, the most a signed 64-bit integer holds
               "readers, spreadsheets and baselines store counts as int64)")
 
 
-def _size(node: Node) -> int:
-    return node.size
+_size = attrgetter("size")
 
 
 def max_batch(graph: Graph, totals: Totals, batch: int) -> int:
     """The largest batch for which every activation tensor of `graph` has at most
     MAX_ELEMENTS elements and every count stays at most INT64_MAX (0: not even one
     sample); `totals` are those of an analysis at `batch`."""
-    most = MAX_ELEMENTS // max(1, max(map(_size, graph.nodes)))
+    most: int = MAX_ELEMENTS // max(1, max(map(_size, graph.nodes)))
     for field, _, scales, _ in _LIMITED:
         per_sample = getattr(totals, field) // batch if scales else 0
         if per_sample:
@@ -425,12 +507,14 @@ def max_batch(graph: Graph, totals: Totals, batch: int) -> int:
     return most
 
 
-def check_limits(graph: Graph, rows: list[Row], totals: Totals, batch: int) -> None:
+def check_limits(graph: Graph, rows: list[Row], totals: Totals, batch: int,
+                 biggest: int | None = None) -> None:
     """SpecError if a batched activation tensor has more than MAX_ELEMENTS elements or a
     total (hence any layer's figure) passes INT64_MAX. Each problem is located at the layer
     where the limit is crossed; when the batch is the cause it names --batch and the
-    largest batch that fits."""
-    biggest = max(map(_size, graph.nodes))
+    largest batch that fits. `biggest`: the largest node size, when the caller has it."""
+    if biggest is None:
+        biggest = max(map(_size, graph.nodes))
     over = [f for f, *_ in _LIMITED if getattr(totals, f) > INT64_MAX]
     if not over and biggest * batch <= MAX_ELEMENTS:
         return

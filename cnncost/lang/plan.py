@@ -29,6 +29,7 @@ comparison, repeated library calls), so one-off analyses pay nothing for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 from ..cost.ops import OPS
@@ -74,6 +75,7 @@ class Plan(NamedTuple):
     shared: dict[Any, Any]  # what analyses of its graphs share (Graph.shared)
     projections: dict[Any, Resolver]  # compiled projection shortcuts, by their fields
     calls: Calls  # block calls evaluated, by what they read (see _evaluate)
+    columns: tuple[list[Any], ...]  # the template's columns (template_columns)
 
 
 class Recorder:
@@ -216,7 +218,7 @@ def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[
         return None
     conv_plan = expander.op_plan("conv") if "conv" in OPS else None
     return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {},
-                Calls())
+                Calls(), template_columns(graph.nodes))
 
 
 def _union(sets: list[Any]) -> frozenset[str] | None:
@@ -292,10 +294,11 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
         size *= d
     if size > MAX_ELEMENTS:
         return None
-    first = template[0]
-    nodes = [Node(0, first.name, first.op, first.attrs, (), input_shape, first.loc, False,
-                  size)]
+    # the evaluation's layers as columns (the input first): the fields, shapes and sizes;
+    # the rest of each node comes from the template
+    fields: list[dict[str, Any]] = [template[0].attrs]
     shapes: list[Shape] = [input_shape]
+    sizes = [size]
     envs: list[dict[str, Any]] = [dict(base)]
     params: list[Mapping[str, Any]] = [{}]
     lists: dict[int, list[Any]] = {}
@@ -305,7 +308,6 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
     stores: list[tuple[Any, int, int, dict[str, Any], dict[str, Any]]] = []
     keep = True  # false once a projection's fields read a name: then store no call
     steps = plan.steps
-    new = tuple.__new__  # a Node without the keyword handling
     position, end = 0, len(steps)
     while position < end:
         step = steps[position]
@@ -331,7 +333,6 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             if fused is not None and (attrs.pop("norm", "none"),
                                       attrs.pop("act", "none")) != fused:
                 return None
-            index = t.index
             ins = [shapes[i] for i in t.inputs]
             if opdef.derive is not None:
                 attrs = {**attrs, **opdef.derive(ins, attrs)}
@@ -339,11 +340,11 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             size = 1
             for d in shape:
                 size *= d
-            if size > MAX_ELEMENTS or size == 0 or index != len(nodes):
+            if size > MAX_ELEMENTS or size == 0 or t.index != len(shapes):
                 return None
-            nodes.append(new(Node, (index, t.name, t.op, attrs, t.inputs, shape, t.loc, t.view,
-                                    size, t.train_only)))
+            fields.append(attrs)
             shapes.append(shape)
+            sizes.append(size)
         elif code == FRAME_BLOCK:
             _, caller, src, block, order, checks, (cls, inside, frames, first, count,
                                                    names) = step
@@ -354,7 +355,7 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             # the variables only: a call alike an earlier one (and alike in the template,
             # so with the same steps) has the same layers, shapes and fields. Take them.
             key = wide = None
-            if cls is not None and first == len(nodes):
+            if cls is not None and first == len(shapes):
                 try:
                     key = (cls, id(block), tuple(values.items()), shape)
                     earlier = done.get(key)
@@ -362,13 +363,9 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                     key = earlier = None
                 if earlier is not None:
                     first_done, env_done, ps_done = earlier
-                    shift = first - first_done
-                    for j in range(first_done, first_done + count):
-                        done_node, t = nodes[j], template[j + shift]
-                        nodes.append(new(Node, (j + shift, t.name, t.op, done_node.attrs,
-                                                t.inputs, done_node.shape, t.loc, t.view,
-                                                done_node.size, t.train_only)))
-                        shapes.append(shapes[j])
+                    fields += fields[first_done:first_done + count]
+                    shapes += shapes[first_done:first_done + count]
+                    sizes += sizes[first_done:first_done + count]
                     for _ in range(frames):  # the call's frames, never read after it
                         envs.append(env_done)
                         params.append(ps_done)
@@ -383,12 +380,10 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                     except TypeError:  # a list-valued variable
                         wide = stored = None
                     if stored is not None:
-                        env_done, ps_done, made = stored
-                        for j, (attrs, shape, size) in enumerate(made, first):
-                            t = template[j]
-                            nodes.append(new(Node, (j, t.name, t.op, attrs, t.inputs, shape,
-                                                    t.loc, t.view, size, t.train_only)))
-                            shapes.append(shape)
+                        env_done, ps_done, made_fields, made_shapes, made_sizes = stored
+                        fields += made_fields
+                        shapes += made_shapes
+                        sizes += made_sizes
                         for _ in range(frames):
                             envs.append(env_done)
                             params.append(ps_done)
@@ -453,18 +448,31 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                 return None
         else:
             return None
-    if len(nodes) != len(template):
+    if len(shapes) != len(template):
         return None
     adding = sum(store[2] for store in stores)
     if keep and stores and adding <= MAX_CALL_NODES:
         if len(calls) + len(stores) > MAX_CALLS or calls.nodes + adding > MAX_CALL_NODES:
             calls.forget()
         for wide, start, made_count, env, ps in stores:
-            calls[wide] = (env, ps, tuple([(n.attrs, n.shape, n.size)
-                                           for n in nodes[start:start + made_count]]))
+            stop = start + made_count
+            calls[wide] = (env, ps, fields[start:stop], shapes[start:stop], sizes[start:stop])
         calls.nodes += adding
+    nodes = list(map(_make_node, zip(*plan.columns[:3], fields, plan.columns[3], shapes,
+                                     *plan.columns[4:6], sizes, plan.columns[6], strict=True)))
     return Graph(spec.name, spec.file, nodes, plan.output, dict(variables), spec.description,
                  plan.shared)
+
+
+_make_node = partial(tuple.__new__, Node)  # a Node from a tuple, without keyword handling
+
+
+def template_columns(nodes: list[Node]) -> tuple[list[Any], ...]:
+    """The parts of a plan's nodes that every evaluation shares, as columns: index, name,
+    op, inputs, loc, view, train_only."""
+    return tuple(list(column) for column in zip(*[
+        (n.index, n.name, n.op, n.inputs, n.loc, n.view, n.train_only) for n in nodes],
+        strict=True))
 
 
 def _projection(plan: Plan, step: tuple[Any, ...], shapes: list[Shape],
