@@ -379,8 +379,13 @@ def layer_costs(graph: Graph, shapes: list[Shape], convention: str = "torchvisio
     if None not in found:
         return found
     acts_rules = profile.acts if profile is not None else None
+    get = memo.get
     for j, cost in enumerate(found):
         if cost is not None:
+            continue
+        cost = get(keys[j])  # a layer alike one costed above
+        if cost is not None:
+            found[j] = cost
             continue
         node = layers[j]
         opdef = OPS[node.op]

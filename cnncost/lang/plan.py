@@ -48,6 +48,7 @@ MAX_CALLS = 4096  # block calls kept per plan across evaluations (then forgotten
 MAX_CALL_NODES = 500_000  # and the layers they hold in all (a call holds its inner calls')
 
 _ABSENT = object()  # a name that is no variable (a block's parameter, or unknown)
+_WHOLE = object()  # marks the key of a whole evaluation among the calls kept
 
 # Step codes (the first item of each step tuple)
 NODE, NODE_CONST, NODE_PROJECTION, FRAME_BLOCK, FRAME_WITH, GUARD, SHORTCUT = range(7)
@@ -76,6 +77,7 @@ class Plan(NamedTuple):
     projections: dict[Any, Resolver]  # compiled projection shortcuts, by their fields
     calls: Calls  # block calls evaluated, by what they read (see _evaluate)
     columns: tuple[list[Any], ...]  # the template's columns (template_columns)
+    names: tuple[str, ...] | None  # every name its steps read (None: not known)
 
 
 class Recorder:
@@ -218,7 +220,8 @@ def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[
         return None
     conv_plan = expander.op_plan("conv") if "conv" in OPS else None
     return Plan(spec, blocks, graph.nodes, graph.output, recorder.steps, conv_plan, {}, {},
-                Calls(), template_columns(graph.nodes))
+                Calls(), template_columns(graph.nodes), _sorted(_union(
+                    [_step_names(step) for step in recorder.steps])))
 
 
 def _union(sets: list[Any]) -> frozenset[str] | None:
@@ -229,6 +232,10 @@ def _union(sets: list[Any]) -> frozenset[str] | None:
             return None
         found.update(names)
     return frozenset(found)
+
+
+def _sorted(names: frozenset[str] | None) -> tuple[str, ...] | None:
+    return None if names is None else tuple(sorted(names))
 
 
 def _step_names(step: tuple[Any, ...]) -> Any:
@@ -294,6 +301,18 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
         size *= d
     if size > MAX_ELEMENTS:
         return None
+    calls = plan.calls  # calls of earlier evaluations, by what they read (below)
+    # The whole evaluation is a call too: one with the same input and the same values of
+    # every name the plan reads has the same layers. Take them.
+    whole: Any = None
+    if plan.names is not None:
+        try:
+            whole = (_WHOLE, input_shape, tuple([base.get(n, _ABSENT) for n in plan.names]))
+            stored = calls.get(whole)
+        except TypeError:  # a list-valued variable
+            whole = stored = None
+        if stored is not None:
+            return _graph(plan, variables, *stored)
     # the evaluation's layers as columns (the input first): the fields, shapes and sizes;
     # the rest of each node comes from the template
     fields: list[dict[str, Any]] = [template[0].attrs]
@@ -304,7 +323,6 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
     lists: dict[int, list[Any]] = {}
     # a block call's key -> (its first node, its environment and parameters)
     done: dict[Any, tuple[int, dict[str, Any], dict[str, Any]]] = {}
-    calls = plan.calls  # calls of earlier evaluations, by what they read (below)
     stores: list[tuple[Any, int, int, dict[str, Any], dict[str, Any]]] = []
     keep = True  # false once a projection's fields read a name: then store no call
     steps = plan.steps
@@ -451,17 +469,30 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
     if len(shapes) != len(template):
         return None
     adding = sum(store[2] for store in stores)
-    if keep and stores and adding <= MAX_CALL_NODES:
-        if len(calls) + len(stores) > MAX_CALLS or calls.nodes + adding > MAX_CALL_NODES:
+    if whole is not None and adding + len(shapes) > MAX_CALL_NODES:
+        whole = None  # the block calls alone, then
+    adding += len(shapes) if whole is not None else 0
+    storing = len(stores) + (whole is not None)
+    if keep and storing and adding <= MAX_CALL_NODES:
+        if len(calls) + storing > MAX_CALLS or calls.nodes + adding > MAX_CALL_NODES:
             calls.forget()
         for wide, start, made_count, env, ps in stores:
             stop = start + made_count
             calls[wide] = (env, ps, fields[start:stop], shapes[start:stop], sizes[start:stop])
+        if whole is not None:
+            calls[whole] = (fields, shapes, sizes)
         calls.nodes += adding
-    nodes = list(map(_make_node, zip(*plan.columns[:3], fields, plan.columns[3], shapes,
-                                     *plan.columns[4:6], sizes, plan.columns[6], strict=True)))
-    return Graph(spec.name, spec.file, nodes, plan.output, dict(variables), spec.description,
-                 plan.shared)
+    return _graph(plan, variables, fields, shapes, sizes)
+
+
+def _graph(plan: Plan, variables: Mapping[str, Any], fields: list[dict[str, Any]],
+           shapes: list[Shape], sizes: list[int]) -> Graph:
+    """The graph of an evaluation: its columns with the template's."""
+    index, name, op, inputs, loc, view, train_only = plan.columns
+    nodes = list(map(_make_node, zip(index, name, op, fields, inputs, shapes, loc, view, sizes,
+                                     train_only, strict=True)))
+    return Graph(plan.spec.name, plan.spec.file, nodes, plan.output, dict(variables),
+                 plan.spec.description, plan.shared)
 
 
 _make_node = partial(tuple.__new__, Node)  # a Node from a tuple, without keyword handling
