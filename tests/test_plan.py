@@ -366,3 +366,33 @@ def test_kept_block_calls_are_bounded_by_the_layers_they_hold(monkeypatch):
         assert plan.calls.nodes == sum(len(kept[-1]) for kept in plan.calls.values())
         first = first or set(plan.calls)
     assert max(held) <= 40 and first and not first <= set(plan.calls)  # forgotten
+
+
+def test_a_whole_evaluation_is_kept_by_the_values_it_reads_and_their_types():
+    """The same setting again takes the kept columns of the whole evaluation (a list-valued
+    variable included); a value equal but not alike (1 for true, 2.0 for 2) is evaluated
+    anew, so it gets what the full expansion gives it."""
+    spec = load("densenet121")  # `block_config` is a list
+    variables = resolve_vars(spec)
+    plan = compile_plan(spec, builtin_blocks(), variables)
+    first = evaluate(plan, variables)
+    assert any(key[0] is plans._WHOLE for key in plan.calls if len(key) == 3)
+    again = evaluate(plan, dict(variables))
+    same(again, full(spec, variables))
+    assert again.nodes[5].attrs is first.nodes[5].attrs and again.vars is not first.vars
+    flagged = load({"name": "flagged", "input": [3, 16, 16],
+                    "vars": {"flag": True, "width": 8},
+                    "layers": [{"op": "conv", "out": "width", "kernel": 3},
+                               {"op": "relu", "when": "flag"}]})
+    plan = compile_plan(flagged, builtin_blocks(), resolve_vars(flagged))
+    for value in (True, 1, True, 1.0):
+        changed = {**resolve_vars(flagged), "flag": value}
+        expected = full(flagged, changed)
+        planned = evaluate(plan, changed)
+        if expected is None:
+            assert planned is None, value
+        else:
+            same(planned, expected)
+    for width in (8, 8.0, 8):
+        changed = {**resolve_vars(flagged), "width": width}
+        same(evaluate(plan, changed), full(flagged, changed))

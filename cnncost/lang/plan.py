@@ -234,6 +234,19 @@ def _union(sets: list[Any]) -> frozenset[str] | None:
     return frozenset(found)
 
 
+def _typed(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Values as a key that tells 1, 1.0 and True apart (they compare equal, but a field
+    check or a `when:` does not take them alike)."""
+    return values, tuple(map(type, values))
+
+
+def _frozen(value: Any) -> Any:
+    """A value as a key, lists as tuples of their items (typed, as by _typed)."""
+    if isinstance(value, (list, tuple)):
+        return type(value), tuple(map(_frozen, value))
+    return type(value), value
+
+
 def _sorted(names: frozenset[str] | None) -> tuple[str, ...] | None:
     return None if names is None else tuple(sorted(names))
 
@@ -306,11 +319,16 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
     # every name the plan reads has the same layers. Take them.
     whole: Any = None
     if plan.names is not None:
+        read = tuple([base.get(n, _ABSENT) for n in plan.names])
+        whole = (_WHOLE, input_shape, _typed(read))
         try:
-            whole = (_WHOLE, input_shape, tuple([base.get(n, _ABSENT) for n in plan.names]))
             stored = calls.get(whole)
-        except TypeError:  # a list-valued variable
-            whole = stored = None
+        except TypeError:  # a list-valued variable: its items, then
+            whole = (_WHOLE, input_shape, _frozen(read))
+            try:
+                stored = calls.get(whole)
+            except TypeError:  # a value that is no key
+                whole = stored = None
         if stored is not None:
             return _graph(plan, variables, *stored)
     # the evaluation's layers as columns (the input first): the fields, shapes and sizes;
@@ -375,7 +393,7 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
             key = wide = None
             if cls is not None and first == len(shapes):
                 try:
-                    key = (cls, id(block), tuple(values.items()), shape)
+                    key = (cls, id(block), _typed(tuple(values.items())), shape)
                     earlier = done.get(key)
                 except TypeError:  # a list-valued parameter
                     key = earlier = None
@@ -393,7 +411,7 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                 # reads (by name) had the same values, has its layers too: take them.
                 if key is not None and names is not None:
                     try:
-                        wide = (key, tuple([base.get(n, _ABSENT) for n in names]))
+                        wide = (key, _typed(tuple([base.get(n, _ABSENT) for n in names])))
                         stored = calls.get(wide)
                     except TypeError:  # a list-valued variable
                         wide = stored = None
