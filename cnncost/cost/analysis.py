@@ -259,29 +259,32 @@ def structure(graph: Graph) -> Structure:
     return found
 
 
-def peak_live_bytes(graph: Graph, per_element: int, training: bool = False,
-                    sizes: list[int] | None = None) -> int:
+def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> int:
     """Peak of live activation bytes over the forward pass in node order.
 
     A tensor is alive from the node that creates it until the last node that reads
     it (the model output until the end). Views (flatten, identity, dropout) share
     their input's storage and extend its life instead of allocating. Outside
     `training`, train_only layers do not run: they neither allocate nor read.
-    `sizes`: the nodes' sizes, when the caller has them.
     """
-    events = _events(graph, training)
-    if sizes is None:
-        sizes = list(map(_size, graph.nodes))
+    columns, cache = graph.columns, graph.shared
+    if columns is not None and cache is not None:  # the same evaluation again: its peak
+        last = cache.get(("peak", training))
+        if last is not None and last[0] is columns[2]:
+            return last[1] * per_element  # type: ignore[no-any-return]
+    sizes = list(columns[2]) if columns is not None else list(map(_size, graph.nodes))
     if not training:
-        sizes = list(sizes)
         for j in structure(graph).train_only:
             sizes[j + 1] = 0
-    if not events:
-        return 0
-    # an event: +size of a tensor made (index i), -size of one freed (index count + i)
-    deltas = itemgetter(*events)([*sizes, *map(neg, sizes)]) if len(events) > 1 else (
-        (sizes + [-s for s in sizes])[events[0]],)
-    peak: int = max(0, max(accumulate(deltas)))
+    events = _events(graph, training)
+    peak = 0
+    if len(events) > 1:
+        # an event: +size of a tensor made (index i), -size of one freed (index count + i)
+        peak = max(0, max(accumulate(itemgetter(*events)([*sizes, *map(neg, sizes)]))))
+    elif events:
+        peak = max(0, sizes[events[0]])
+    if columns is not None and cache is not None:
+        cache[("peak", training)] = (columns[2], peak)
     return peak * per_element
 
 
@@ -358,7 +361,9 @@ def layer_costs(graph: Graph, shapes: list[Shape], convention: str = "torchvisio
     input shapes cost the same, so identical layers are costed once. Graphs of one plan
     share attrs dicts across evaluations too (cnncost.lang.plan): their costs are kept
     with the plan (Graph.shared), each holding its attrs, so that an id in the memo is
-    always that of the dict it was costed for.
+    always that of the dict it was costed for. The costs of a plan's last evaluation are
+    kept whole: the same evaluation again (Graph.columns, the same lists: a kept one, at
+    another batch or dtype say) takes them as they are.
     """
     shared = graph.shared
     memo: dict[tuple[int, Any], LayerCost]
@@ -368,16 +373,31 @@ def layer_costs(graph: Graph, shapes: list[Shape], convention: str = "torchvisio
         memo = shared.setdefault(("costs", convention), {})
         if len(memo) > MAX_COSTS:
             memo.clear()
+    columns = graph.columns
+    if shared is not None and columns is not None:  # the same evaluation again: its costs
+        last = shared.get(("column", convention))
+        if last is not None and last[0] is columns[0] and last[1] is columns[1]:
+            return last[2]  # type: ignore[no-any-return]
     st = structure(graph)
     layers = graph.nodes[1:]
-    attrs = list(map(_attrs, layers))
+    attrs = columns[0][1:] if columns is not None else list(map(_attrs, layers))
     ins: list[Any] = list(map(shapes.__getitem__, st.firsts))
     for j, inputs in st.multi:
         ins[j] = tuple([shapes[i] for i in inputs])
     keys = list(zip(map(id, attrs), ins, strict=True))
     found: list[Any] = list(map(memo.get, keys))
-    if None not in found:
-        return found
+    if None in found:
+        _cost_missing(graph, shapes, attrs, keys, found, memo, profile)
+    if shared is not None and columns is not None:
+        shared[("column", convention)] = (columns[0], columns[1], found)
+    return found
+
+
+def _cost_missing(graph: Graph, shapes: list[Shape], attrs: list[dict[str, Any]],
+                  keys: list[tuple[int, Any]], found: list[Any],
+                  memo: dict[tuple[int, Any], LayerCost], profile: Any) -> None:
+    """Fill in the costs `found` lacks (None) by the ops' cost rules, keeping them."""
+    layers = graph.nodes[1:]
     acts_rules = profile.acts if profile is not None else None
     get = memo.get
     for j, cost in enumerate(found):
@@ -399,7 +419,6 @@ def layer_costs(graph: Graph, shapes: list[Shape], convention: str = "torchvisio
         found[j] = memo[keys[j]] = (c.params, c.buffers, c.macs, c.other_ops, c.weights,
                                     c.keras_nontrainable, int(opdef.category in WEIGHTED),
                                     own, acts, attrs[j])
-    return found
 
 
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
@@ -425,13 +444,14 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
     bytes_per = DTYPE_BYTES[dtype]
     act_per = batch * bytes_per
     nodes = graph.nodes
-    shapes = known_shapes(graph)
+    made_of = graph.columns
+    shapes = made_of[1] if made_of is not None else known_shapes(graph)
     st = structure(graph)
     training = graph.vars.get("training") is True  # else train_only layers do no work
     costs = layer_costs(graph, shapes, convention, profile)
     columns: list[Any] = list(zip(*costs, strict=True)) if costs else [()] * 10
     p, b, m, o, w, k, weighted, own, acts, _ = columns
-    sizes = list(map(_size, nodes))
+    sizes = made_of[2] if made_of is not None else list(map(_size, nodes))
     made = sizes[1:]  # elements of the tensor each layer makes (none for a view)
     for j in st.views:
         made[j] = 0
@@ -446,16 +466,16 @@ def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description
         first = nodes[0]
         table.append(Row(first.name, "input", shapes[0], 0, 0, 0, 0, 0, sizes[0] * act_per,
                          0, layers=0))
-        mb = list(map(mul, m, repeat(batch)))
+        mb = m if batch == 1 else list(map(mul, m, repeat(batch)))
         table += map(_make_row, zip(
             st.names, st.ops, shapes[1:], p, b, mb, map(mul, mb, repeat(2)),
-            map(mul, o, repeat(batch)), map(mul, made, repeat(act_per)),
+            o if batch == 1 else map(mul, o, repeat(batch)), map(mul, made, repeat(act_per)),
             map(mul, p, repeat(bytes_per)), w, k, repeat(1)))
     totals = Totals(
         params=params, buffers=sum(b), keras_params=params + sum(k), macs=macs,
         flops=2 * macs, other_ops=sum(o) * batch, weight_bytes=params * bytes_per,
         activation_bytes=(sizes[0] + sum(made)) * act_per,
-        peak_activation_bytes=peak_live_bytes(graph, act_per, training, sizes),
+        peak_activation_bytes=peak_live_bytes(graph, act_per, training),
         layers=len(nodes) - 1, weighted_layers=sum(weighted))
     try:
         check_limits(graph, table, totals, batch, max(sizes))

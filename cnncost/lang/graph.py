@@ -41,6 +41,10 @@ class Graph(NamedTuple):
     # otherwise): when tensors are made and freed, by training flag
     # (cnncost.cost.analysis.live_schedule), and the costs of layers by their fields
     shared: dict[Any, Any] | None = None
+    # the nodes' attrs, shapes and sizes as lists, when the graph was made from them (a
+    # plan's evaluation): the analysis reads them instead of the nodes. Never written to;
+    # the same lists again mean the same evaluation again (a kept one).
+    columns: tuple[list[dict[str, Any]], list[Shape], list[int]] | None = None
 
     @property
     def input_shape(self) -> Shape:

@@ -510,7 +510,7 @@ def _graph(plan: Plan, variables: Mapping[str, Any], fields: list[dict[str, Any]
     nodes = list(map(_make_node, zip(index, name, op, fields, inputs, shapes, loc, view, sizes,
                                      train_only, strict=True)))
     return Graph(plan.spec.name, plan.spec.file, nodes, plan.output, dict(variables),
-                 plan.spec.description, plan.shared)
+                 plan.spec.description, plan.shared, (fields, shapes, sizes))
 
 
 _make_node = partial(tuple.__new__, Node)  # a Node from a tuple, without keyword handling
