@@ -16,9 +16,10 @@ Run from the repository root (cnncost installed; no torch needed):
 Both are timed interleaved in one process (floor, analysis, floor, ...; each round at
 least 0.1 s), and the median of the rounds is reported, so a busy machine slows both
 alike. The analysis is timed twice: the same call again (what the spec's plan keeps from
-earlier evaluations, block calls and layer costs, serves it), and as for a setting never
-analyzed before (`cnncost.lang.plan.forget` before each call: only the compiled plan is
-kept). The floor's layers are taken from cnncost's own expansion (outside the timing)
+earlier evaluations serves it: the whole evaluation's fields, shapes and sizes, kept by
+the values it read, and the last evaluation's layer costs and peak), and as for a setting
+never analyzed before (`cnncost.lang.plan.forget` before each call: only the compiled
+plan is kept, so every field, shape and cost is computed again). The floor's layers are taken from cnncost's own expansion (outside the timing)
 and its totals are checked against the analysis before anything is timed.
 """
 
