@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from math import prod
 from typing import Any, NamedTuple
 
 from ..cost.ops import OPS
@@ -203,7 +204,10 @@ class Recorder:
             self.steps.append((NODE_PROJECTION, node, OPS[node.op], frame, src, body, fused))
         else:
             _, _, frame, resolver = pending
-            self.steps.append((NODE, node, OPS[node.op], frame, resolver, fused))
+            opdef = OPS[node.op]
+            self.steps.append((NODE, node, opdef, frame, resolver, fused, node.inputs,
+                               opdef.derive, opdef.shape,
+                               bool(resolver.dynamic) or fused is not None))
 
 
 def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
@@ -350,32 +354,30 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
         position += 1
         code = step[0]
         if code <= NODE_PROJECTION:
-            t, opdef = step[1], step[2]
             if code == NODE:
-                resolver, fused = step[4], step[5]
-                if resolver.dynamic or fused is not None:
-                    attrs = resolve(resolver, envs[step[3]])
-                else:  # constant, never written to: shared by every evaluation
-                    attrs = resolver.template
-            elif code == NODE_CONST:
-                attrs, fused = step[3], None
+                _, t, _, frame, resolver, fused, inputs, derive, shape_of, resolving = step
+                # constant fields are never written to: shared by every evaluation
+                attrs = resolve(resolver, envs[frame]) if resolving else resolver.template
             else:
-                projected = _projection(plan, step, shapes, envs, params)
-                if projected is None:
-                    return None
-                attrs, dynamic = projected
-                keep = keep and not dynamic
-                fused = step[6]
+                t, opdef = step[1], step[2]
+                inputs, derive, shape_of = t.inputs, opdef.derive, opdef.shape
+                if code == NODE_CONST:
+                    attrs, fused = step[3], None
+                else:
+                    projected = _projection(plan, step, shapes, envs, params)
+                    if projected is None:
+                        return None
+                    attrs, dynamic = projected
+                    keep = keep and not dynamic
+                    fused = step[6]
             if fused is not None and (attrs.pop("norm", "none"),
                                       attrs.pop("act", "none")) != fused:
                 return None
-            ins = [shapes[i] for i in t.inputs]
-            if opdef.derive is not None:
-                attrs = {**attrs, **opdef.derive(ins, attrs)}
-            shape = tuple(opdef.shape(ins, attrs))
-            size = 1
-            for d in shape:
-                size *= d
+            ins = [shapes[i] for i in inputs]
+            if derive is not None:
+                attrs = {**attrs, **derive(ins, attrs)}
+            shape = tuple(shape_of(ins, attrs))
+            size = prod(shape)
             if size > MAX_ELEMENTS or size == 0 or t.index != len(shapes):
                 return None
             fields.append(attrs)
@@ -402,9 +404,8 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                     fields += fields[first_done:first_done + count]
                     shapes += shapes[first_done:first_done + count]
                     sizes += sizes[first_done:first_done + count]
-                    for _ in range(frames):  # the call's frames, never read after it
-                        envs.append(env_done)
-                        params.append(ps_done)
+                    envs += [env_done] * frames  # the call's frames, never read after it
+                    params += [ps_done] * frames
                     position += inside
                     continue
                 # A call also alike one of an earlier evaluation, where the variables it
@@ -420,9 +421,8 @@ def _evaluate(plan: Plan, variables: Mapping[str, Any],
                         fields += made_fields
                         shapes += made_shapes
                         sizes += made_sizes
-                        for _ in range(frames):
-                            envs.append(env_done)
-                            params.append(ps_done)
+                        envs += [env_done] * frames
+                        params += [ps_done] * frames
                         done[key] = (first, env_done, ps_done)
                         position += inside
                         continue
