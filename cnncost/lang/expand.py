@@ -163,6 +163,7 @@ class Expander:
         self._plans: dict[str, list[PlanEntry]] = {}
         self._resolvers = _resolvers_of(spec)
         self._memo = BlockMemo()
+        self.replayed = 0  # layers taken from the memo (see cnncost.lang.plan: when to plan)
         self._work = 0  # see spend()
         self._failed_checks: set[str] = set()
         # a cnncost.lang.plan.Recorder while a plan is compiled: told each step that
@@ -748,6 +749,7 @@ class Expander:
                 self.errors.add(site, ctx.prefix, f"the model expands to more than "
                                 f"{MAX_NODES:,} layers; refusing to go on")
                 raise Abort()
+            self.replayed += len(recording.nodes)
             replayed, scope.children[local] = replay(recording, self.nodes, src, ctx.prefix,
                                                      site)
             return replayed

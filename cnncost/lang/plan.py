@@ -47,6 +47,7 @@ MAX_PLANS = 4  # plans kept per spec (one per structure its variables have reach
 MAX_SPECS = 16  # specs whose plans are kept
 MAX_CALLS = 4096  # block calls kept per plan across evaluations (then forgotten, all at once)
 MAX_CALL_NODES = 500_000  # and the layers they hold in all (a call holds its inner calls')
+REPLAY_COST = 5  # a layer made by the expansion costs about this many replayed ones
 
 _ABSENT = object()  # a name that is no variable (a block's parameter, or unknown)
 _WHOLE = object()  # marks the key of a whole evaluation among the calls kept
@@ -583,9 +584,19 @@ def expand_planned(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mappin
             graph = evaluate(plan, variables, input_shape)
             if graph is not None:
                 return graph
-    graph = expand(spec, blocks, variables, errors, input_shape)
+    expander = Expander(spec, blocks, variables, errors, input_shape)
+    graph = expander.run()
     entry.seen += 1
-    if graph is not None and not errors and entry.seen >= 2 and len(entry.plans) < MAX_PLANS:
+    if graph is None or errors or len(entry.plans) >= MAX_PLANS:
+        return graph
+    # Compiling expands every block call (none replayed from the memo) while recording,
+    # so it costs about as much as the expansions it saves when most layers are replays.
+    # Compile once the expansions of this spec have cost about that much (a replayed layer
+    # counted as a fifth of a made one): the second for most specs, later for specs that
+    # are nearly all repeats, where an expansion is cheap and a plan gains little.
+    made = len(graph.nodes) - expander.replayed
+    if entry.seen * (made + expander.replayed / REPLAY_COST) >= len(graph.nodes) and \
+            entry.seen >= 2:
         compiled = compile_plan(spec, blocks, variables, input_shape)
         if compiled is not None:
             entry.plans.append(compiled)
