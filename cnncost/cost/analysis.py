@@ -239,6 +239,7 @@ class Structure(NamedTuple):
     multi: list[tuple[int, tuple[int, ...]]]  # (layer position, its inputs) of the others
     train_only: list[int]  # positions of layers that run in training only
     views: list[int]  # positions of views (no tensor of their own)
+    rules: list[tuple[str, tuple[int, ...], Any, int]]  # op, inputs, cost rule, weighted
 
 
 def structure(graph: Graph) -> Structure:
@@ -253,7 +254,9 @@ def structure(graph: Graph) -> Structure:
         [n.inputs[0] if n.inputs else 0 for n in layers],
         [(j, n.inputs) for j, n in enumerate(layers) if len(n.inputs) != 1],
         [j for j, n in enumerate(layers) if n.train_only],
-        [j for j, n in enumerate(layers) if n.view])
+        [j for j, n in enumerate(layers) if n.view],
+        [(n.op, n.inputs, OPS[n.op].cost, int(OPS[n.op].category in WEIGHTED))
+         for n in layers])
     if shared is not None:
         shared["structure"] = found
     return found
@@ -397,28 +400,26 @@ def _cost_missing(graph: Graph, shapes: list[Shape], attrs: list[dict[str, Any]]
                   keys: list[tuple[int, Any]], found: list[Any],
                   memo: dict[tuple[int, Any], LayerCost], profile: Any) -> None:
     """Fill in the costs `found` lacks (None) by the ops' cost rules, keeping them."""
-    layers = graph.nodes[1:]
+    st = structure(graph)
     acts_rules = profile.acts if profile is not None else None
     get = memo.get
-    for j, cost in enumerate(found):
-        if cost is not None:
-            continue
-        cost = get(keys[j])  # a layer alike one costed above
+    for j in [j for j, cost in enumerate(found) if cost is None]:
+        key = keys[j]
+        cost = get(key)  # a layer alike one costed above
         if cost is not None:
             found[j] = cost
             continue
-        node = layers[j]
-        opdef = OPS[node.op]
-        shapes_in = [shapes[i] for i in node.inputs]
-        c = opdef.cost(shapes_in, shapes[j + 1], attrs[j])
+        op, inputs, rule, weighted = st.rules[j]
+        shapes_in = [shapes[i] for i in inputs]
+        c = rule(shapes_in, shapes[j + 1], attrs[j])
         own = c.params
+        acts = 0
         if profile is not None:
-            c = profile.apply(node.op, shapes_in, shapes[j + 1], attrs[j], c)
-        rule = acts_rules.get(node.op) if acts_rules is not None else None
-        acts = rule(shapes_in, shapes[j + 1], attrs[j], c) if rule is not None else 0
-        found[j] = memo[keys[j]] = (c.params, c.buffers, c.macs, c.other_ops, c.weights,
-                                    c.keras_nontrainable, int(opdef.category in WEIGHTED),
-                                    own, acts, attrs[j])
+            c = profile.apply(op, shapes_in, shapes[j + 1], attrs[j], c)
+            if acts_rules is not None and op in acts_rules:
+                acts = acts_rules[op](shapes_in, shapes[j + 1], attrs[j], c)
+        found[j] = memo[key] = (c.params, c.buffers, c.macs, c.other_ops, c.weights,
+                                c.keras_nontrainable, weighted, own, acts, attrs[j])
 
 
 def analyze_graph(graph: Graph, batch: int = 1, dtype: str = "fp32", description: str = "",
