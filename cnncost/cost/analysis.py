@@ -279,36 +279,36 @@ def peak_live_bytes(graph: Graph, per_element: int, training: bool = False) -> i
     if not training:
         for j in structure(graph).train_only:
             sizes[j + 1] = 0
-    events = _events(graph, training)
-    peak = 0
-    if len(events) > 1:
-        # an event: +size of a tensor made (index i), -size of one freed (index count + i)
-        peak = max(0, max(accumulate(itemgetter(*events)([*sizes, *map(neg, sizes)]))))
-    elif events:
-        peak = max(0, sizes[events[0]])
+    events, pick = _events(graph, training)
+    # an event: +size of a tensor made (index i), -size of one freed (index count + i)
+    signed = [*sizes, *map(neg, sizes)]
+    deltas = pick(signed) if pick is not None else [signed[e] for e in events]
+    peak = max(0, max(accumulate(deltas), default=0))
     if columns is not None and cache is not None:
         cache[("peak", training)] = (columns[2], peak)
     return peak * per_element
 
 
-def _events(graph: Graph, training: bool) -> list[int]:
-    """The allocations and frees of a forward pass in order (see peak_live_bytes), once
-    per structure for the graphs of a plan."""
+def _events(graph: Graph, training: bool) -> tuple[list[int], Any]:
+    """The allocations and frees of a forward pass in order (see peak_live_bytes), and an
+    itemgetter that picks them (None for fewer than two); once per structure for the
+    graphs of a plan."""
     cache = graph.shared
-    events = cache.get(training) if cache is not None else None
-    if events is None:
+    found = cache.get(training) if cache is not None else None
+    if found is None:
         count = len(graph.nodes)
         order, frees = live_schedule(graph, training)
-        events = []
+        events: list[int] = []
         for entry in order:
             if entry >= 0:
                 events.append(entry)
             else:
                 entry = ~entry
             events.extend(count + s for s in frees.get(entry, ()))
+        found = events, itemgetter(*events) if len(events) > 1 else None
         if cache is not None:
-            cache[training] = events
-    return events
+            cache[training] = found
+    return found
 
 
 def live_schedule(graph: Graph, training: bool = False) -> tuple[list[int], dict[int, list[int]]]:
@@ -382,8 +382,7 @@ def layer_costs(graph: Graph, shapes: list[Shape], convention: str = "torchvisio
         if last is not None and last[0] is columns[0] and last[1] is columns[1]:
             return last[2]  # type: ignore[no-any-return]
     st = structure(graph)
-    layers = graph.nodes[1:]
-    attrs = columns[0][1:] if columns is not None else list(map(_attrs, layers))
+    attrs = columns[0][1:] if columns is not None else list(map(_attrs, graph.nodes[1:]))
     ins: list[Any] = list(map(shapes.__getitem__, st.firsts))
     for j, inputs in st.multi:
         ins[j] = tuple([shapes[i] for i in inputs])

@@ -208,7 +208,8 @@ class Recorder:
             opdef = OPS[node.op]
             self.steps.append((NODE, node, opdef, frame, resolver, fused, node.inputs,
                                opdef.derive, opdef.shape,
-                               bool(resolver.dynamic) or fused is not None))
+                               resolver is None or bool(resolver.dynamic)
+                               or fused is not None))
 
 
 def compile_plan(spec: Spec, blocks: Mapping[str, BlockDef], variables: Mapping[str, Any],
