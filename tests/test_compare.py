@@ -66,6 +66,28 @@ def test_sweep_grid_order_and_labels():
     assert rows[0]["model"] == "mobilenet_v1 width=0.25 resolution=128"
 
 
+def test_sweep_points_are_analyzed_with_the_input_shape_varying_fastest():
+    """The points of a spec are analyzed with the settings that set its input shape varying
+    fastest (its plan then reuses block calls from the point before); the outcomes come
+    back in the requested order, each the one its own point gives."""
+    from cnncost.comparison import compare as lib
+
+    points = [lib.Point("resnet50", (("resolution", r), ("width", w), ("classes", c)),
+                        f"r={r} w={w} c={c}")
+              for r in (64, 66, 68) for w in (16, 24) for c in (10, 10.0)]
+    points += [lib.Point("specs/vgg11.yaml", (("classes", c),), f"vgg c={c}") for c in (5, 6)]
+    order = lib.evaluation_order(points, lambda spec: lib._shaping_names(spec, {}))
+    assert sorted(order) == list(range(len(points)))
+    assert [points[i].label for i in order[:4]] == [
+        "r=64 w=16 c=10", "r=66 w=16 c=10", "r=68 w=16 c=10", "r=64 w=16 c=10.0"]
+    assert order[-2:] == [12, 13]  # vgg11: no swept setting sets its input: as given
+    assert lib.evaluation_order(points, lambda spec: lib._shaping_names(
+        spec, {"input": "3x64x64"})) == list(range(len(points)))
+    outcomes = lib.run(points, {})
+    assert [o.point for o in outcomes] == points
+    assert outcomes == [lib.analyze_point(p, {}) for p in points]
+
+
 # ------------------------------------------------------------------ formats parse back
 THREE = ["compare", "specs/vgg16.yaml", "specs/resnet50.yaml", "specs/mobilenet_v2.yaml"]
 

@@ -320,6 +320,89 @@ def run(points: Sequence[Point], options: Mapping[str, Any] | None = None, *, jo
 
     options = dict(options or {})
     executors.check(executor, jobs, address)
+    order = evaluation_order(points, lambda spec: _shaping_names(spec, options))
+    done = _run([points[i] for i in order], options, jobs, executor, address,
+                connect_timeout, progress)
+    out: list[Any] = [None] * len(points)
+    for i, outcome in zip(order, done, strict=True):
+        out[i] = outcome
+    return out
+
+
+def evaluation_order(points: Sequence[Point],
+                     shaping: Callable[[str], frozenset[str]]) -> list[int]:
+    """The order to analyze `points` in (indices); the outcomes go back in their order.
+
+    The points' own order, except that in each run of points of one spec the swept
+    variables that set its input shape (`shaping(spec)`: resolution, say) vary fastest.
+    Neighbouring resolutions give the deeper stages the same feature maps, so the spec's
+    plan takes their block calls from the point before instead of evaluating them
+    (cnncost.lang.plan); with a width varying fastest, no call is alike the last one.
+    """
+    order: list[int] = []
+    start = 0
+    while start < len(points):
+        stop = start
+        while stop < len(points) and points[stop].spec == points[start].spec:
+            stop += 1
+        group = range(start, stop)
+        order += _shaping_last(points, group, shaping(points[start].spec))
+        start = stop
+    return order
+
+
+def _shaping_last(points: Sequence[Point], group: range, shaping: frozenset[str]) -> list[int]:
+    """The points of `group` sorted with the `shaping` settings varying fastest: by the rank
+    of each setting's value (its first appearance), those that do not set the input
+    shape first. As they come when no setting or every setting sets it."""
+    names = [name for name, _ in points[group.start].settings]
+    if not any(n in shaping for n in names) or all(n in shaping for n in names):
+        return list(group)
+    ranks: dict[str, dict[Any, int]] = {}
+    keys = {}
+    try:
+        for k in group:
+            other: list[int] = []
+            shape: list[int] = []
+            for name, value in points[k].settings:
+                seen = ranks.setdefault(name, {})
+                (shape if name in shaping else other).append(
+                    seen.setdefault((type(value), value), len(seen)))
+            keys[k] = (other, shape)
+    except TypeError:  # a value that is no key: as they come
+        return list(group)
+    return sorted(group, key=keys.__getitem__)
+
+
+def _shaping_names(spec: str, options: Mapping[str, Any]) -> frozenset[str]:
+    """The variables a spec's input shape is written with (none when --input sets it,
+    or the spec does not load: its points then fail as usual)."""
+    from ..lang.expr import names_in
+
+    if options.get("input"):
+        return frozenset()
+    try:
+        loaded = _load_cached(spec, None)
+    except Exception:  # noqa: BLE001  only an evaluation order: any failure means none
+        return frozenset()
+    raw = getattr(loaded, "input", None)
+    if not isinstance(raw, (list, tuple)):
+        return frozenset()
+    found: set[str] = set()
+    for item in raw:
+        names = names_in(item)
+        if names is None:
+            return frozenset()
+        found |= names
+    return frozenset(found)
+
+
+def _run(points: Sequence[Point], options: dict[str, Any], jobs: int, executor: str,
+         address: str | None, connect_timeout: float | None,
+         progress: Callable[[int], None] | None) -> list[Outcome]:
+    """run() on points in the order given."""
+    from . import executors
+
     if executor == "local" and (jobs <= 1 or len(points) < 2):
         return analyze_points(points, options, progress)
     from concurrent.futures import as_completed
