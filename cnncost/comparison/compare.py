@@ -346,7 +346,9 @@ def evaluation_order(points: Sequence[Point],
         while stop < len(points) and points[stop].spec == points[start].spec:
             stop += 1
         group = range(start, stop)
-        order += _shaping_last(points, group, shaping(points[start].spec))
+        swept = bool(points[start].settings)  # else nothing to order: the spec is not read
+        order += _shaping_last(points, group, shaping(points[start].spec) if swept
+                               else frozenset())
         start = stop
     return order
 
@@ -375,14 +377,18 @@ def _shaping_last(points: Sequence[Point], group: range, shaping: frozenset[str]
 
 
 def _shaping_names(spec: str, options: Mapping[str, Any]) -> frozenset[str]:
-    """The variables a spec's input shape is written with (none when --input sets it,
-    or the spec does not load: its points then fail as usual)."""
+    """The variables a spec's input shape is written with (none when --input sets it, for
+    a PyTorch model, which is not imported for this, or when the spec does not load: its
+    points then fail as usual)."""
     from ..lang.expr import names_in
 
     if options.get("input"):
         return frozenset()
     try:
-        loaded = _load_cached(spec, None)
+        source = _source(spec)
+        if source is None:
+            return frozenset()
+        loaded = _from_source(source)
     except Exception:  # noqa: BLE001  only an evaluation order: any failure means none
         return frozenset()
     raw = getattr(loaded, "input", None)
