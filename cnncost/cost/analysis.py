@@ -231,7 +231,8 @@ def require_pandas() -> Any:
 class Structure(NamedTuple):
     """What the analysis needs of a graph's structure alone (kept in Graph.shared for the
     graphs of one plan): per layer (the input excluded) its name, op, the node its key
-    shape comes from, and which layers read several inputs, are views or train only."""
+    shape comes from, its inputs and cost rule, and which layers read several inputs, are
+    views or train only."""
 
     names: list[str]
     ops: list[str]
@@ -239,7 +240,7 @@ class Structure(NamedTuple):
     multi: list[tuple[int, tuple[int, ...]]]  # (layer position, its inputs) of the others
     train_only: list[int]  # positions of layers that run in training only
     views: list[int]  # positions of views (no tensor of their own)
-    rules: list[tuple[str, tuple[int, ...], Any, int]]  # op, inputs, cost rule, weighted
+    rules: list[tuple[tuple[int, ...], Any, int]]  # inputs, cost rule, weighted (0/1)
 
 
 def structure(graph: Graph) -> Structure:
@@ -255,8 +256,7 @@ def structure(graph: Graph) -> Structure:
         [(j, n.inputs) for j, n in enumerate(layers) if len(n.inputs) != 1],
         [j for j, n in enumerate(layers) if n.train_only],
         [j for j, n in enumerate(layers) if n.view],
-        [(n.op, n.inputs, OPS[n.op].cost, int(OPS[n.op].category in WEIGHTED))
-         for n in layers])
+        [(n.inputs, OPS[n.op].cost, int(OPS[n.op].category in WEIGHTED)) for n in layers])
     if shared is not None:
         shared["structure"] = found
     return found
@@ -408,7 +408,7 @@ def _cost_missing(graph: Graph, shapes: list[Shape], attrs: list[dict[str, Any]]
         if cost is not None:
             found[j] = cost
             continue
-        op, inputs, rule, weighted = st.rules[j]
+        op, (inputs, rule, weighted) = st.ops[j], st.rules[j]
         shapes_in = [shapes[i] for i in inputs]
         c = rule(shapes_in, shapes[j + 1], attrs[j])
         own = c.params
