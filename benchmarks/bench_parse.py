@@ -24,33 +24,23 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_scale import flat_spec  # noqa: E402  (after the path is set)
+from bench_scale import flat_spec, run_times, written_out  # noqa: E402  (path set above)
 
 
 def block_spec(layers: int) -> str:
     """flat_spec's layers, a field a line."""
-    blocks = max(1, (layers - 4) // 3)
-    body = "".join("- op: conv\n  out: 16\n  kernel: 3\n  padding: 1\n  bias: false\n"
-                   "  norm: batchnorm\n  act: relu\n" for _ in range(blocks))
-    return ("name: scale_block\ninput: [3, 32, 32]\nlayers:\n"
-            "- {op: conv, out: 16, kernel: 3, padding: 1}\n" + body
-            + "- {op: global_avgpool, keepdims: false}\n- {op: linear, out: 10}\n")
+    return written_out("scale_block", layers, "- op: conv\n  out: 16\n  kernel: 3\n  "
+                       "padding: 1\n  bias: false\n  norm: batchnorm\n  act: relu\n")
 
 
 def best(fn, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(run_times(fn, runs))
 
 
 def measure(form: str, text: str) -> dict:

@@ -62,22 +62,32 @@ layers:
 """
 
 
-def flat_spec(layers: int) -> str:
+def written_out(name: str, layers: int, block: str) -> str:
+    """A spec of about `layers` layers with every conv+BN+ReLU block written out as
+    `block` (its YAML text), between a stem conv and a pooled classifier."""
     blocks = max(1, (layers - 4) // 3)
-    body = "".join("- {op: conv, out: 16, kernel: 3, padding: 1, bias: false, norm: batchnorm, "
-                   "act: relu}\n" for _ in range(blocks))
-    return ("name: scale_flat\ninput: [3, 32, 32]\nlayers:\n"
-            "- {op: conv, out: 16, kernel: 3, padding: 1}\n" + body
+    return (f"name: {name}\ninput: [3, 32, 32]\nlayers:\n"
+            "- {op: conv, out: 16, kernel: 3, padding: 1}\n" + block * blocks
             + "- {op: global_avgpool, keepdims: false}\n- {op: linear, out: 10}\n")
 
 
-def median_time(fn, runs: int) -> float:
+def flat_spec(layers: int) -> str:
+    return written_out("scale_flat", layers, "- {op: conv, out: 16, kernel: 3, padding: 1, "
+                       "bias: false, norm: batchnorm, act: relu}\n")
+
+
+def run_times(fn, runs: int) -> list[float]:
+    """Seconds of each of `runs` calls of `fn`."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn, runs: int) -> float:
+    return statistics.median(run_times(fn, runs))
 
 
 def measure(text: str, runs: int) -> dict[str, float | int]:
